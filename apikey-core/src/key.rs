@@ -1,0 +1,175 @@
+//! Key generation and the plain key type.
+//!
+//! A full key is `{prefix}.{secret}`; both parts are drawn from
+//! `[A-Za-z0-9]` with the operating system's CSPRNG:
+//!
+//! ```text
+//! prefix (8)   secret (32)
+//! Gm7lu2UK.N1xUENkaJ1uV7mYqV78U8a72oo9QfP9w
+//! ```
+//!
+//! Only the prefix (the lookup index) and a hash of the whole key are stored;
+//! see [`crate::hashers`] for the hash format.
+
+use std::fmt;
+
+use rand::TryRngCore;
+use zeroize::Zeroizing;
+
+use crate::hashers::{self, Verification};
+
+/// The characters keys are made of, as Django's `get_random_string`.
+pub const KEY_CHARSET: &[u8; 62] =
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+/// A plain (full) API key.
+///
+/// It is shown to its owner once, at creation, and never stored. It redacts
+/// itself in `Debug` and `Display`, is zeroized when dropped, and has no
+/// `PartialEq` (compare digests, never keys). Read it with
+/// [`PlainKey::expose_secret`].
+pub struct PlainKey(Zeroizing<String>);
+
+impl PlainKey {
+    /// Wraps a key string (taking ownership, so only one copy lives on).
+    pub fn new(key: String) -> Self {
+        PlainKey(Zeroizing::new(key))
+    }
+
+    /// The full key, `{prefix}.{secret}`. Handle with care: show it once.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+
+    /// The prefix (everything before the first `.`), safe to log.
+    pub fn prefix(&self) -> &str {
+        split_prefix(&self.0)
+    }
+}
+
+impl fmt::Debug for PlainKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PlainKey(********)")
+    }
+}
+
+impl fmt::Display for PlainKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("********")
+    }
+}
+
+/// The prefix of a key: everything before the first `.` (the whole string
+/// when there is no dot), as the reference's `key.partition(".")`.
+pub fn split_prefix(key: &str) -> &str {
+    key.split_once('.').map_or(key, |(prefix, _)| prefix)
+}
+
+/// A freshly generated key: the plain key (show it once), its prefix and the
+/// hash to store.
+#[derive(Debug)]
+pub struct GeneratedKey {
+    /// The full key, to hand to its owner once.
+    pub key: PlainKey,
+    /// The prefix to store (unique, the lookup index).
+    pub prefix: String,
+    /// The hash to store.
+    pub hashed_key: String,
+}
+
+/// The key algorithm: how keys are made, hashed and checked.
+///
+/// [`KeyGenerator`] is the default; implement this trait to replace the whole
+/// algorithm, as the reference lets you replace its `KeyGenerator` class.
+pub trait GenerateKey: fmt::Debug + Send + Sync + 'static {
+    /// Makes a new key.
+    fn generate(&self) -> GeneratedKey;
+
+    /// Hashes a key in the preferred format.
+    fn hash(&self, key: &str) -> String {
+        hashers::hash(key)
+    }
+
+    /// Checks a key against a stored hash. Never panics, whatever `hashed_key` holds.
+    fn verify(&self, key: &str, hashed_key: &str) -> Verification {
+        hashers::verify(key, hashed_key)
+    }
+}
+
+/// The default key generator: `prefix_length` and `secret_key_length`
+/// characters of `[A-Za-z0-9]` from the OS CSPRNG, hashed with SHA-512.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyGenerator {
+    prefix_length: usize,
+    secret_key_length: usize,
+}
+
+impl Default for KeyGenerator {
+    fn default() -> Self {
+        KeyGenerator {
+            prefix_length: 8,
+            secret_key_length: 32,
+        }
+    }
+}
+
+impl KeyGenerator {
+    /// A generator with the given lengths (at least 1 character each).
+    pub fn new(prefix_length: usize, secret_key_length: usize) -> Self {
+        KeyGenerator {
+            prefix_length: prefix_length.max(1),
+            secret_key_length: secret_key_length.max(1),
+        }
+    }
+
+    /// The prefix length (default 8).
+    pub fn prefix_length(&self) -> usize {
+        self.prefix_length
+    }
+
+    /// The secret length (default 32).
+    pub fn secret_key_length(&self) -> usize {
+        self.secret_key_length
+    }
+}
+
+impl GenerateKey for KeyGenerator {
+    fn generate(&self) -> GeneratedKey {
+        let mut key = String::with_capacity(self.prefix_length + 1 + self.secret_key_length);
+        push_random(&mut key, self.prefix_length);
+        key.push('.');
+        push_random(&mut key, self.secret_key_length);
+        let prefix = key[..self.prefix_length].to_owned();
+        let hashed_key = self.hash(&key);
+        GeneratedKey {
+            key: PlainKey::new(key),
+            prefix,
+            hashed_key,
+        }
+    }
+}
+
+/// Appends `n` uniformly random characters of [`KEY_CHARSET`] to `out`.
+///
+/// Bytes are drawn from the OS CSPRNG and rejection-sampled (only bytes below
+/// 248 = 4 * 62 are used) so that every character is equally likely.
+pub fn push_random(out: &mut String, n: usize) {
+    let mut buf = Zeroizing::new([0u8; 64]);
+    let mut added = 0;
+    while added < n {
+        // An OS RNG failure is unrecoverable and not caused by input.
+        #[allow(clippy::expect_used)]
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut buf[..])
+            .expect("the operating system's random number generator failed");
+        for &b in buf.iter() {
+            if added == n {
+                break;
+            }
+            if b < 248 {
+                out.push(KEY_CHARSET[usize::from(b % 62)] as char);
+                added += 1;
+            }
+        }
+    }
+}

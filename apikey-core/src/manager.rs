@@ -1,0 +1,310 @@
+//! The manager: creating, finding, checking and revoking keys.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use crate::db::Database;
+use crate::error::{Error, Result};
+use crate::hashers::Verification;
+use crate::key::{split_prefix, GenerateKey, KeyGenerator, PlainKey};
+use crate::model::{now, truncate_micros, validate_name, ApiKeyModel, KeyFilter, NewKeyRow};
+
+/// The longest key `get_from_key` looks up; anything longer is invalid
+/// without touching the database.
+pub const MAX_KEY_LENGTH: usize = 512;
+
+/// How many prefixes `create_key` tries before giving up.
+pub const MAX_CREATE_ATTEMPTS: u32 = 10;
+
+/// The one definition of which keys are usable.
+///
+/// The default ([`AllUsable`]) is the model's own: not revoked and not
+/// expired. An application narrows it by filtering that query further, e.g.
+/// only keys of active organizations:
+///
+/// ```ignore
+/// struct ActiveOrganizations;
+/// impl UsableKeys<OrganizationApiKey> for ActiveOrganizations {
+///     fn get_usable_keys(&self, now: NaiveDateTime) -> <OrganizationApiKey as ApiKeyModel>::Query {
+///         OrganizationApiKey::usable_keys(now).filter(
+///             org_keys::organization_id.eq_any(organizations::table.filter(organizations::active).select(organizations::id)),
+///         )
+///     }
+/// }
+/// ```
+pub trait UsableKeys<M: ApiKeyModel>: Send + Sync + 'static {
+    /// The usable keys at `now`, as a diesel query.
+    fn get_usable_keys(&self, now: NaiveDateTime) -> M::Query {
+        M::usable_keys(now)
+    }
+}
+
+/// The model's own definition of usable: not revoked, not expired.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AllUsable;
+
+impl<M: ApiKeyModel> UsableKeys<M> for AllUsable {}
+
+/// What to create: a name, an optional expiry, and the model's own fields.
+#[derive(Debug, Clone)]
+pub struct NewKey<E = ()> {
+    /// The key's name (required, at most 50 characters).
+    pub name: String,
+    /// When the key stops working, if ever.
+    pub expiry_date: Option<DateTime<Utc>>,
+    /// The model's own columns.
+    pub extra: E,
+}
+
+impl NewKey<()> {
+    /// A key for the built-in model, or any model without columns of its own.
+    pub fn new(name: impl Into<String>) -> Self {
+        NewKey {
+            name: name.into(),
+            expiry_date: None,
+            extra: (),
+        }
+    }
+}
+
+impl<E> NewKey<E> {
+    /// A key with the model's own fields.
+    pub fn with_extra(name: impl Into<String>, extra: E) -> Self {
+        NewKey {
+            name: name.into(),
+            expiry_date: None,
+            extra,
+        }
+    }
+
+    /// Sets the expiry date.
+    pub fn expires(mut self, at: DateTime<Utc>) -> Self {
+        self.expiry_date = Some(at);
+        self
+    }
+
+    /// Sets or clears the expiry date.
+    pub fn expiry(mut self, at: Option<DateTime<Utc>>) -> Self {
+        self.expiry_date = at;
+        self
+    }
+}
+
+/// Creates, finds, checks and revokes keys of model `M` (the counterpart of
+/// the reference's `BaseAPIKeyManager`). Cheap to clone; blocking (call it
+/// from a blocking thread in async code).
+pub struct Manager<M: ApiKeyModel> {
+    db: Database,
+    usable: Arc<dyn UsableKeys<M>>,
+    generator: Arc<dyn GenerateKey>,
+    _model: PhantomData<fn() -> M>,
+}
+
+impl<M: ApiKeyModel> Clone for Manager<M> {
+    fn clone(&self) -> Self {
+        Manager {
+            db: self.db.clone(),
+            usable: Arc::clone(&self.usable),
+            generator: Arc::clone(&self.generator),
+            _model: PhantomData,
+        }
+    }
+}
+
+impl<M: ApiKeyModel> fmt::Debug for Manager<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Manager")
+            .field("model", &M::VERBOSE_NAME)
+            .field("db", &self.db)
+            .field("generator", &self.generator)
+            .finish()
+    }
+}
+
+fn is_unique_violation(err: &DieselError) -> bool {
+    matches!(
+        err,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+impl<M: ApiKeyModel> Manager<M> {
+    /// A manager with the default generator and definition of usable.
+    pub fn new(db: Database) -> Self {
+        Manager {
+            db,
+            usable: Arc::new(AllUsable),
+            generator: Arc::new(KeyGenerator::default()),
+            _model: PhantomData,
+        }
+    }
+
+    /// Replaces the key generator (lengths, or the whole algorithm).
+    pub fn with_generator(mut self, generator: impl GenerateKey) -> Self {
+        self.generator = Arc::new(generator);
+        self
+    }
+
+    /// Replaces the definition of usable keys.
+    pub fn with_usable_keys(mut self, usable: impl UsableKeys<M>) -> Self {
+        self.usable = Arc::new(usable);
+        self
+    }
+
+    /// The database.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// The key generator.
+    pub fn generator(&self) -> &dyn GenerateKey {
+        &*self.generator
+    }
+
+    /// Creates a key; returns the stored row and the plain key (show it once).
+    ///
+    /// The name is validated first (nothing is written when it is refused).
+    /// When the generated prefix already exists, a new key is generated and
+    /// the insert retried, up to [`MAX_CREATE_ATTEMPTS`] times.
+    pub fn create_key(&self, new: NewKey<M::Extra>) -> Result<(M, PlainKey)> {
+        validate_name(&new.name)?;
+        let created = now();
+        let expiry_date = new.expiry_date.map(|t| truncate_micros(t.naive_utc()));
+        for _ in 0..MAX_CREATE_ATTEMPTS {
+            let generated = self.generator.generate();
+            let row = NewKeyRow {
+                prefix: &generated.prefix,
+                hashed_key: &generated.hashed_key,
+                created,
+                name: &new.name,
+                expiry_date,
+            };
+            match self.db.run(|conn| M::insert(conn, &row, &new.extra)) {
+                Ok(model) => return Ok((model, generated.key)),
+                Err(Error::Database(e)) if is_unique_violation(&e) => {
+                    log::debug!("api key prefix collision on {}, retrying", generated.prefix);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::PrefixCollision(MAX_CREATE_ATTEMPTS))
+    }
+
+    /// The usable keys now, as a diesel query (the one definition of usable).
+    pub fn get_usable_keys(&self) -> M::Query {
+        self.usable.get_usable_keys(now())
+    }
+
+    /// The usable key matching `key`.
+    ///
+    /// An unknown prefix, a wrong secret, a revoked and an expired key are one
+    /// error, [`Error::InvalidKey`]; a store that cannot be reached is
+    /// [`Error::Unavailable`]. A legacy hash that verifies is rewritten in the
+    /// preferred format (only `hashed_key` changes).
+    pub fn get_from_key(&self, key: &str) -> Result<M> {
+        if key.is_empty() || key.len() > MAX_KEY_LENGTH {
+            return Err(Error::InvalidKey);
+        }
+        let prefix = split_prefix(key);
+        if prefix.is_empty() {
+            return Err(Error::InvalidKey);
+        }
+        let query = self.get_usable_keys();
+        let model = self
+            .db
+            .run(|conn| M::first_by_prefix(conn, query, prefix))?
+            .ok_or(Error::InvalidKey)?;
+        match self.generator.verify(key, model.hashed_key()) {
+            Verification::Invalid => Err(Error::InvalidKey),
+            Verification::Valid => Ok(model),
+            Verification::ValidOutdated => {
+                let new_hash = self.generator.hash(key);
+                let upgraded = self.db.run(|conn| {
+                    M::replace_hashed_key(conn, model.prefix(), model.hashed_key(), &new_hash)
+                });
+                match upgraded {
+                    Ok(_) => {
+                        // Reload so the caller sees the row as stored now.
+                        Ok(self
+                            .db
+                            .run(|conn| M::find_by_prefix(conn, model.prefix()))
+                            .ok()
+                            .flatten()
+                            .unwrap_or(model))
+                    }
+                    Err(e) => {
+                        log::warn!(
+                            "api key {}: could not upgrade its legacy hash: {e}",
+                            model.prefix()
+                        );
+                        Ok(model)
+                    }
+                }
+            }
+        }
+    }
+
+    /// True when `key` is usable. `Err` only when the store cannot be reached.
+    pub fn is_valid(&self, key: &str) -> Result<bool> {
+        match self.get_from_key(key) {
+            Ok(_) => Ok(true),
+            Err(Error::InvalidKey) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The key with this prefix, whatever its state.
+    pub fn find_by_prefix(&self, prefix: &str) -> Result<Option<M>> {
+        self.db.run(|conn| M::find_by_prefix(conn, prefix))
+    }
+
+    /// Revokes the key with this prefix and returns it. Revoking a revoked key
+    /// is not an error; revocation cannot be undone.
+    pub fn revoke(&self, prefix: &str) -> Result<M> {
+        let changed = self.db.run(|conn| M::revoke_by_prefix(conn, prefix))?;
+        if changed == 0 {
+            return Err(Error::NotFound(prefix.to_owned()));
+        }
+        self.find_by_prefix(prefix)?
+            .ok_or_else(|| Error::NotFound(prefix.to_owned()))
+    }
+
+    /// Changes the name and expiry of a key that is not revoked.
+    pub fn update(
+        &self,
+        prefix: &str,
+        name: &str,
+        expiry_date: Option<DateTime<Utc>>,
+    ) -> Result<M> {
+        validate_name(name)?;
+        let expiry = expiry_date.map(|t| truncate_micros(t.naive_utc()));
+        let changed = self
+            .db
+            .run(|conn| M::update_details(conn, prefix, name, expiry))?;
+        let current = self
+            .find_by_prefix(prefix)?
+            .ok_or_else(|| Error::NotFound(prefix.to_owned()))?;
+        if changed == 0 {
+            return Err(Error::validation(
+                "revoked",
+                "a revoked key cannot be edited",
+            ));
+        }
+        Ok(current)
+    }
+
+    /// The keys matching `filter`, newest first.
+    pub fn list(&self, filter: &KeyFilter) -> Result<Vec<M>> {
+        self.db.run(|conn| M::list(conn, filter))
+    }
+
+    /// How many keys match `filter`.
+    pub fn count(&self, filter: &KeyFilter) -> Result<i64> {
+        self.db.run(|conn| M::count(conn, filter))
+    }
+}

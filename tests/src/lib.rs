@@ -1,0 +1,170 @@
+//! Test databases for the integration tests: a fresh SQLite file, or a fresh
+//! database on the PostgreSQL server that `scripts/test.sh` starts.
+//!
+//! `APIKEY_TEST_PG_URL` points at that server (any database on it; each test
+//! creates its own). When `APIKEY_REQUIRE_PG=1` (set by `scripts/test.sh`), a
+//! missing server fails the PostgreSQL tests instead of skipping them.
+#![forbid(unsafe_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use apikey_core::{BackendKind, Database, DatabaseConfig};
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A database of its own for one test, deleted when dropped.
+#[derive(Debug)]
+pub struct TestDb {
+    /// The database URL.
+    pub url: String,
+    /// The backend.
+    pub kind: BackendKind,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+/// The PostgreSQL server URL, if the tests have one.
+pub fn pg_server_url() -> Option<String> {
+    match std::env::var("APIKEY_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var("APIKEY_REQUIRE_PG").as_deref() == Ok("1") {
+                panic!("APIKEY_REQUIRE_PG=1 but APIKEY_TEST_PG_URL is not set");
+            }
+            None
+        }
+    }
+}
+
+fn replace_db_name(server_url: &str, name: &str) -> String {
+    let (base, query) = match server_url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (server_url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+impl TestDb {
+    /// A fresh SQLite file in a temporary folder.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("keys.db");
+        TestDb {
+            url: format!("sqlite://{}", path.display()),
+            kind: BackendKind::Sqlite,
+            _dir: Some(dir),
+            pg: None,
+        }
+    }
+
+    /// A fresh database on the test PostgreSQL server; `None` (and a note on
+    /// stderr) when there is no server and none is required.
+    pub fn postgres() -> Option<Self> {
+        let Some(server) = pg_server_url() else {
+            eprintln!("skipped: no PostgreSQL (set APIKEY_TEST_PG_URL, or run scripts/test.sh)");
+            return None;
+        };
+        let name = format!(
+            "apikey_t{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0)
+        );
+        let mut admin = diesel::PgConnection::establish(&server)
+            .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL server: {e}"));
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create test database");
+        Some(TestDb {
+            url: replace_db_name(&server, &name),
+            kind: BackendKind::Postgres,
+            _dir: None,
+            pg: Some((server, name)),
+        })
+    }
+
+    /// The database of `kind` (`None`: PostgreSQL skipped).
+    pub fn of(kind: BackendKind) -> Option<Self> {
+        match kind {
+            BackendKind::Postgres => Self::postgres(),
+            _ => Some(Self::sqlite()),
+        }
+    }
+
+    /// A connected pool with the built-in migrations applied.
+    pub fn database(&self) -> Database {
+        self.database_with(DatabaseConfig::default())
+    }
+
+    /// Like [`TestDb::database`], with pool settings.
+    pub fn database_with(&self, config: DatabaseConfig) -> Database {
+        let db = Database::connect_with(&self.url, config).expect("connect");
+        db.migrate().expect("migrate");
+        db
+    }
+
+    /// Runs raw SQL on a connection of its own (outside any pool).
+    pub fn raw_sql(&self, sql: &str) -> Result<(), diesel::result::Error> {
+        match self.kind {
+            BackendKind::Postgres => {
+                let mut c = diesel::PgConnection::establish(&self.url).expect("connect");
+                c.batch_execute(sql)
+            }
+            _ => {
+                let path = self.url.trim_start_matches("sqlite://");
+                let mut c = diesel::SqliteConnection::establish(path).expect("connect");
+                c.batch_execute(sql)
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((server, name)) = self.pg.take() {
+            if let Ok(mut admin) = diesel::PgConnection::establish(&server) {
+                let _ =
+                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+/// Declares each listed `fn name(db: &TestDb)` as two tests,
+/// `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&$crate::TestDb::sqlite());
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    if let Some(db) = $crate::TestDb::postgres() {
+                        super::$name(&db);
+                    }
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,552 @@
+//! apikey-core against real databases: every test runs on SQLite and on
+//! PostgreSQL (`sqlite::name` and `postgres::name`).
+//! Ported from the reference's model, manager and hasher tests, plus more.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use apikey_core::key::{push_random, GeneratedKey};
+use apikey_core::{
+    hashers, ApiKey, ApiKeyModel, Database, DatabaseConfig, Error, GenerateKey, KeyFilter,
+    KeyGenerator, Manager, NewKey, PlainKey, UsableKeys,
+};
+use apikey_tests::{backend_tests, TestDb};
+use chrono::{Duration, Utc};
+use diesel::prelude::*;
+
+fn manager(db: &TestDb) -> Manager<ApiKey> {
+    Manager::new(db.database())
+}
+
+fn is_key_shaped(key: &str, prefix_len: usize, secret_len: usize) -> bool {
+    let Some((prefix, secret)) = key.split_once('.') else {
+        return false;
+    };
+    prefix.len() == prefix_len
+        && secret.len() == secret_len
+        && prefix
+            .bytes()
+            .chain(secret.bytes())
+            .all(|b| b.is_ascii_alphanumeric())
+}
+
+fn key_characters(db: &TestDb) {
+    let keys = manager(db);
+    let (row, key) = keys.create_key(NewKey::new("test")).expect("create");
+    assert!(is_key_shaped(key.expose_secret(), 8, 32));
+    assert_eq!(row.prefix(), key.prefix());
+    assert_eq!(row.hashed_key(), hashers::hash(key.expose_secret()));
+    assert!(row.hashed_key().starts_with("sha512$$"));
+    assert!(!row.revoked());
+    assert_eq!(row.to_string(), "test");
+}
+
+fn custom_lengths(db: &TestDb) {
+    let keys = manager(db).with_generator(KeyGenerator::new(12, 40));
+    let (row, key) = keys.create_key(NewKey::new("long")).expect("create");
+    assert!(is_key_shaped(key.expose_secret(), 12, 40));
+    assert_eq!(row.prefix().len(), 12);
+    assert!(keys.is_valid(key.expose_secret()).expect("is_valid"));
+}
+
+fn key_validates_but_its_hash_does_not(db: &TestDb) {
+    let keys = manager(db);
+    let (row, key) = keys.create_key(NewKey::new("test")).expect("create");
+    assert!(row.is_valid(key.expose_secret()));
+    assert!(!row.is_valid(row.hashed_key()));
+    assert!(keys.is_valid(key.expose_secret()).expect("is_valid"));
+    assert!(!keys.is_valid(row.hashed_key()).expect("is_valid"));
+}
+
+fn name_is_required_and_bounded(db: &TestDb) {
+    let keys = manager(db);
+    for bad in ["", "   ", &"x".repeat(51), "tab\tname"] {
+        let err = keys.create_key(NewKey::new(bad)).expect_err("refused");
+        assert!(
+            matches!(err, Error::Validation { field: "name", .. }),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        keys.count(&KeyFilter::default()).expect("count"),
+        0,
+        "nothing written"
+    );
+    // 50 characters, multi-byte ones included, are fine.
+    let fifty = "é".repeat(50);
+    let (row, _) = keys
+        .create_key(NewKey::new(fifty.clone()))
+        .expect("50 chars");
+    assert_eq!(row.name(), fifty);
+}
+
+fn revocation_cannot_be_undone(db: &TestDb) {
+    let keys = manager(db);
+    let (row, key) = keys.create_key(NewKey::new("test")).expect("create");
+    let revoked = keys.revoke(row.prefix()).expect("revoke");
+    assert!(revoked.revoked());
+    // Revoking again is fine; the key stays revoked.
+    assert!(keys.revoke(row.prefix()).expect("revoke again").revoked());
+    assert!(!keys.is_valid(key.expose_secret()).expect("is_valid"));
+    // Editing a revoked key is refused.
+    assert!(matches!(
+        keys.update(row.prefix(), "renamed", None),
+        Err(Error::Validation { .. })
+    ));
+
+    // Through diesel on the pool: the database refuses it.
+    let target = row.prefix().to_owned();
+    let err = keys
+        .database()
+        .run(|conn| {
+            use apikey_core::schema::api_keys::dsl::*;
+            diesel::update(api_keys.filter(prefix.eq(&target)))
+                .set(revoked.eq(false))
+                .execute(conn)
+        })
+        .expect_err("trigger refuses");
+    assert!(matches!(err, Error::RevocationIrreversible), "{err:?}");
+
+    // A raw bulk UPDATE is refused too, and changes nothing.
+    let raw = db.raw_sql("UPDATE api_keys SET revoked = false");
+    let err = raw.expect_err("raw un-revoke refused");
+    assert!(
+        err.to_string().contains("revocation cannot be undone"),
+        "{err}"
+    );
+    let again = keys
+        .find_by_prefix(row.prefix())
+        .expect("find")
+        .expect("row");
+    assert!(again.revoked());
+    assert!(!keys.is_valid(key.expose_secret()).expect("is_valid"));
+    // Revoking (false -> true) in bulk is allowed.
+    keys.create_key(NewKey::new("other")).expect("create");
+    db.raw_sql("UPDATE api_keys SET revoked = true")
+        .expect("bulk revoke");
+    assert_eq!(
+        keys.count(&KeyFilter {
+            revoked: Some(false),
+            ..Default::default()
+        })
+        .expect("count"),
+        0
+    );
+}
+
+fn has_expired(db: &TestDb) {
+    let keys = manager(db);
+    let now = Utc::now();
+    let cases = [
+        (None, false),
+        (Some(now), true),
+        (Some(now - Duration::days(1)), true),
+        (Some(now + Duration::days(1)), false),
+    ];
+    for (expiry, expired) in cases {
+        let (row, key) = keys
+            .create_key(NewKey::new("test").expiry(expiry))
+            .expect("create");
+        assert_eq!(row.has_expired(), expired, "{expiry:?}");
+        assert_eq!(
+            keys.is_valid(key.expose_secret()).expect("is_valid"),
+            !expired
+        );
+    }
+}
+
+fn get_from_key(db: &TestDb) {
+    let keys = manager(db);
+    let (row, key) = keys.create_key(NewKey::new("test")).expect("create");
+    let found = keys.get_from_key(key.expose_secret()).expect("valid key");
+    assert_eq!(found.id(), row.id());
+
+    let wrong_secret = format!("{}.foobar", row.prefix());
+    for bad in [
+        "foobar",
+        wrong_secret.as_str(),
+        "",
+        ".",
+        "x.",
+        &"a".repeat(10_000),
+    ] {
+        assert!(
+            matches!(keys.get_from_key(bad), Err(Error::InvalidKey)),
+            "{bad:.20}"
+        );
+    }
+
+    let (_, expired) = keys
+        .create_key(NewKey::new("expired").expires(Utc::now() - Duration::days(2)))
+        .expect("create");
+    assert!(matches!(
+        keys.get_from_key(expired.expose_secret()),
+        Err(Error::InvalidKey)
+    ));
+
+    keys.revoke(row.prefix()).expect("revoke");
+    assert!(matches!(
+        keys.get_from_key(key.expose_secret()),
+        Err(Error::InvalidKey)
+    ));
+}
+
+fn legacy_hash_is_upgraded_on_first_verify(db: &TestDb) {
+    // Legacy rows exactly as Django's password hashers wrote them (values
+    // from the reference, see apikey-core/tests/vectors).
+    let file: serde_json::Value =
+        serde_json::from_str(include_str!("../../apikey-core/tests/vectors/django.json"))
+            .expect("vectors");
+    let keys = manager(db);
+    for v in file["vectors"].as_array().expect("array") {
+        let (key, prefix, hashed) = (
+            v["key"].as_str().expect("key"),
+            v["prefix"].as_str().expect("prefix"),
+            v["hashed_key"].as_str().expect("hash"),
+        );
+        if !hashed.starts_with("pbkdf2_") {
+            continue;
+        }
+        db.raw_sql(&format!(
+            "INSERT INTO api_keys (prefix, hashed_key, created, name, revoked) \
+             VALUES ('{prefix}', '{hashed}', '2020-01-02 03:04:05.123456', 'legacy', false)"
+        ))
+        .expect("insert legacy row");
+        let before = keys.find_by_prefix(prefix).expect("find").expect("row");
+
+        // A wrong key does not upgrade anything.
+        assert!(!keys.is_valid(&format!("{prefix}.wrong")).expect("is_valid"));
+        assert_eq!(
+            keys.find_by_prefix(prefix)
+                .expect("find")
+                .expect("row")
+                .hashed_key(),
+            hashed
+        );
+
+        let found = keys.get_from_key(key).expect("legacy key verifies");
+        assert_eq!(found.hashed_key(), hashers::hash(key));
+        let after = keys.find_by_prefix(prefix).expect("find").expect("row");
+        assert_eq!(after.hashed_key(), hashers::hash(key), "hash rewritten");
+        // Nothing else changed.
+        assert_eq!(after.id(), before.id());
+        assert_eq!(after.created(), before.created());
+        assert_eq!(after.name(), before.name());
+        assert_eq!(after.expiry_date(), before.expiry_date());
+        assert!(!after.revoked());
+        // And it keeps verifying, now on the fast path.
+        assert!(keys.is_valid(key).expect("is_valid"));
+    }
+}
+
+/// Returns a fixed prefix for its first `fixed` keys, then random ones.
+#[derive(Debug)]
+struct CollidingGenerator {
+    calls: AtomicUsize,
+    fixed: usize,
+}
+
+impl GenerateKey for CollidingGenerator {
+    fn generate(&self) -> GeneratedKey {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        let mut key = String::new();
+        if n < self.fixed {
+            key.push_str("SAMEPREF");
+        } else {
+            push_random(&mut key, 8);
+        }
+        key.push('.');
+        push_random(&mut key, 32);
+        let prefix = key[..8].to_owned();
+        let hashed_key = self.hash(&key);
+        GeneratedKey {
+            key: PlainKey::new(key),
+            prefix,
+            hashed_key,
+        }
+    }
+}
+
+fn prefix_collision_is_retried(db: &TestDb) {
+    let generator = CollidingGenerator {
+        calls: AtomicUsize::new(0),
+        fixed: 3,
+    };
+    let keys = manager(db).with_generator(generator);
+    let (first, _) = keys.create_key(NewKey::new("first")).expect("first");
+    assert_eq!(first.prefix(), "SAMEPREF");
+    // Calls 2 and 3 collide; call 4 succeeds.
+    let (second, key) = keys.create_key(NewKey::new("second")).expect("retried");
+    assert_ne!(second.prefix(), "SAMEPREF");
+    assert!(keys.is_valid(key.expose_secret()).expect("is_valid"));
+    assert_eq!(keys.count(&KeyFilter::default()).expect("count"), 2);
+
+    // A generator that always collides gives a clear error, not a loop.
+    let stuck = manager(db).with_generator(CollidingGenerator {
+        calls: AtomicUsize::new(0),
+        fixed: usize::MAX,
+    });
+    assert!(matches!(
+        stuck.create_key(NewKey::new("stuck")),
+        Err(Error::PrefixCollision(_))
+    ));
+}
+
+fn concurrent_creation_loses_nothing(db: &TestDb) {
+    let keys = Manager::<ApiKey>::new(db.database_with(DatabaseConfig::default().max_size(8)));
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let keys = keys.clone();
+            std::thread::spawn(move || {
+                (0..250)
+                    .map(|i| {
+                        let (row, _) = keys
+                            .create_key(NewKey::new(format!("t{t}-{i}")))
+                            .expect("create");
+                        row.prefix().to_owned()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut prefixes = HashSet::new();
+    for h in handles {
+        for p in h.join().expect("thread") {
+            assert!(prefixes.insert(p), "duplicate prefix returned");
+        }
+    }
+    assert_eq!(prefixes.len(), 2000);
+    let rows = keys.list(&KeyFilter::default()).expect("list");
+    assert_eq!(rows.len(), 2000);
+    let stored: HashSet<_> = rows.iter().map(|r| r.prefix().to_owned()).collect();
+    assert_eq!(stored, prefixes);
+}
+
+/// An application's narrower definition of usable.
+struct NotNamedBlocked;
+
+impl UsableKeys<ApiKey> for NotNamedBlocked {
+    fn get_usable_keys(&self, now: chrono::NaiveDateTime) -> <ApiKey as ApiKeyModel>::Query {
+        use apikey_core::schema::api_keys::dsl::*;
+        ApiKey::usable_keys(now).filter(name.ne("blocked"))
+    }
+}
+
+fn usable_keys_can_be_narrowed(db: &TestDb) {
+    let keys = manager(db).with_usable_keys(NotNamedBlocked);
+    let (_, ok) = keys.create_key(NewKey::new("fine")).expect("create");
+    let (_, blocked) = keys.create_key(NewKey::new("blocked")).expect("create");
+    assert!(keys.is_valid(ok.expose_secret()).expect("is_valid"));
+    assert!(!keys.is_valid(blocked.expose_secret()).expect("is_valid"));
+    let usable: Vec<ApiKey> = keys
+        .database()
+        .run(|conn| keys.get_usable_keys().load(conn))
+        .expect("load");
+    assert_eq!(usable.len(), 1);
+    assert_eq!(usable[0].name(), "fine");
+}
+
+fn list_filters(db: &TestDb) {
+    let keys = manager(db);
+    let (a, _) = keys.create_key(NewKey::new("Alpha 100%")).expect("create");
+    let (b, _) = keys.create_key(NewKey::new("beta_x")).expect("create");
+    let (c, _) = keys
+        .create_key(NewKey::new("gamma").expires(Utc::now() - Duration::hours(1)))
+        .expect("create");
+    keys.revoke(b.prefix()).expect("revoke");
+    let names = |f: KeyFilter| -> Vec<String> {
+        keys.list(&f)
+            .expect("list")
+            .iter()
+            .map(|k| k.name().to_owned())
+            .collect()
+    };
+    let mut all = names(KeyFilter::default());
+    all.sort();
+    assert_eq!(all, ["Alpha 100%", "beta_x", "gamma"]);
+    assert_eq!(
+        names(KeyFilter {
+            search: Some("alpha".into()),
+            ..Default::default()
+        }),
+        ["Alpha 100%"]
+    );
+    // LIKE wildcards are literal.
+    assert_eq!(
+        names(KeyFilter {
+            search: Some("%".into()),
+            ..Default::default()
+        }),
+        ["Alpha 100%"]
+    );
+    assert_eq!(
+        names(KeyFilter {
+            search: Some("a_x".into()),
+            ..Default::default()
+        }),
+        ["beta_x"]
+    );
+    assert_eq!(
+        names(KeyFilter {
+            search: Some(c.prefix().to_lowercase()),
+            ..Default::default()
+        }),
+        ["gamma"]
+    );
+    assert_eq!(
+        names(KeyFilter {
+            revoked: Some(true),
+            ..Default::default()
+        }),
+        ["beta_x"]
+    );
+    assert_eq!(
+        names(KeyFilter {
+            expired: Some(true),
+            ..Default::default()
+        }),
+        ["gamma"]
+    );
+    let mut active = names(KeyFilter {
+        revoked: Some(false),
+        expired: Some(false),
+        ..Default::default()
+    });
+    active.sort();
+    assert_eq!(active, ["Alpha 100%"]);
+    assert_eq!(
+        keys.count(&KeyFilter {
+            limit: Some(1),
+            ..Default::default()
+        })
+        .expect("count"),
+        3
+    );
+    assert_eq!(
+        names(KeyFilter {
+            limit: Some(2),
+            ..Default::default()
+        })
+        .len(),
+        2
+    );
+    assert_eq!(
+        names(KeyFilter {
+            limit: Some(2),
+            offset: Some(2),
+            ..Default::default()
+        })
+        .len(),
+        1
+    );
+    let _ = a;
+}
+
+fn update_details(db: &TestDb) {
+    let keys = manager(db);
+    let (row, key) = keys.create_key(NewKey::new("old")).expect("create");
+    let later = Utc::now() + Duration::days(3);
+    let updated = keys
+        .update(row.prefix(), "new", Some(later))
+        .expect("update");
+    assert_eq!(updated.name(), "new");
+    assert_eq!(updated.hashed_key(), row.hashed_key());
+    assert!(keys.is_valid(key.expose_secret()).expect("is_valid"));
+    assert!(matches!(
+        keys.update(row.prefix(), "", None),
+        Err(Error::Validation { .. })
+    ));
+    assert!(matches!(
+        keys.update("nosuch", "x", None),
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(keys.revoke("nosuch"), Err(Error::NotFound(_))));
+}
+
+fn timestamps_round_trip_in_utc(db: &TestDb) {
+    let keys = manager(db);
+    let expiry = Utc::now() + Duration::days(30);
+    let (row, _) = keys
+        .create_key(NewKey::new("t").expires(expiry))
+        .expect("create");
+    let stored = row.expiry_date().expect("expiry");
+    assert!((stored - expiry).num_microseconds().map(i64::abs) < Some(1));
+    assert!((Utc::now() - row.created()).num_seconds().abs() < 60);
+}
+
+backend_tests!(
+    key_characters,
+    custom_lengths,
+    key_validates_but_its_hash_does_not,
+    name_is_required_and_bounded,
+    revocation_cannot_be_undone,
+    has_expired,
+    get_from_key,
+    legacy_hash_is_upgraded_on_first_verify,
+    prefix_collision_is_retried,
+    concurrent_creation_loses_nothing,
+    usable_keys_can_be_narrowed,
+    list_filters,
+    update_details,
+    timestamps_round_trip_in_utc,
+);
+
+// ---- bad database URLs and unreachable stores ----
+
+#[test]
+fn bad_urls_are_clear_errors() {
+    for url in [
+        "",
+        "mysql://root@localhost/db",
+        "postgress://x@y/z",
+        "http://example",
+    ] {
+        let err = Database::connect(url).expect_err(url);
+        assert!(matches!(err, Error::InvalidDatabaseUrl(_)), "{url}: {err}");
+    }
+    let err = Database::connect("postgres://user:s3cret@127.0.0.1:1/db").expect_err("no server");
+    assert!(err.is_unavailable(), "{err}");
+    assert!(
+        !err.to_string().contains("s3cret"),
+        "password leaked: {err}"
+    );
+}
+
+#[test]
+fn sqlite_in_a_missing_folder_is_unavailable() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = format!("sqlite://{}/no/such/dir/keys.db", dir.path().display());
+    let err = Database::connect(&url).expect_err("cannot open");
+    assert!(err.is_unavailable(), "{err}");
+}
+
+#[test]
+fn unreachable_store_is_unavailable_not_invalid() {
+    let db = Database::connect_lazy_with(
+        "postgres://postgres@127.0.0.1:1/none",
+        DatabaseConfig::default().connection_timeout(std::time::Duration::from_millis(300)),
+    )
+    .expect("lazy pool");
+    let keys: Manager<ApiKey> = Manager::new(db);
+    let err = keys.get_from_key("abcdefgh.0123456789").expect_err("down");
+    assert!(err.is_unavailable(), "{err}");
+    assert!(
+        keys.is_valid("abcdefgh.0123456789").is_err(),
+        "is_valid must not say false"
+    );
+    assert!(keys
+        .create_key(NewKey::new("x"))
+        .expect_err("down")
+        .is_unavailable());
+}
+
+#[test]
+fn plain_key_is_redacted() {
+    let generated = KeyGenerator::default().generate();
+    let secret = generated.key.expose_secret().to_owned();
+    let debug = format!("{:?} {} {:?}", generated.key, generated.key, generated);
+    assert!(!debug.contains(&secret[9..]), "secret leaked: {debug}");
+    assert!(debug.contains("********"));
+    let _shared: Arc<PlainKey> = Arc::new(generated.key);
+}
