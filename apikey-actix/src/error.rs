@@ -1,0 +1,146 @@
+//! [`AuthError`]: why a request was refused, and the response it becomes.
+
+use std::fmt;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::config::ApiKeyConfig;
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Denial {
+    /// No key in the request (401).
+    MissingKey,
+    /// A key that is malformed, unknown, wrong, revoked or expired (401).
+    InvalidKey,
+    /// Authenticated, but a permission refused the request (403).
+    Forbidden,
+    /// The key store could not be reached (503; fail closed).
+    Unavailable,
+    /// The server is misconfigured or the database failed otherwise (500).
+    Internal,
+}
+
+impl Denial {
+    /// The HTTP status, before the DRF-compatible setting is applied.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Denial::MissingKey | Denial::InvalidKey => StatusCode::UNAUTHORIZED,
+            Denial::Forbidden => StatusCode::FORBIDDEN,
+            Denial::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Denial::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The default `detail` message (no key material, ever).
+    pub fn detail(self) -> &'static str {
+        match self {
+            Denial::MissingKey => "Authentication credentials were not provided.",
+            Denial::InvalidKey => "Invalid API key.",
+            Denial::Forbidden => "You do not have permission to perform this action.",
+            Denial::Unavailable => "The API key store is unavailable. Try again later.",
+            Denial::Internal => "Internal server error.",
+        }
+    }
+
+    /// Which of two denials an `Or` reports: an outage first (fail closed),
+    /// then "not authenticated", then "forbidden".
+    pub(crate) fn strongest(self, other: Denial) -> Denial {
+        fn rank(d: Denial) -> u8 {
+            match d {
+                Denial::Internal => 4,
+                Denial::Unavailable => 3,
+                Denial::InvalidKey => 2,
+                Denial::MissingKey => 1,
+                Denial::Forbidden => 0,
+            }
+        }
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// A refusal, carrying what it needs to render itself (it implements
+/// [`ResponseError`], so handlers can return it with `?`).
+#[derive(Clone)]
+pub struct AuthError {
+    denial: Denial,
+    config: ApiKeyConfig,
+}
+
+impl fmt::Debug for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthError")
+            .field("denial", &self.denial)
+            .finish()
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.denial.detail())
+    }
+}
+
+impl AuthError {
+    /// A refusal answered with `config`.
+    pub fn new(denial: Denial, config: &ApiKeyConfig) -> Self {
+        AuthError {
+            denial,
+            config: config.clone(),
+        }
+    }
+
+    /// Why the request was refused.
+    pub fn denial(&self) -> Denial {
+        self.denial
+    }
+
+    /// The default JSON response, ignoring any custom error handler.
+    pub fn default_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let mut res = HttpResponse::build(status);
+        if status == StatusCode::UNAUTHORIZED {
+            let challenge = match &self.config.realm {
+                Some(realm) => format!(
+                    "{} realm=\"{}\"",
+                    self.config.scheme,
+                    realm.replace(['"', '\\'], "")
+                ),
+                None => self.config.scheme.clone(),
+            };
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                res.insert_header((header::WWW_AUTHENTICATE, v));
+            }
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
+        res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        res.json(serde_json::json!({ "detail": self.denial.detail() }))
+    }
+}
+
+impl ResponseError for AuthError {
+    fn status_code(&self) -> StatusCode {
+        let status = self.denial.status();
+        if self.config.drf_compatible && status == StatusCode::UNAUTHORIZED {
+            StatusCode::FORBIDDEN
+        } else {
+            status
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match &self.config.error_handler {
+            Some(handler) => handler(self),
+            None => self.default_response(),
+        }
+    }
+}

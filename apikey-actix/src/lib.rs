@@ -1,0 +1,59 @@
+//! # apikey-actix
+//!
+//! Guard actix-web routes with API keys from apikey-core. The handler gets
+//! the verified key model itself:
+//!
+//! ```no_run
+//! use actix_web::{get, web, App, HttpServer, Responder};
+//! use apikey_actix::{ApiKeyConfig, HasApiKey};
+//! use apikey_core::{ApiKey, ApiKeyModel, Database, Manager};
+//!
+//! #[get("/protected")]
+//! async fn protected(key: HasApiKey<ApiKey>) -> impl Responder {
+//!     web::Json(serde_json::json!({ "name": key.name(), "prefix": key.prefix() }))
+//! }
+//!
+//! #[actix_web::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let db = Database::connect("apikeys.db").expect("database");
+//!     db.migrate().expect("migrations");
+//!     let keys = web::Data::new(Manager::<ApiKey>::new(db));
+//!     HttpServer::new(move || {
+//!         App::new()
+//!             .app_data(keys.clone())
+//!             .app_data(ApiKeyConfig::default()) // Authorization: Api-Key <key>
+//!             .service(protected)
+//!     })
+//!     .bind("127.0.0.1:8080")?
+//!     .run()
+//!     .await
+//! }
+//! ```
+//!
+//! - [`HasApiKey<M>`] extracts a verified key of model `M` (401 without a
+//!   usable key, 503 when the key store is down: fail closed).
+//! - [`KeyParser`]s read the key: `Authorization: Api-Key <key>` (default),
+//!   another keyword (`Bearer`), a custom header, or your own.
+//! - [`Permission`]s combine with `|`, `&`, `!` and guard a handler
+//!   ([`Permitted`]) or a whole scope ([`RequirePermission`]).
+//! - Refusals are JSON `{"detail": "..."}`; [`ApiKeyConfig`] replaces them or
+//!   switches to DRF-compatible 403s.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations)]
+
+mod config;
+mod error;
+mod extractor;
+mod middleware;
+pub mod parser;
+pub mod permission;
+
+pub use config::ApiKeyConfig;
+pub use error::{AuthError, Denial};
+pub use extractor::HasApiKey;
+pub use middleware::{RequirePermission, RequirePermissionMiddleware};
+pub use parser::{AuthorizationParser, HeaderParser, KeyParser};
+pub use permission::{
+    All, AllOf, AllowAny, And, Any, AnyOf, ApiKeyPermission, Authenticated, FnPermission,
+    IsAuthenticated, Not, Or, Permission, PermissionFuture, Permitted,
+};

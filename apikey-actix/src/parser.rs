@@ -1,0 +1,112 @@
+//! Key parsers: where in a request the key is read from.
+//!
+//! The default reads `Authorization: Api-Key <key>` exactly as the reference's
+//! `KeyParser` does: the keyword is compared case-insensitively, the header
+//! is split at its first space and the rest is the key, verbatim
+//! (`Api-Key  abc` gives the key `" abc"`, which then fails to verify).
+//! When a custom header is configured, only that header is read.
+
+use std::fmt;
+
+use actix_web::http::header::{HeaderName, AUTHORIZATION};
+use actix_web::HttpRequest;
+use apikey_core::PlainKey;
+
+/// Reads the API key from a request.
+///
+/// Implement it to read keys from anywhere else, for example a cookie:
+///
+/// ```
+/// use actix_web::HttpRequest;
+/// use apikey_actix::KeyParser;
+/// use apikey_core::PlainKey;
+///
+/// #[derive(Debug)]
+/// struct CookieParser;
+///
+/// impl KeyParser for CookieParser {
+///     fn parse(&self, req: &HttpRequest) -> Option<PlainKey> {
+///         req.cookie("api_key").map(|c| PlainKey::new(c.value().to_owned()))
+///     }
+/// }
+/// ```
+pub trait KeyParser: fmt::Debug + Send + Sync + 'static {
+    /// The key, or `None` when the request carries none. Never panics on any
+    /// header content.
+    fn parse(&self, req: &HttpRequest) -> Option<PlainKey>;
+}
+
+/// The one value of a header; `None` when it is absent, repeated or not
+/// valid visible ASCII (a repeated credential header is ambiguous: refuse it).
+fn single_header<'a>(req: &'a HttpRequest, name: &HeaderName) -> Option<&'a str> {
+    let mut values = req.headers().get_all(name);
+    let first = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    first.to_str().ok()
+}
+
+/// `Authorization: <keyword> <key>`, the keyword compared case-insensitively.
+#[derive(Debug, Clone)]
+pub struct AuthorizationParser {
+    keyword: String,
+}
+
+impl Default for AuthorizationParser {
+    fn default() -> Self {
+        AuthorizationParser::new("Api-Key")
+    }
+}
+
+impl AuthorizationParser {
+    /// A parser for `Authorization: <keyword> <key>`.
+    pub fn new(keyword: impl Into<String>) -> Self {
+        AuthorizationParser {
+            keyword: keyword.into(),
+        }
+    }
+
+    /// The keyword.
+    pub fn keyword(&self) -> &str {
+        &self.keyword
+    }
+}
+
+impl KeyParser for AuthorizationParser {
+    fn parse(&self, req: &HttpRequest) -> Option<PlainKey> {
+        let value = single_header(req, &AUTHORIZATION)?;
+        let (keyword, key) = value.split_once(' ')?;
+        if !keyword.eq_ignore_ascii_case(&self.keyword) {
+            return None;
+        }
+        Some(PlainKey::new(key.to_owned()))
+    }
+}
+
+/// A custom header holding the key alone, e.g. `X-Api-Key: <key>`.
+#[derive(Debug, Clone)]
+pub struct HeaderParser {
+    name: HeaderName,
+}
+
+impl HeaderParser {
+    /// A parser for the given header.
+    pub fn new(name: HeaderName) -> Self {
+        HeaderParser { name }
+    }
+
+    /// The header name.
+    pub fn name(&self) -> &HeaderName {
+        &self.name
+    }
+}
+
+impl KeyParser for HeaderParser {
+    fn parse(&self, req: &HttpRequest) -> Option<PlainKey> {
+        // As the reference: an empty header is no key.
+        single_header(req, &self.name)
+            .filter(|v| !v.is_empty())
+            .map(|v| PlainKey::new(v.to_owned()))
+    }
+}

@@ -1,0 +1,310 @@
+//! Permissions and their combinators, the counterpart of DRF's permission
+//! classes with `|`, `&` and `~`.
+//!
+//! ```
+//! use apikey_actix::{HasApiKey, IsAuthenticated, Permission};
+//! use apikey_core::ApiKey;
+//!
+//! // A request passes with a usable key, or when the application's own
+//! // authentication marked it authenticated.
+//! let either = HasApiKey::<ApiKey>::permission() | IsAuthenticated;
+//! ```
+//!
+//! When an `Or` refuses, it reports the strongest reason: an unavailable key
+//! store (503) before "not authenticated" (401) before "forbidden" (403).
+//! `Not` never turns an outage into a grant.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use apikey_core::{ApiKey, ApiKeyModel};
+
+use crate::config::ApiKeyConfig;
+use crate::error::{AuthError, Denial};
+use crate::extractor::{lookup, Verified};
+
+/// The future a permission check returns.
+pub type PermissionFuture = Pin<Box<dyn Future<Output = Result<(), Denial>>>>;
+
+/// Decides whether a request may proceed.
+///
+/// The synchronous part of `check` runs when the check is built; put
+/// anything slow in the returned future (it is only polled when needed, so
+/// `a | b` does not run `b`'s lookup when `a` grants).
+pub trait Permission: 'static {
+    /// Grants (`Ok`) or refuses the request.
+    fn check(&self, req: &HttpRequest) -> PermissionFuture;
+}
+
+impl<P: Permission + ?Sized> Permission for Box<P> {
+    fn check(&self, req: &HttpRequest) -> PermissionFuture {
+        (**self).check(req)
+    }
+}
+
+/// A usable key of model `M` (the permission form of [`crate::HasApiKey`]).
+/// On success the key is kept in the request, so a `HasApiKey<M>` extractor
+/// in the handler gets it without a second lookup.
+#[derive(Debug)]
+pub struct ApiKeyPermission<M = ApiKey>(PhantomData<fn() -> M>);
+
+impl<M> Default for ApiKeyPermission<M> {
+    fn default() -> Self {
+        ApiKeyPermission(PhantomData)
+    }
+}
+
+impl<M> Clone for ApiKeyPermission<M> {
+    fn clone(&self) -> Self {
+        ApiKeyPermission(PhantomData)
+    }
+}
+
+impl<M: ApiKeyModel> Permission for ApiKeyPermission<M> {
+    fn check(&self, req: &HttpRequest) -> PermissionFuture {
+        let fut = lookup::<M>(req);
+        let req = req.clone();
+        Box::pin(async move {
+            let model = fut.await?;
+            req.extensions_mut().insert(Verified(model));
+            Ok(())
+        })
+    }
+}
+
+/// Marks a request as authenticated by the application's own means (a
+/// session, a login): insert it in the request extensions from your
+/// middleware, and [`IsAuthenticated`] grants the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    /// Who is authenticated, for the application's use.
+    pub user: String,
+}
+
+/// Grants requests carrying [`Authenticated`] (DRF's `IsAuthenticated`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IsAuthenticated;
+
+impl Permission for IsAuthenticated {
+    fn check(&self, req: &HttpRequest) -> PermissionFuture {
+        let ok = req.extensions().contains::<Authenticated>();
+        Box::pin(async move {
+            if ok {
+                Ok(())
+            } else {
+                Err(Denial::MissingKey)
+            }
+        })
+    }
+}
+
+/// Grants every request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AllowAny;
+
+impl Permission for AllowAny {
+    fn check(&self, _req: &HttpRequest) -> PermissionFuture {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A permission from a synchronous function of the request (403 when false).
+#[derive(Debug, Clone, Copy)]
+pub struct FnPermission<F>(pub F);
+
+impl<F: Fn(&HttpRequest) -> bool + 'static> Permission for FnPermission<F> {
+    fn check(&self, req: &HttpRequest) -> PermissionFuture {
+        let ok = (self.0)(req);
+        Box::pin(async move {
+            if ok {
+                Ok(())
+            } else {
+                Err(Denial::Forbidden)
+            }
+        })
+    }
+}
+
+/// `A | B`: granted when either is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Or<A, B>(pub A, pub B);
+
+impl<A: Permission, B: Permission> Permission for Or<A, B> {
+    fn check(&self, req: &HttpRequest) -> PermissionFuture {
+        let (a, b) = (self.0.check(req), self.1.check(req));
+        Box::pin(async move {
+            match a.await {
+                Ok(()) => Ok(()),
+                Err(da) => b.await.map_err(|db| da.strongest(db)),
+            }
+        })
+    }
+}
+
+/// `A & B`: granted when both are; the first refusal is reported.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct And<A, B>(pub A, pub B);
+
+impl<A: Permission, B: Permission> Permission for And<A, B> {
+    fn check(&self, req: &HttpRequest) -> PermissionFuture {
+        let (a, b) = (self.0.check(req), self.1.check(req));
+        Box::pin(async move {
+            a.await?;
+            b.await
+        })
+    }
+}
+
+/// `!A`: granted when `A` refuses (403 otherwise). An unavailable store or
+/// an internal error stays a refusal.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Not<A>(pub A);
+
+impl<A: Permission> Permission for Not<A> {
+    fn check(&self, req: &HttpRequest) -> PermissionFuture {
+        let a = self.0.check(req);
+        Box::pin(async move {
+            match a.await {
+                Ok(()) => Err(Denial::Forbidden),
+                Err(d @ (Denial::Unavailable | Denial::Internal)) => Err(d),
+                Err(_) => Ok(()),
+            }
+        })
+    }
+}
+
+/// Any of several permissions, built like actix-web's guards:
+/// `Any(a).or(b).or(c)`.
+#[derive(Default)]
+pub struct AnyOf(Vec<Box<dyn Permission>>);
+
+impl std::fmt::Debug for AnyOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AnyOf({} permissions)", self.0.len())
+    }
+}
+
+/// Starts an [`AnyOf`].
+#[allow(non_snake_case)]
+pub fn Any(first: impl Permission) -> AnyOf {
+    AnyOf(vec![Box::new(first)])
+}
+
+impl AnyOf {
+    /// Adds an alternative.
+    pub fn or(mut self, next: impl Permission) -> Self {
+        self.0.push(Box::new(next));
+        self
+    }
+}
+
+impl Permission for AnyOf {
+    fn check(&self, req: &HttpRequest) -> PermissionFuture {
+        let checks: Vec<_> = self.0.iter().map(|p| p.check(req)).collect();
+        Box::pin(async move {
+            let mut worst: Option<Denial> = None;
+            for check in checks {
+                match check.await {
+                    Ok(()) => return Ok(()),
+                    Err(d) => worst = Some(worst.map_or(d, |w| w.strongest(d))),
+                }
+            }
+            Err(worst.unwrap_or(Denial::Forbidden))
+        })
+    }
+}
+
+/// All of several permissions: `All(a).and(b).and(c)`.
+#[derive(Default)]
+pub struct AllOf(Vec<Box<dyn Permission>>);
+
+impl std::fmt::Debug for AllOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AllOf({} permissions)", self.0.len())
+    }
+}
+
+/// Starts an [`AllOf`].
+#[allow(non_snake_case)]
+pub fn All(first: impl Permission) -> AllOf {
+    AllOf(vec![Box::new(first)])
+}
+
+impl AllOf {
+    /// Adds a requirement.
+    pub fn and(mut self, next: impl Permission) -> Self {
+        self.0.push(Box::new(next));
+        self
+    }
+}
+
+impl Permission for AllOf {
+    fn check(&self, req: &HttpRequest) -> PermissionFuture {
+        let checks: Vec<_> = self.0.iter().map(|p| p.check(req)).collect();
+        Box::pin(async move {
+            for check in checks {
+                check.await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+macro_rules! operators {
+    ($([$($gen:tt)*] $ty:ty;)*) => {$(
+        impl<$($gen)* Rhs: Permission> std::ops::BitOr<Rhs> for $ty {
+            type Output = Or<Self, Rhs>;
+            fn bitor(self, rhs: Rhs) -> Or<Self, Rhs> {
+                Or(self, rhs)
+            }
+        }
+        impl<$($gen)* Rhs: Permission> std::ops::BitAnd<Rhs> for $ty {
+            type Output = And<Self, Rhs>;
+            fn bitand(self, rhs: Rhs) -> And<Self, Rhs> {
+                And(self, rhs)
+            }
+        }
+        impl<$($gen)*> std::ops::Not for $ty {
+            type Output = Not<Self>;
+            fn not(self) -> Not<Self> {
+                Not(self)
+            }
+        }
+    )*};
+}
+
+operators! {
+    [M: ApiKeyModel,] ApiKeyPermission<M>;
+    [] IsAuthenticated;
+    [] AllowAny;
+    [F: Fn(&HttpRequest) -> bool + 'static,] FnPermission<F>;
+    [A: Permission, B: Permission,] Or<A, B>;
+    [A: Permission, B: Permission,] And<A, B>;
+    [A: Permission,] Not<A>;
+    [] AnyOf;
+    [] AllOf;
+}
+
+/// An extractor that runs permission `P` (built with `Default`) before the
+/// handler: `_: Permitted<Or<ApiKeyPermission<OrgKey>, IsAuthenticated>>`.
+#[derive(Debug)]
+pub struct Permitted<P>(PhantomData<P>);
+
+impl<P: Permission + Default> FromRequest for Permitted<P> {
+    type Error = AuthError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AuthError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let check = P::default().check(req);
+        let req = req.clone();
+        Box::pin(async move {
+            check
+                .await
+                .map(|()| Permitted(PhantomData))
+                .map_err(|d| AuthError::new(d, ApiKeyConfig::of(&req)))
+        })
+    }
+}

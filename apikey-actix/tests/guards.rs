@@ -1,0 +1,599 @@
+//! The guards through actix's test service, on SQLite and PostgreSQL
+//! (`sqlite::name` and `postgres::name`). The reference's permission matrix,
+//! plus hostile headers, combinations and custom permissions.
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::test as atest;
+use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse};
+use apikey_actix::{
+    All, AllowAny, Any, ApiKeyConfig, ApiKeyPermission, AuthError, Authenticated, Denial,
+    FnPermission, HasApiKey, IsAuthenticated, KeyParser, Not, Or, Permitted, RequirePermission,
+};
+use apikey_core::{ApiKey, ApiKeyModel, Manager, NewKey, PlainKey};
+use apikey_tests::{backend_tests, TestDb};
+use chrono::{Duration, Utc};
+
+async fn protected(key: HasApiKey<ApiKey>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "name": key.name(), "prefix": key.prefix() }))
+}
+
+/// Marks requests with `X-User` as authenticated (the application's own auth).
+fn fake_login(req: &actix_web::dev::ServiceRequest) {
+    if req.headers().contains_key("x-user") {
+        req.extensions_mut().insert(Authenticated {
+            user: "alice".into(),
+        });
+    }
+}
+
+fn run(f: impl std::future::Future<Output = ()>) {
+    actix_rt::System::new().block_on(f);
+}
+
+struct Fixture {
+    keys: Manager<ApiKey>,
+    valid: String,
+    revoked: String,
+    expired: String,
+    tomorrow: String,
+}
+
+fn fixture(db: &TestDb) -> Fixture {
+    let keys = Manager::<ApiKey>::new(db.database());
+    let make = |name: &str, expiry| {
+        keys.create_key(NewKey::new(name).expiry(expiry))
+            .expect("create")
+            .1
+            .expose_secret()
+            .to_owned()
+    };
+    let valid = make("valid", None);
+    let revoked = make("revoked", None);
+    keys.revoke(&revoked[..8]).expect("revoke");
+    let expired = make("expired", Some(Utc::now() - Duration::days(2)));
+    let tomorrow = make("tomorrow", Some(Utc::now() + Duration::days(1)));
+    Fixture {
+        keys,
+        valid,
+        revoked,
+        expired,
+        tomorrow,
+    }
+}
+
+macro_rules! service {
+    ($keys:expr, $config:expr) => {
+        atest::init_service(
+            App::new()
+                .app_data(web::Data::new($keys.clone()))
+                .app_data($config)
+                .route("/protected", web::get().to(protected)),
+        )
+        .await
+    };
+}
+
+async fn status_with(
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+    headers: &[(&str, HeaderValue)],
+) -> StatusCode {
+    let mut req = atest::TestRequest::get().uri("/protected");
+    for (name, value) in headers {
+        req = req.append_header((HeaderName::try_from(*name).expect("name"), value.clone()));
+    }
+    atest::call_service(app, req.to_request()).await.status()
+}
+
+fn hv(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).expect("header value")
+}
+
+fn reference_matrix(db: &TestDb) {
+    let f = fixture(db);
+    run(async move {
+        let app = service!(f.keys, ApiKeyConfig::default());
+        let auth = |k: &str| vec![("authorization", hv(&format!("Api-Key {k}")))];
+
+        // Allowed.
+        assert_eq!(status_with(&app, &auth(&f.valid)).await, StatusCode::OK);
+        assert_eq!(status_with(&app, &auth(&f.tomorrow)).await, StatusCode::OK);
+        // The keyword is case-insensitive.
+        let lower = vec![("authorization", hv(&format!("api-key {}", f.valid)))];
+        assert_eq!(status_with(&app, &lower).await, StatusCode::OK);
+
+        // Denied: 401.
+        assert_eq!(status_with(&app, &[]).await, StatusCode::UNAUTHORIZED);
+        for k in [
+            f.revoked.clone(),
+            f.expired.clone(),
+            String::new(),
+            "abcd".into(),
+            "foo.bar".into(),
+            format!(" {}", f.valid),
+            f.valid.to_uppercase(),
+            f.valid.to_lowercase(),
+            f.valid[1..].to_owned(),
+            format!("{}.{}", &f.valid[..7], &f.valid[9..]),
+        ] {
+            assert_eq!(
+                status_with(&app, &auth(&k)).await,
+                StatusCode::UNAUTHORIZED,
+                "{k:.12}"
+            );
+        }
+        for raw in [
+            format!("X-Key {}", f.valid),
+            format!("Api-Key:{}", f.valid),
+            format!("Api-Key{}", f.valid),
+            format!("My-Special-Api-Key {}", f.valid),
+            format!("Bearer {}", f.valid),
+            f.valid.clone(),
+        ] {
+            let h = vec![("authorization", hv(&raw))];
+            assert_eq!(
+                status_with(&app, &h).await,
+                StatusCode::UNAUTHORIZED,
+                "{raw:.12}"
+            );
+        }
+        // The custom header is ignored unless configured.
+        let custom = vec![("x-api-key", hv(&f.valid))];
+        assert_eq!(status_with(&app, &custom).await, StatusCode::UNAUTHORIZED);
+
+        // The 401 carries the challenge and a JSON body.
+        let res = atest::call_service(
+            &app,
+            atest::TestRequest::get().uri("/protected").to_request(),
+        )
+        .await;
+        assert_eq!(
+            res.headers().get("www-authenticate").map(|v| v.as_bytes()),
+            Some(&b"Api-Key"[..])
+        );
+        let body: serde_json::Value = atest::read_body_json(res).await;
+        assert_eq!(
+            body["detail"],
+            "Authentication credentials were not provided."
+        );
+
+        // The handler gets the model itself.
+        let req = atest::TestRequest::get()
+            .uri("/protected")
+            .insert_header(("authorization", format!("Api-Key {}", f.valid)))
+            .to_request();
+        let body: serde_json::Value = atest::call_and_read_body_json(&app, req).await;
+        assert_eq!(body["name"], "valid");
+        assert_eq!(body["prefix"], &f.valid[..8]);
+    });
+}
+
+fn custom_header_and_keyword(db: &TestDb) {
+    let f = fixture(db);
+    run(async move {
+        let app = service!(f.keys, ApiKeyConfig::default().header("X-Api-Key"));
+        assert_eq!(
+            status_with(&app, &[("x-api-key", hv(&f.valid))]).await,
+            StatusCode::OK
+        );
+        for bad in ["", "abcd", &f.revoked, &format!("Api-Key {}", f.valid)] {
+            assert_eq!(
+                status_with(&app, &[("x-api-key", hv(bad))]).await,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        // With a custom header, Authorization is ignored.
+        let auth = vec![("authorization", hv(&format!("Api-Key {}", f.valid)))];
+        assert_eq!(status_with(&app, &auth).await, StatusCode::UNAUTHORIZED);
+
+        let app = service!(
+            f.keys,
+            ApiKeyConfig::default().keyword("Bearer").realm("api")
+        );
+        let bearer = vec![("authorization", hv(&format!("Bearer {}", f.valid)))];
+        assert_eq!(status_with(&app, &bearer).await, StatusCode::OK);
+        let res = atest::call_service(
+            &app,
+            atest::TestRequest::get().uri("/protected").to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            res.headers().get("www-authenticate").map(|v| v.as_bytes()),
+            Some(&b"Bearer realm=\"api\""[..])
+        );
+        assert_eq!(status_with(&app, &auth).await, StatusCode::UNAUTHORIZED);
+    });
+}
+
+fn hostile_headers(db: &TestDb) {
+    let f = fixture(db);
+    run(async move {
+        let app = service!(f.keys, ApiKeyConfig::default());
+        // Not UTF-8, not even visible ASCII.
+        for bytes in [
+            &b"Api-Key \xff\xfe\xfd"[..],
+            b"\x80\x81",
+            b"Api-Key \xc3\x28",
+        ] {
+            let h = vec![(
+                "authorization",
+                HeaderValue::from_bytes(bytes).expect("obs-text"),
+            )];
+            assert_eq!(status_with(&app, &h).await, StatusCode::UNAUTHORIZED);
+        }
+        // A 64 KiB key.
+        let huge = vec![(
+            "authorization",
+            hv(&format!("Api-Key {}", "a".repeat(64 * 1024))),
+        )];
+        assert_eq!(status_with(&app, &huge).await, StatusCode::UNAUTHORIZED);
+        let huge_dot = vec![(
+            "authorization",
+            hv(&format!(
+                "Api-Key {}.{}",
+                &f.valid[..8],
+                "b".repeat(64 * 1024)
+            )),
+        )];
+        assert_eq!(status_with(&app, &huge_dot).await, StatusCode::UNAUTHORIZED);
+        // Two Authorization headers, even with a valid key: ambiguous, refused.
+        let two = vec![
+            ("authorization", hv(&format!("Api-Key {}", f.valid))),
+            ("authorization", hv(&format!("Api-Key {}", f.valid))),
+        ];
+        assert_eq!(status_with(&app, &two).await, StatusCode::UNAUTHORIZED);
+        // SQL-looking and control-character keys.
+        for k in [
+            "' OR 1=1 --",
+            "abc.def'; DROP TABLE api_keys; --",
+            "%",
+            "_______%.%",
+            "a\tb",
+        ] {
+            let h = vec![("authorization", hv(&format!("Api-Key {k}")))];
+            assert_eq!(status_with(&app, &h).await, StatusCode::UNAUTHORIZED, "{k}");
+        }
+        // The table survived, the valid key still works.
+        let ok = vec![("authorization", hv(&format!("Api-Key {}", f.valid)))];
+        assert_eq!(status_with(&app, &ok).await, StatusCode::OK);
+    });
+}
+
+fn drf_compatible_and_custom_body(db: &TestDb) {
+    let f = fixture(db);
+    run(async move {
+        let app = service!(f.keys, ApiKeyConfig::default().drf_compatible(true));
+        assert_eq!(status_with(&app, &[]).await, StatusCode::FORBIDDEN);
+        let bad = vec![("authorization", hv("Api-Key abcd"))];
+        assert_eq!(status_with(&app, &bad).await, StatusCode::FORBIDDEN);
+        let ok = vec![("authorization", hv(&format!("Api-Key {}", f.valid)))];
+        assert_eq!(status_with(&app, &ok).await, StatusCode::OK);
+
+        let config = ApiKeyConfig::default().error_handler(|err: &AuthError| {
+            HttpResponse::build(actix_web::ResponseError::status_code(err))
+                .content_type("text/plain")
+                .body(format!("nope: {:?}", err.denial()))
+        });
+        let app = service!(f.keys, config);
+        let res = atest::call_service(
+            &app,
+            atest::TestRequest::get().uri("/protected").to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(atest::read_body(res).await, "nope: MissingKey");
+    });
+}
+
+/// Reads the key from a cookie, as the reference's docs show.
+#[derive(Debug)]
+struct CookieParser;
+
+impl KeyParser for CookieParser {
+    fn parse(&self, req: &HttpRequest) -> Option<PlainKey> {
+        req.cookie("api_key")
+            .map(|c| PlainKey::new(c.value().to_owned()))
+    }
+}
+
+fn custom_parser_and_per_scope_config(db: &TestDb) {
+    let f = fixture(db);
+    run(async move {
+        let app = atest::init_service(
+            App::new()
+                .app_data(web::Data::new(f.keys.clone()))
+                .route("/protected", web::get().to(protected))
+                .service(
+                    web::scope("/cookie")
+                        .app_data(ApiKeyConfig::default().parser(CookieParser))
+                        .route("/protected", web::get().to(protected)),
+                ),
+        )
+        .await;
+        let cookie = actix_web::cookie::Cookie::new("api_key", f.valid.clone());
+        let req = atest::TestRequest::get()
+            .uri("/cookie/protected")
+            .cookie(cookie.clone())
+            .to_request();
+        assert_eq!(
+            atest::call_service(&app, req).await.status(),
+            StatusCode::OK
+        );
+        // The app-wide default (Authorization) does not read cookies.
+        let req = atest::TestRequest::get()
+            .uri("/protected")
+            .cookie(cookie)
+            .to_request();
+        assert_eq!(
+            atest::call_service(&app, req).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        let req = atest::TestRequest::get()
+            .uri("/protected")
+            .insert_header(("authorization", format!("Api-Key {}", f.valid)))
+            .to_request();
+        assert_eq!(
+            atest::call_service(&app, req).await.status(),
+            StatusCode::OK
+        );
+    });
+}
+
+async fn open() -> HttpResponse {
+    HttpResponse::Ok().body("ok")
+}
+
+fn combinations(db: &TestDb) {
+    let f = fixture(db);
+    run(async move {
+        let either = HasApiKey::<ApiKey>::permission() | IsAuthenticated;
+        let app = atest::init_service(
+            App::new()
+                .app_data(web::Data::new(f.keys.clone()))
+                .wrap_fn(|req, srv| {
+                    fake_login(&req);
+                    actix_web::dev::Service::call(srv, req)
+                })
+                .service(
+                    web::scope("/either")
+                        .wrap(RequirePermission::new(either))
+                        .route("", web::get().to(open)),
+                )
+                .service(
+                    web::scope("/both")
+                        .wrap(RequirePermission::new(
+                            HasApiKey::<ApiKey>::permission() & IsAuthenticated,
+                        ))
+                        .route("", web::get().to(protected)),
+                )
+                .service(
+                    web::scope("/not-key")
+                        .wrap(RequirePermission::new(!HasApiKey::<ApiKey>::permission()))
+                        .route("", web::get().to(open)),
+                )
+                .service(
+                    web::scope("/any")
+                        .wrap(RequirePermission::new(
+                            Any(FnPermission(|r: &HttpRequest| r.query_string() == "magic"))
+                                .or(HasApiKey::<ApiKey>::permission()),
+                        ))
+                        .route("", web::get().to(open)),
+                )
+                .service(
+                    web::scope("/all")
+                        .wrap(RequirePermission::new(
+                            All(AllowAny)
+                                .and(HasApiKey::<ApiKey>::permission())
+                                .and(FnPermission(|r: &HttpRequest| r.query_string() != "deny")),
+                        ))
+                        .route("", web::get().to(protected)),
+                )
+                .route(
+                    "/typed",
+                    web::get().to(
+                        |_: Permitted<Or<ApiKeyPermission<ApiKey>, IsAuthenticated>>| async {
+                            "typed"
+                        },
+                    ),
+                ),
+        )
+        .await;
+        let call = |uri: &str, key: Option<&str>, user: bool| {
+            let mut req = atest::TestRequest::get().uri(uri);
+            if let Some(k) = key {
+                req = req.insert_header(("authorization", format!("Api-Key {k}")));
+            }
+            if user {
+                req = req.insert_header(("x-user", "alice"));
+            }
+            req.to_request()
+        };
+        let status = |req| async { atest::call_service(&app, req).await.status() };
+
+        // The reference's combination tests.
+        assert_eq!(status(call("/either", None, true)).await, StatusCode::OK);
+        assert_eq!(
+            status(call("/either", Some(&f.revoked), true)).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            status(call("/either", Some(&f.valid), false)).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            status(call("/either", None, false)).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status(call("/either", Some(&f.revoked), false)).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(status(call("/typed", None, true)).await, StatusCode::OK);
+        assert_eq!(
+            status(call("/typed", None, false)).await,
+            StatusCode::UNAUTHORIZED
+        );
+
+        assert_eq!(
+            status(call("/both", Some(&f.valid), true)).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            status(call("/both", Some(&f.valid), false)).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status(call("/both", None, true)).await,
+            StatusCode::UNAUTHORIZED
+        );
+
+        assert_eq!(status(call("/not-key", None, false)).await, StatusCode::OK);
+        assert_eq!(
+            status(call("/not-key", Some(&f.valid), false)).await,
+            StatusCode::FORBIDDEN
+        );
+
+        assert_eq!(
+            status(call("/any?magic", None, false)).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            status(call("/any", Some(&f.valid), false)).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            status(call("/any", None, false)).await,
+            StatusCode::UNAUTHORIZED
+        );
+
+        // A valid key that a permission refuses: 403.
+        assert_eq!(
+            status(call("/all", Some(&f.valid), false)).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            status(call("/all?deny", Some(&f.valid), false)).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status(call("/all?deny", None, false)).await,
+            StatusCode::UNAUTHORIZED
+        );
+    });
+}
+
+/// A custom permission: only keys whose name starts with "valid".
+struct NamedValid;
+
+impl apikey_actix::Permission for NamedValid {
+    fn check(&self, req: &HttpRequest) -> apikey_actix::PermissionFuture {
+        let key = HasApiKey::<ApiKey>::permission().check(req);
+        let req = req.clone();
+        Box::pin(async move {
+            key.await?;
+            // The key permission left the verified model in the request.
+            let ok = <HasApiKey<ApiKey> as actix_web::FromRequest>::extract(&req)
+                .await
+                .map(|k| k.name().starts_with("valid"))
+                .unwrap_or(false);
+            if ok {
+                Ok(())
+            } else {
+                Err(Denial::Forbidden)
+            }
+        })
+    }
+}
+
+fn custom_permission(db: &TestDb) {
+    let f = fixture(db);
+    run(async move {
+        let app = atest::init_service(
+            App::new().app_data(web::Data::new(f.keys.clone())).service(
+                web::scope("/named")
+                    .wrap(RequirePermission::new(NamedValid))
+                    .route("", web::get().to(protected)),
+            ),
+        )
+        .await;
+        let req = |k: &str| {
+            atest::TestRequest::get()
+                .uri("/named")
+                .insert_header(("authorization", format!("Api-Key {k}")))
+                .to_request()
+        };
+        assert_eq!(
+            atest::call_service(&app, req(&f.valid)).await.status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            atest::call_service(&app, req(&f.tomorrow)).await.status(),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            atest::call_service(&app, req("abcd")).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        let _ = Not(AllowAny);
+    });
+}
+
+fn missing_manager_is_a_server_error(db: &TestDb) {
+    let _ = db;
+    run(async move {
+        let app =
+            atest::init_service(App::new().route("/protected", web::get().to(protected))).await;
+        let req = atest::TestRequest::get()
+            .uri("/protected")
+            .insert_header(("authorization", "Api-Key abcdefgh.x"))
+            .to_request();
+        assert_eq!(
+            atest::call_service(&app, req).await.status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    });
+}
+
+backend_tests!(
+    reference_matrix,
+    custom_header_and_keyword,
+    hostile_headers,
+    drf_compatible_and_custom_body,
+    custom_parser_and_per_scope_config,
+    combinations,
+    custom_permission,
+    missing_manager_is_a_server_error,
+);
+
+#[test]
+fn unreachable_store_is_503_not_401() {
+    run(async {
+        let db = apikey_core::Database::connect_lazy_with(
+            "postgres://postgres@127.0.0.1:1/none",
+            apikey_core::DatabaseConfig::default()
+                .connection_timeout(std::time::Duration::from_millis(200)),
+        )
+        .expect("lazy");
+        let keys = Manager::<ApiKey>::new(db);
+        let app = service!(keys, ApiKeyConfig::default().drf_compatible(true));
+        let h = vec![("authorization", hv("Api-Key abcdefgh.0123456789"))];
+        let res = atest::call_service(
+            &app,
+            atest::TestRequest::get()
+                .uri("/protected")
+                .insert_header(("authorization", "Api-Key abcdefgh.0123456789"))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(res.headers().contains_key("retry-after"));
+        // No key: still 401/403 without touching the store.
+        assert_eq!(status_with(&app, &[]).await, StatusCode::FORBIDDEN);
+        let _ = h;
+    });
+}

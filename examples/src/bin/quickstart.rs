@@ -1,0 +1,98 @@
+//! The quickstart: an actix-web service with one public and one guarded route.
+//!
+//! ```text
+//! cargo run -p apikey-examples --bin quickstart
+//! ```
+//!
+//! - `DATABASE_URL`: the key store (default `apikeys.db` in the current
+//!   folder; `postgres://...` works too). Migrations run at start.
+//! - `BIND`: the address to serve on (default `127.0.0.1:8080`).
+//!
+//! When the key table is empty, a demo key is created and printed once, with
+//! curl lines to try it. `GET /` is public; `GET /protected` answers the
+//! key's name and prefix, or 401 without a usable key. Ctrl-C stops it.
+
+use actix_web::{get, web, App, HttpResponse, HttpServer, Responder};
+use apikey_actix::HasApiKey;
+use apikey_core::{ApiKey, ApiKeyModel, Database, KeyFilter, Manager, NewKey};
+
+#[get("/")]
+async fn index() -> impl Responder {
+    HttpResponse::Ok().json(serde_json::json!({
+        "message": "public endpoint: no key needed",
+        "protected": "/protected",
+    }))
+}
+
+#[get("/protected")]
+async fn protected(key: HasApiKey<ApiKey>) -> impl Responder {
+    HttpResponse::Ok().json(serde_json::json!({
+        "message": "authorized",
+        "name": key.name(),
+        "prefix": key.prefix(),
+    }))
+}
+
+fn fail(what: &str, err: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(format!("{what}: {err}"))
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "apikeys.db".into());
+    let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:8080".into());
+
+    let db = Database::connect(&url).map_err(|e| fail("database", e))?;
+    db.migrate().map_err(|e| fail("migrations", e))?;
+    let keys = Manager::<ApiKey>::new(db);
+    eprintln!("key store: {}", keys.database().redacted_url());
+
+    let server = HttpServer::new({
+        let keys = web::Data::new(keys.clone());
+        move || {
+            App::new()
+                .app_data(keys.clone())
+                .service(index)
+                .service(protected)
+        }
+    })
+    .bind(&bind)
+    .map_err(|e| fail(&format!("cannot listen on {bind}"), e))?;
+    let base = server
+        .addrs()
+        .first()
+        .map(|a| format!("http://{a}"))
+        .unwrap_or_else(|| format!("http://{bind}"));
+
+    if keys
+        .count(&KeyFilter::default())
+        .map_err(|e| fail("database", e))?
+        == 0
+    {
+        let (row, key) = keys
+            .create_key(NewKey::new("quickstart demo key"))
+            .map_err(|e| fail("creating the demo key", e))?;
+        println!("Created a demo API key (shown once, it is not stored):");
+        println!();
+        println!("    {}", key.expose_secret());
+        println!();
+        println!("Try it:");
+        println!("    curl -i {base}/");
+        println!(
+            "    curl -i -H 'Authorization: Api-Key {}' {base}/protected",
+            key.expose_secret()
+        );
+        println!("    curl -i {base}/protected    # no key: 401");
+        println!();
+        println!(
+            "(prefix {}; the key table was empty, so this demo key was made.)",
+            row.prefix()
+        );
+    } else {
+        println!("The key table already has keys; no demo key was created.");
+        println!("Create one with: cargo run -p apikey-cli -- create --name NAME");
+        println!("Then: curl -i -H 'Authorization: Api-Key <key>' {base}/protected");
+    }
+    eprintln!("serving on {base} (Ctrl-C stops)");
+    server.run().await
+}

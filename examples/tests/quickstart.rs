@@ -1,0 +1,236 @@
+//! The quickstart binary, run as a user runs it, probed over real HTTP
+//! (a plain TCP client, so malformed requests reach the server as sent).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use apikey_tests::TestDb;
+
+struct Server {
+    child: Child,
+    addr: String,
+    key: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(url: &str, dir: &std::path::Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+        .env("DATABASE_URL", url)
+        .env("BIND", "127.0.0.1:0")
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start quickstart");
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut addr = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).expect("read stderr") > 0 {
+        if let Some(rest) = line.trim().strip_prefix("serving on http://") {
+            addr = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            break;
+        }
+        line.clear();
+    }
+    assert!(!addr.is_empty(), "quickstart did not start: {line}");
+    // Everything on stdout was written before "serving on" reached stderr.
+    let mut key = String::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+        let t = line.trim();
+        if t.len() == 41 && t.as_bytes()[8] == b'.' {
+            key = t.to_owned();
+        }
+    }
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = stderr.read_to_end(&mut sink);
+    });
+    Server { child, addr, key }
+}
+
+/// Sends raw bytes, returns the status code and the whole response.
+fn raw(addr: &str, request: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    s.write_all(request).expect("send");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+fn get(addr: &str, headers: &[&str]) -> (u16, String) {
+    let mut req = String::from("GET /protected HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    raw(addr, req.as_bytes())
+}
+
+fn quickstart_over_http(db: &TestDb) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let srv = start(&db.url, dir.path());
+    assert!(!srv.key.is_empty(), "no demo key printed");
+    let (status, body) = raw(
+        &srv.addr,
+        b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let (status, body) = get(&srv.addr, &[&format!("Authorization: Api-Key {}", srv.key)]);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("\"prefix\":\"") && body.contains(&srv.key[..8]),
+        "{body}"
+    );
+    assert!(!body.contains(&srv.key[9..]), "secret echoed: {body}");
+
+    let (status, body) = get(&srv.addr, &[]);
+    assert_eq!(status, 401);
+    assert!(
+        body.to_ascii_lowercase()
+            .contains("www-authenticate: api-key"),
+        "{body}"
+    );
+
+    // Non-UTF-8 bytes in the header.
+    let mut req =
+        b"GET /protected HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Api-Key "
+            .to_vec();
+    req.extend_from_slice(b"\xff\xfe\x80.\xc3\x28\r\n\r\n");
+    assert_eq!(raw(&srv.addr, &req).0, 401);
+
+    // Two Authorization headers.
+    let two = format!("Authorization: Api-Key {}", srv.key);
+    assert_eq!(get(&srv.addr, &[&two, &two]).0, 401);
+
+    // A 64 KiB header: refused by the HTTP layer or as a bad key, never 2xx/5xx.
+    let huge = format!("Authorization: Api-Key {}", "a".repeat(64 * 1024));
+    let (status, _) = get(&srv.addr, &[&huge]);
+    assert!((400..500).contains(&status), "64 KiB header gave {status}");
+
+    // Garbage request lines do not kill the server.
+    let _ = raw(&srv.addr, b"\x00\x01\x02 garbage\r\n\r\n");
+    assert_eq!(
+        get(&srv.addr, &[&format!("Authorization: Api-Key {}", srv.key)]).0,
+        200
+    );
+}
+
+#[test]
+fn sqlite_quickstart_over_http() {
+    quickstart_over_http(&TestDb::sqlite());
+}
+
+#[test]
+fn postgres_quickstart_over_http() {
+    if let Some(db) = TestDb::postgres() {
+        quickstart_over_http(&db);
+    }
+}
+
+#[test]
+fn second_start_keeps_keys_and_prints_no_key() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().expect("tmp");
+    let first = start(&db.url, dir.path());
+    let key = first.key.clone();
+    drop(first);
+    let second = start(&db.url, dir.path());
+    assert!(second.key.is_empty(), "a second demo key was printed");
+    assert_eq!(
+        get(&second.addr, &[&format!("Authorization: Api-Key {key}")]).0,
+        200
+    );
+}
+
+/// A PostgreSQL cluster of its own, stopped and started again mid-run.
+#[test]
+fn postgres_outage_is_503_then_recovers() {
+    if apikey_tests::pg_server_url().is_none() {
+        return;
+    }
+    let root = tempfile::tempdir().expect("tmp");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pg.sh");
+    let pg = |cmd: &str| {
+        let out = Command::new("bash")
+            .arg(script)
+            .arg(cmd)
+            .env("APIKEY_PG_ROOT", root.path().join("pg"))
+            .output()
+            .expect("pg.sh");
+        assert!(
+            out.status.success(),
+            "pg.sh {cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let env = pg("start");
+    let url = env.trim().trim_start_matches("DATABASE_URL=").to_owned();
+    struct Stop<F: Fn()>(F);
+    impl<F: Fn()> Drop for Stop<F> {
+        fn drop(&mut self) {
+            (self.0)();
+        }
+    }
+    let _stop = Stop(|| {
+        let _ = pg("stop");
+    });
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let srv = start(&url, dir.path());
+    let auth = format!("Authorization: Api-Key {}", srv.key);
+    assert_eq!(get(&srv.addr, &[&auth]).0, 200);
+
+    pg("pause");
+    for _ in 0..3 {
+        let (status, body) = get(&srv.addr, &[&auth]);
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("unavailable"), "{body}");
+    }
+    // No key is still 401: the store is not needed to refuse it.
+    assert_eq!(get(&srv.addr, &[]).0, 401);
+
+    pg("resume");
+    let mut last = 0;
+    for _ in 0..50 {
+        last = get(&srv.addr, &[&auth]).0;
+        if last == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(last, 200, "no recovery after the database came back");
+}
