@@ -36,6 +36,7 @@ pub mod key;
 mod macros;
 mod manager;
 mod model;
+pub mod scaffold;
 
 pub use builtin::{schema, ApiKey};
 pub use db::{BackendKind, Database, DatabaseConfig, DatabaseUrl, DbConnection};
