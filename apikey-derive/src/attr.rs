@@ -20,16 +20,17 @@ pub(crate) struct ModelAttrs {
     pub(crate) verbose_name_plural: Option<LitStr>,
     /// `#[diesel(table_name = ...)]`, for the consistency check.
     pub(crate) diesel_table_name: Option<Path>,
-    /// True when at least one `#[apikey]` attribute was seen (even a broken one).
-    pub(crate) seen: bool,
+    /// True when an `#[apikey]` attribute had a mistake (already reported;
+    /// "missing table" would only repeat it).
+    pub(crate) broken: bool,
 }
 
 /// Reads the struct's attributes; mistakes go to `cx`.
 pub(crate) fn model_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> ModelAttrs {
     let mut out = ModelAttrs::default();
+    let errors_before = cx.len();
     for attr in attrs {
         if attr.path().is_ident("apikey") {
-            out.seen = true;
             if !matches!(attr.meta, syn::Meta::List(_)) {
                 cx.error_spanned_by(
                     attr,
@@ -54,9 +55,11 @@ pub(crate) fn model_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> ModelAttrs {
                         .path
                         .get_ident()
                         .map_or_else(|| "?".to_owned(), ToString::to_string);
+                    let hint = did_you_mean(&name)
+                        .map_or_else(|| KNOWN.to_owned(), |k| format!("did you mean `{k}`?"));
                     cx.error_spanned_by(
                         &meta.path,
-                        format!("unknown apikey attribute `{name}`; {KNOWN}"),
+                        format!("unknown apikey attribute `{name}`; {hint}"),
                     );
                     skip_value(&meta)?;
                 }
@@ -77,7 +80,32 @@ pub(crate) fn model_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> ModelAttrs {
             });
         }
     }
+    out.broken = cx.len() > errors_before;
     out
+}
+
+/// The known attribute closest to a misspelt one (at most two edits away).
+fn did_you_mean(name: &str) -> Option<&'static str> {
+    ["table", "verbose_name", "verbose_name_plural"]
+        .into_iter()
+        .map(|k| (edit_distance(name, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 /// Reports `#[apikey(...)]` on a field (it belongs on the struct).

@@ -60,6 +60,8 @@ pub(crate) fn validate(cx: &mut Ctxt, model: &Model<'_>) {
 
     let attrs = &model.attrs;
     match (&attrs.table, &attrs.diesel_table_name) {
+        // A broken `#[apikey(...)]` was reported already.
+        (None, _) if attrs.broken => {}
         (None, diesel) => {
             let example = diesel
                 .as_ref()
