@@ -1,5 +1,6 @@
 //! Migrations for custom key tables: the counterpart of Django's
-//! `makemigrations` for a model deriving [`ApiKeyModel`](crate::ApiKeyModel).
+//! `makemigrations` for a model deriving
+//! [`ApiKeyModel`](derive@crate::ApiKeyModel).
 //!
 //! [`KeyTable`] writes the up and down SQL of a key table for each backend:
 //! the base columns, the unique prefix, the index on `created`, the trigger
@@ -29,8 +30,7 @@
 //! [`Database::migrate_with`](crate::Database::migrate_with). The `id` column
 //! is a 64-bit integer (`BIGSERIAL` on PostgreSQL, `INTEGER PRIMARY KEY` on
 //! SQLite): declare it `id -> BigInt` in the `table!` and `id: i64` in the
-//! struct. For the table itself, see the `table!` shown in
-//! [`ApiKeyModel`](crate::ApiKeyModel).
+//! struct, as in the example of [`ApiKeyModel`](derive@crate::ApiKeyModel).
 //!
 //! Foreign keys: SQLite enforces them only with `PRAGMA foreign_keys = ON`,
 //! which [`Database`](crate::Database) sets on every connection it opens, so

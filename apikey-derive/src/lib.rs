@@ -1,10 +1,10 @@
 //! Derive macro for `apikey_core::ApiKeyModel`. Use it through `apikey-core`,
 //! which re-exports it next to the trait and documents it there.
 //!
-//! The pipeline follows thiserror's: [`attr`] parses the `#[apikey(...)]` and
-//! `#[diesel(...)]` attributes, [`ast`] builds the typed model, [`valid`]
-//! checks it, [`expand`] writes the code. Every mistake found on the way is
-//! collected in a [`ctxt::Ctxt`] and reported together.
+//! The pipeline follows thiserror's: `attr` parses the `#[apikey(...)]` and
+//! `#[diesel(...)]` attributes, `ast` builds the typed model, `valid`
+//! checks it, `expand` writes the code. Every mistake found on the way is
+//! collected in a `ctxt::Ctxt` and reported together.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
