@@ -25,8 +25,8 @@
 //! ```
 //!
 //! Write `up` and `down` to `migrations/<backend>/<version>_create_<table>/`
-//! (`up.sql`, `down.sql`) and embed both folders with diesel's
-//! `embed_migrations!`, then run them after the built-in ones with
+//! (`up.sql`, `down.sql`; [`KeyTable::write_migrations`] does it) and embed
+//! both folders with diesel's `embed_migrations!`, then run them after the built-in ones with
 //! [`Database::migrate_with`](crate::Database::migrate_with). The `id` column
 //! is a 64-bit integer (`BIGSERIAL` on PostgreSQL, `INTEGER PRIMARY KEY` on
 //! SQLite): declare it `id -> BigInt` in the `table!` and `id: i64` in the
@@ -40,6 +40,9 @@
 //! with `CREATE OR REPLACE` (the built-in migration defines the same one), so
 //! it runs with or without the built-in table; its down script leaves the
 //! function in place for the other key tables.
+
+use std::io;
+use std::path::{Path, PathBuf};
 
 use crate::db::BackendKind;
 use crate::error::{Error, Result};
@@ -193,6 +196,50 @@ impl KeyTable {
     }
 }
 
+impl KeyTable {
+    /// Writes the migration of both backends as diesel migration folders:
+    /// `<root>/sqlite/<version>_create_<table>/{up,down}.sql` and the same
+    /// under `<root>/postgres/`; returns the two folders. `version` is
+    /// diesel's migration version, digits and dashes (for example
+    /// `2026-12-01-120000`). Nothing is written when the SQL cannot be made;
+    /// an existing folder is an error (`AlreadyExists`), never overwritten.
+    pub fn write_migrations(&self, root: &Path, version: &str) -> io::Result<Vec<PathBuf>> {
+        if version.is_empty() || !version.chars().all(|c| c.is_ascii_digit() || c == '-') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "invalid migration version `{}`: digits and dashes, e.g. 2026-12-01-120000",
+                    version.chars().take(40).collect::<String>()
+                ),
+            ));
+        }
+        let invalid = |e: Error| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
+        let folder = format!("{version}_create_{}", self.table);
+        let plan = [
+            (BackendKind::Sqlite, root.join("sqlite").join(&folder)),
+            (BackendKind::Postgres, root.join("postgres").join(&folder)),
+        ];
+        let mut migrations = Vec::new();
+        for (backend, dir) in &plan {
+            if dir.exists() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} already exists", dir.display()),
+                ));
+            }
+            migrations.push(self.migration(*backend).map_err(invalid)?);
+        }
+        let mut written = Vec::new();
+        for ((_, dir), migration) in plan.into_iter().zip(migrations) {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join("up.sql"), migration.up)?;
+            std::fs::write(dir.join("down.sql"), migration.down)?;
+            written.push(dir);
+        }
+        Ok(written)
+    }
+}
+
 /// The migration of a key table `table` with the model's own `extra_columns`
 /// (SQL column definitions) on `backend`; shorthand for [`KeyTable`].
 pub fn migration_sql(
@@ -266,6 +313,38 @@ mod tests {
             .column(" ")
             .migration(BackendKind::Postgres)
             .is_err());
+    }
+
+    #[test]
+    fn writes_diesel_migration_folders() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let table = KeyTable::new("org_keys").column("org_id BIGINT NOT NULL");
+        let dirs = table
+            .write_migrations(root.path(), "2026-12-01-120000")
+            .expect("written");
+        assert_eq!(
+            dirs,
+            [
+                root.path().join("sqlite/2026-12-01-120000_create_org_keys"),
+                root.path()
+                    .join("postgres/2026-12-01-120000_create_org_keys"),
+            ]
+        );
+        let pg = table.migration(BackendKind::Postgres).expect("pg");
+        let up = std::fs::read_to_string(dirs[1].join("up.sql")).expect("up");
+        let down = std::fs::read_to_string(dirs[1].join("down.sql")).expect("down");
+        assert_eq!((up, down), (pg.up, pg.down));
+        // Never overwritten; bad versions and names write nothing.
+        let again = table.write_migrations(root.path(), "2026-12-01-120000");
+        assert_eq!(
+            again.expect_err("exists").kind(),
+            io::ErrorKind::AlreadyExists
+        );
+        for (t, v) in [(&table, "2026_x"), (&KeyTable::new("Bad"), "2027")] {
+            let err = t.write_migrations(root.path(), v).expect_err("refused");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        }
+        assert!(!root.path().join("sqlite/2027_create_Bad").exists());
     }
 
     #[test]

@@ -319,7 +319,50 @@ fn scaffold_up_down_up(db: &TestDb) {
     assert!(!key.expose_secret().is_empty());
 }
 
+/// The folders `KeyTable::write_migrations` writes are diesel migrations:
+/// they run, revert and run again through diesel's own harness, and the
+/// derived model works on the result.
+fn scaffolded_folders_run_as_diesel_migrations(db: &TestDb) {
+    use diesel_migrations::{FileBasedMigrations, MigrationHarness};
+
+    let root = tempfile::tempdir().expect("tempdir");
+    let dirs = key_table()
+        .write_migrations(root.path(), "2026-12-01-120000")
+        .expect("written");
+    assert_eq!(dirs.len(), 2);
+    let folder = match db.kind {
+        BackendKind::Postgres => "postgres",
+        _ => "sqlite",
+    };
+    let migrations = || FileBasedMigrations::from_path(root.path().join(folder)).expect("folder");
+
+    db.raw_sql(organizations_sql(db.kind))
+        .expect("organizations");
+    match db.kind {
+        BackendKind::Postgres => {
+            let mut c = diesel::PgConnection::establish(&db.url).expect("connect");
+            assert_eq!(c.run_pending_migrations(migrations()).expect("up").len(), 1);
+            c.revert_last_migration(migrations()).expect("down");
+            assert_eq!(c.run_pending_migrations(migrations()).expect("up").len(), 1);
+        }
+        _ => {
+            let path = db.url.trim_start_matches("sqlite://");
+            let mut c = diesel::SqliteConnection::establish(path).expect("connect");
+            assert_eq!(c.run_pending_migrations(migrations()).expect("up").len(), 1);
+            c.revert_last_migration(migrations()).expect("down");
+            assert_eq!(c.run_pending_migrations(migrations()).expect("up").len(), 1);
+        }
+    }
+
+    let database = db.database();
+    add_organization(&database, 1, "Acme");
+    let keys = org_keys(&database);
+    let (_, key) = keys.create_key(for_org("acme", 1)).expect("create");
+    assert!(keys.is_valid(key.expose_secret()).expect("is_valid"));
+}
+
 backend_tests!(
+    scaffolded_folders_run_as_diesel_migrations,
     create_key_with_extra_fields,
     key_of_a_missing_organization_is_refused,
     keys_of_inactive_organizations_are_refused,
