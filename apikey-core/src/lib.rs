@@ -191,7 +191,8 @@ pub use model::{now, validate_name, ApiKeyModel, KeyFilter, NewKeyRow, MAX_NAME_
 ///   queries of every model.
 /// - `impl Display`, showing the name.
 /// - `pub struct <Name>Fields` (same visibility as the model; `Debug`,
-///   `Clone`) with the model's own fields, copied with their docs: what
+///   `Clone`) with the model's own fields, copied with their docs and
+///   visibility (make them `pub` to build it elsewhere): what
 ///   `NewKey::with_extra` takes. A model without own fields gets `Extra = ()`
 ///   and no fields struct, so `NewKey::new` fits.
 ///
