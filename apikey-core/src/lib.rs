@@ -24,7 +24,8 @@
 //! ```
 //!
 //! See [`hashers`] for the stored hash format, [`db`] for database URLs, and
-//! [`ApiKeyModel`] for custom key models.
+//! [`ApiKeyModel`](derive@ApiKeyModel) for custom key models (with
+//! [`scaffold`] for their migrations).
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
@@ -36,6 +37,7 @@ pub mod key;
 mod macros;
 mod manager;
 mod model;
+pub mod scaffold;
 
 pub use builtin::{schema, ApiKey};
 pub use db::{BackendKind, Database, DatabaseConfig, DatabaseUrl, DbConnection};
@@ -45,6 +47,161 @@ pub use key::{GenerateKey, GeneratedKey, KeyGenerator, PlainKey};
 pub use manager::{AllUsable, Manager, NewKey, UsableKeys, MAX_CREATE_ATTEMPTS, MAX_KEY_LENGTH};
 pub use model::{now, validate_name, ApiKeyModel, KeyFilter, NewKeyRow, MAX_NAME_LENGTH};
 
+/// Derives [`ApiKeyModel`](trait@ApiKeyModel) for an application's own key
+/// model: a struct with the base fields plus its own, for a diesel `table!`
+/// the application declares (the counterpart of subclassing the reference's
+/// `AbstractAPIKey`).
+///
+/// ```
+/// use apikey_core::scaffold::KeyTable;
+/// use apikey_core::{ApiKeyModel, Database, Manager, NewKey, UsableKeys};
+/// use chrono::NaiveDateTime;
+/// use diesel::prelude::*;
+///
+/// diesel::table! {
+///     organizations (id) {
+///         id -> BigInt,
+///         name -> Text,
+///         active -> Bool,
+///     }
+/// }
+///
+/// diesel::table! {
+///     organization_api_keys (id) {
+///         id -> BigInt,
+///         prefix -> Text,
+///         hashed_key -> Text,
+///         created -> Timestamp,
+///         name -> Text,
+///         revoked -> Bool,
+///         expiry_date -> Nullable<Timestamp>,
+///         organization_id -> BigInt,
+///     }
+/// }
+/// diesel::allow_tables_to_appear_in_same_query!(organizations, organization_api_keys);
+///
+/// /// A key that belongs to an organization.
+/// #[derive(Debug, Clone, Queryable, Selectable, ApiKeyModel)]
+/// #[diesel(table_name = organization_api_keys)]
+/// #[apikey(
+///     table = organization_api_keys,
+///     verbose_name = "Organization API key",
+///     verbose_name_plural = "Organization API keys"
+/// )]
+/// pub struct OrganizationApiKey {
+///     pub id: i64,
+///     pub prefix: String,
+///     pub hashed_key: String,
+///     pub created: NaiveDateTime,
+///     pub name: String,
+///     pub revoked: bool,
+///     pub expiry_date: Option<NaiveDateTime>,
+///     /// The model's own column: generated `OrganizationApiKeyFields` holds it.
+///     pub organization_id: i64,
+/// }
+///
+/// /// A custom manager's narrowing: only keys of active organizations.
+/// struct ActiveOrganizations;
+///
+/// impl UsableKeys<OrganizationApiKey> for ActiveOrganizations {
+///     fn get_usable_keys(&self, now: NaiveDateTime) -> <OrganizationApiKey as ApiKeyModel>::Query {
+///         OrganizationApiKey::usable_keys(now).filter(
+///             organization_api_keys::organization_id.eq_any(
+///                 organizations::table.filter(organizations::active).select(organizations::id),
+///             ),
+///         )
+///     }
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let db = Database::connect(":memory:")?;
+/// db.migrate()?;
+/// // The application's migrations; in an application, `up` is written to
+/// // migrations/<backend>/<version>_create_organization_api_keys/up.sql.
+/// let key_table = KeyTable::new("organization_api_keys")
+///     .column("organization_id BIGINT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE")
+///     .index("organization_id");
+/// db.run(|conn| {
+///     diesel::connection::SimpleConnection::batch_execute(
+///         conn,
+///         "CREATE TABLE organizations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, \
+///          active BOOLEAN NOT NULL DEFAULT 1);
+///          INSERT INTO organizations (id, name) VALUES (1, 'Acme');",
+///     )?;
+///     diesel::connection::SimpleConnection::batch_execute(
+///         conn,
+///         &key_table.migration(db.backend()).expect("valid table").up,
+///     )
+/// })?;
+///
+/// let keys = Manager::<OrganizationApiKey>::new(db.clone()).with_usable_keys(ActiveOrganizations);
+/// let (row, key) = keys.create_key(NewKey::with_extra(
+///     "acme ci",
+///     OrganizationApiKeyFields { organization_id: 1 },
+/// ))?;
+/// assert_eq!(row.organization_id, 1);
+/// assert_eq!(row.to_string(), "acme ci");
+/// assert_eq!(OrganizationApiKey::VERBOSE_NAME_PLURAL, "Organization API keys");
+/// assert!(keys.is_valid(key.expose_secret())?);
+///
+/// // A deactivated organization's keys are refused.
+/// db.run(|conn| {
+///     diesel::update(organizations::table.find(1_i64))
+///         .set(organizations::active.eq(false))
+///         .execute(conn)
+/// })?;
+/// assert!(!keys.is_valid(key.expose_secret())?);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # What the struct needs
+///
+/// - The base fields, with these types (the derive checks them):
+///   `id: i64` (or `i32`, `String`), `prefix: String`, `hashed_key: String`,
+///   `created: NaiveDateTime`, `name: String`, `revoked: bool`,
+///   `expiry_date: Option<NaiveDateTime>`. Any other field is one of the
+///   model's own columns (rename one with `#[diesel(column_name = ...)]`).
+/// - `#[derive(Debug, Clone, Queryable, Selectable)]` and
+///   `#[diesel(table_name = ...)]` naming the same table: the derive builds
+///   on diesel's derives instead of repeating them, and says so when
+///   `#[diesel(table_name)]` is missing or names another table.
+/// - No generic parameters.
+///
+/// # Attributes
+///
+/// ```text
+/// #[apikey(
+///     table = organization_api_keys,                  // required: the `table!` module (a path)
+///     verbose_name = "Organization API key",          // default: "organization api key"
+///     verbose_name_plural = "Organization API keys",  // default: verbose_name + "s"
+/// )]
+/// ```
+///
+/// The defaults follow Django's (`OrganizationApiKey` -> "organization api
+/// key"). A mistake (a missing or misspelt attribute, a base field missing or
+/// of the wrong type, an enum) is a compile error at the offending token that
+/// shows the correct form; all of them are reported at once.
+///
+/// # What it generates
+///
+/// - `impl ApiKeyModel`: `Id` = the type of `id`, `Extra` = the fields
+///   struct below, the display-name consts, `TABLE_NAME` (the last segment of
+///   `table`), `insert` writing the base and own columns, and the shared
+///   queries of every model.
+/// - `impl Display`, showing the name.
+/// - `pub struct <Name>Fields` (same visibility as the model; `Debug`,
+///   `Clone`) with the model's own fields, copied with their docs and
+///   visibility (make them `pub` to build it elsewhere): what
+///   `NewKey::with_extra` takes. A model without own fields gets `Extra = ()`
+///   and no fields struct, so `NewKey::new` fits.
+///
+/// # The table
+///
+/// [`scaffold::KeyTable`] writes its migration for both backends. A foreign
+/// key declared `ON DELETE CASCADE` deletes the keys of a deleted row (they
+/// stop working at once); SQLite enforces foreign keys because
+/// [`Database`] turns them on for every connection.
 #[doc(inline)]
 pub use apikey_derive::ApiKeyModel;
 

@@ -1,21 +1,27 @@
 //! Derive macro for `apikey_core::ApiKeyModel`. Use it through `apikey-core`,
-//! which re-exports it next to the trait.
+//! which re-exports it next to the trait and documents it there.
+//!
+//! The pipeline follows thiserror's: `attr` parses the `#[apikey(...)]` and
+//! `#[diesel(...)]` attributes, `ast` builds the typed model, `valid`
+//! checks it, `expand` writes the code. Every mistake found on the way is
+//! collected in a `ctxt::Ctxt` and reported together.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
 use proc_macro::TokenStream;
 
-/// Derives `apikey_core::ApiKeyModel` for a key model struct.
-///
-/// Not implemented yet: the custom-model work completes it. For now it
-/// reports a compile error pointing at the struct.
+mod ast;
+mod attr;
+mod ctxt;
+mod expand;
+mod valid;
+
+/// Derives `apikey_core::ApiKeyModel` for a key model struct (see the
+/// documentation of `apikey_core::ApiKeyModel`).
 #[proc_macro_derive(ApiKeyModel, attributes(apikey))]
 pub fn derive_api_key_model(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    syn::Error::new_spanned(
-        &input.ident,
-        "#[derive(ApiKeyModel)] is not implemented yet in this version of apikey-rs",
-    )
-    .into_compile_error()
-    .into()
+    expand::derive(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }

@@ -1,0 +1,363 @@
+//! Migrations for custom key tables: the counterpart of Django's
+//! `makemigrations` for a model deriving
+//! [`ApiKeyModel`](derive@crate::ApiKeyModel).
+//!
+//! [`KeyTable`] writes the up and down SQL of a key table for each backend:
+//! the base columns, the unique prefix, the index on `created`, the trigger
+//! that makes revocation irreversible, and the model's own columns and
+//! indexes, which the caller gives as SQL column definitions.
+//!
+//! ```
+//! use apikey_core::scaffold::KeyTable;
+//! use apikey_core::BackendKind;
+//!
+//! # fn main() -> apikey_core::Result<()> {
+//! let table = KeyTable::new("organization_api_keys")
+//!     .column("organization_id BIGINT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE")
+//!     .index("organization_id");
+//! let sqlite = table.migration(BackendKind::Sqlite)?;
+//! let postgres = table.migration(BackendKind::Postgres)?;
+//! assert!(sqlite.up.contains("organization_id BIGINT NOT NULL"));
+//! assert!(postgres.up.contains("BIGSERIAL PRIMARY KEY"));
+//! assert!(postgres.down.starts_with("DROP TRIGGER IF EXISTS organization_api_keys_revocation_irreversible"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Write `up` and `down` to `migrations/<backend>/<version>_create_<table>/`
+//! (`up.sql`, `down.sql`; [`KeyTable::write_migrations`] does it) and embed
+//! both folders with diesel's `embed_migrations!`, then run them after the built-in ones with
+//! [`Database::migrate_with`](crate::Database::migrate_with). The `id` column
+//! is a 64-bit integer (`BIGSERIAL` on PostgreSQL, `INTEGER PRIMARY KEY` on
+//! SQLite): declare it `id -> BigInt` in the `table!` and `id: i64` in the
+//! struct, as in the example of [`ApiKeyModel`](derive@crate::ApiKeyModel).
+//!
+//! Foreign keys: SQLite enforces them only with `PRAGMA foreign_keys = ON`,
+//! which [`Database`](crate::Database) sets on every connection it opens, so
+//! `ON DELETE CASCADE` behaves the same on both backends through it.
+//!
+//! The PostgreSQL script creates the trigger function `apikey_refuse_unrevoke`
+//! with `CREATE OR REPLACE` (the built-in migration defines the same one), so
+//! it runs with or without the built-in table; its down script leaves the
+//! function in place for the other key tables.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::db::BackendKind;
+use crate::error::{Error, Result};
+
+/// The longest table name accepted (PostgreSQL's identifier limit, minus the
+/// longest suffix added to it, `_revocation_irreversible`).
+pub const MAX_TABLE_NAME_LENGTH: usize = 63 - "_revocation_irreversible".len();
+
+/// The up and down SQL of one migration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    /// Creates the table (`up.sql`).
+    pub up: String,
+    /// Drops it again (`down.sql`).
+    pub down: String,
+}
+
+/// A custom key table to create: its name, and the model's own columns.
+#[derive(Debug, Clone)]
+pub struct KeyTable {
+    table: String,
+    columns: Vec<(Option<BackendKind>, String)>,
+    indexes: Vec<String>,
+}
+
+impl KeyTable {
+    /// A key table called `table`, with only the base columns so far.
+    pub fn new(table: impl Into<String>) -> Self {
+        KeyTable {
+            table: table.into(),
+            columns: Vec::new(),
+            indexes: Vec::new(),
+        }
+    }
+
+    /// Adds one of the model's own columns on both backends, as an SQL column
+    /// definition: `"organization_id BIGINT NOT NULL REFERENCES organizations
+    /// (id) ON DELETE CASCADE"`. It is copied as given (it is the
+    /// developer's SQL, not user input).
+    pub fn column(mut self, definition: impl Into<String>) -> Self {
+        self.columns.push((None, definition.into()));
+        self
+    }
+
+    /// Adds a column on one backend only (when the two need different SQL;
+    /// add the other backend's form with a second call).
+    pub fn column_for(mut self, backend: BackendKind, definition: impl Into<String>) -> Self {
+        self.columns.push((Some(backend), definition.into()));
+        self
+    }
+
+    /// Adds an index on one of the model's own columns, named
+    /// `<table>_<column>_idx` (PostgreSQL does not index foreign keys by itself).
+    pub fn index(mut self, column: impl Into<String>) -> Self {
+        self.indexes.push(column.into());
+        self
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The migration for `backend`. The table name and index columns must be
+    /// plain lowercase SQL identifiers (`[a-z_][a-z0-9_]*`, table at most
+    /// [`MAX_TABLE_NAME_LENGTH`] characters); column definitions must not be
+    /// empty.
+    pub fn migration(&self, backend: BackendKind) -> Result<Migration> {
+        check_identifier("table", &self.table, MAX_TABLE_NAME_LENGTH)?;
+        for column in &self.indexes {
+            check_identifier("index", column, 63)?;
+        }
+        if self.columns.iter().any(|(_, c)| c.trim().is_empty()) {
+            return Err(Error::Validation {
+                field: "column",
+                reason: "a column definition cannot be empty".into(),
+            });
+        }
+        let t = &self.table;
+        let mut columns = vec![
+            match backend {
+                BackendKind::Postgres => "id BIGSERIAL PRIMARY KEY".to_owned(),
+                _ => "id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL".to_owned(),
+            },
+            "prefix VARCHAR(64) NOT NULL UNIQUE".to_owned(),
+            "hashed_key VARCHAR(150) NOT NULL".to_owned(),
+        ];
+        match backend {
+            BackendKind::Postgres => columns.extend([
+                "created TIMESTAMP WITH TIME ZONE NOT NULL".to_owned(),
+                "name VARCHAR(50) NOT NULL CHECK (length(btrim(name)) > 0)".to_owned(),
+                "revoked BOOLEAN NOT NULL DEFAULT FALSE".to_owned(),
+                "expiry_date TIMESTAMP WITH TIME ZONE NULL".to_owned(),
+            ]),
+            _ => columns.extend([
+                "created DATETIME NOT NULL".to_owned(),
+                "name VARCHAR(50) NOT NULL CHECK (length(trim(name)) > 0 AND length(name) <= 50)"
+                    .to_owned(),
+                "revoked BOOLEAN NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1))".to_owned(),
+                "expiry_date DATETIME NULL".to_owned(),
+            ]),
+        }
+        columns.extend(
+            self.columns
+                .iter()
+                .filter(|(b, _)| b.map_or(true, |b| b == backend))
+                .map(|(_, c)| c.trim().to_owned()),
+        );
+
+        let mut up = format!(
+            "-- The key table `{t}` ({backend}), made by apikey_core::scaffold.\n\
+             CREATE TABLE {t} (\n    {}\n);\n\n\
+             CREATE INDEX {t}_created_idx ON {t} (created);\n",
+            columns.join(",\n    ")
+        );
+        for column in &self.indexes {
+            up.push_str(&format!(
+                "CREATE INDEX {t}_{column}_idx ON {t} ({column});\n"
+            ));
+        }
+        up.push('\n');
+        let down = match backend {
+            BackendKind::Postgres => {
+                up.push_str(PG_REFUSE_UNREVOKE);
+                up.push_str(&format!(
+                    "\nCREATE TRIGGER {t}_revocation_irreversible\n\
+                     BEFORE UPDATE OF revoked ON {t}\n\
+                     FOR EACH ROW EXECUTE FUNCTION apikey_refuse_unrevoke();\n"
+                ));
+                format!(
+                    "DROP TRIGGER IF EXISTS {t}_revocation_irreversible ON {t};\n\
+                     DROP TABLE IF EXISTS {t};\n\
+                     -- apikey_refuse_unrevoke() stays: other key tables may use it.\n"
+                )
+            }
+            _ => {
+                up.push_str(&format!(
+                    "-- Revocation cannot be undone, not even by a raw bulk UPDATE.\n\
+                     CREATE TRIGGER {t}_revocation_irreversible\n\
+                     BEFORE UPDATE OF revoked ON {t}\n\
+                     FOR EACH ROW WHEN OLD.revoked AND NOT NEW.revoked\n\
+                     BEGIN\n    SELECT RAISE(ABORT, 'revocation cannot be undone');\nEND;\n"
+                ));
+                format!(
+                    "DROP TRIGGER IF EXISTS {t}_revocation_irreversible;\n\
+                     DROP TABLE IF EXISTS {t};\n"
+                )
+            }
+        };
+        Ok(Migration { up, down })
+    }
+}
+
+impl KeyTable {
+    /// Writes the migration of both backends as diesel migration folders:
+    /// `<root>/sqlite/<version>_create_<table>/{up,down}.sql` and the same
+    /// under `<root>/postgres/`; returns the two folders. `version` is
+    /// diesel's migration version, digits and dashes (for example
+    /// `2026-12-01-120000`). Nothing is written when the SQL cannot be made;
+    /// an existing folder is an error (`AlreadyExists`), never overwritten.
+    pub fn write_migrations(&self, root: &Path, version: &str) -> io::Result<Vec<PathBuf>> {
+        if version.is_empty() || !version.chars().all(|c| c.is_ascii_digit() || c == '-') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "invalid migration version `{}`: digits and dashes, e.g. 2026-12-01-120000",
+                    version.chars().take(40).collect::<String>()
+                ),
+            ));
+        }
+        let invalid = |e: Error| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
+        let folder = format!("{version}_create_{}", self.table);
+        let plan = [
+            (BackendKind::Sqlite, root.join("sqlite").join(&folder)),
+            (BackendKind::Postgres, root.join("postgres").join(&folder)),
+        ];
+        let mut migrations = Vec::new();
+        for (backend, dir) in &plan {
+            if dir.exists() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} already exists", dir.display()),
+                ));
+            }
+            migrations.push(self.migration(*backend).map_err(invalid)?);
+        }
+        let mut written = Vec::new();
+        for ((_, dir), migration) in plan.into_iter().zip(migrations) {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join("up.sql"), migration.up)?;
+            std::fs::write(dir.join("down.sql"), migration.down)?;
+            written.push(dir);
+        }
+        Ok(written)
+    }
+}
+
+/// The migration of a key table `table` with the model's own `extra_columns`
+/// (SQL column definitions) on `backend`; shorthand for [`KeyTable`].
+pub fn migration_sql(
+    backend: BackendKind,
+    table: &str,
+    extra_columns: &[&str],
+) -> Result<Migration> {
+    extra_columns
+        .iter()
+        .fold(KeyTable::new(table), |t, c| t.column(*c))
+        .migration(backend)
+}
+
+const PG_REFUSE_UNREVOKE: &str = "\
+-- Shared by every key table: refuses an UPDATE that un-revokes a row.
+CREATE OR REPLACE FUNCTION apikey_refuse_unrevoke() RETURNS trigger AS $$
+BEGIN
+    IF OLD.revoked AND NOT NEW.revoked THEN
+        RAISE EXCEPTION 'revocation cannot be undone' USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;
+";
+
+fn check_identifier(field: &'static str, name: &str, max: usize) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= max;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Validation {
+            field,
+            reason: format!(
+                "`{}` is not a lowercase SQL identifier of at most {max} characters \
+                 ([a-z_][a-z0-9_]*)",
+                name.chars().take(80).collect::<String>()
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        for bad in [
+            "",
+            "Org",
+            "1keys",
+            "org-keys",
+            "keys; DROP TABLE x",
+            &"k".repeat(40),
+        ] {
+            assert!(
+                migration_sql(BackendKind::Sqlite, bad, &[]).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(KeyTable::new("keys")
+            .index("a b")
+            .migration(BackendKind::Postgres)
+            .is_err());
+        assert!(KeyTable::new("keys")
+            .column(" ")
+            .migration(BackendKind::Postgres)
+            .is_err());
+    }
+
+    #[test]
+    fn writes_diesel_migration_folders() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let table = KeyTable::new("org_keys").column("org_id BIGINT NOT NULL");
+        let dirs = table
+            .write_migrations(root.path(), "2026-12-01-120000")
+            .expect("written");
+        assert_eq!(
+            dirs,
+            [
+                root.path().join("sqlite/2026-12-01-120000_create_org_keys"),
+                root.path()
+                    .join("postgres/2026-12-01-120000_create_org_keys"),
+            ]
+        );
+        let pg = table.migration(BackendKind::Postgres).expect("pg");
+        let up = std::fs::read_to_string(dirs[1].join("up.sql")).expect("up");
+        let down = std::fs::read_to_string(dirs[1].join("down.sql")).expect("down");
+        assert_eq!((up, down), (pg.up, pg.down));
+        // Never overwritten; bad versions and names write nothing.
+        let again = table.write_migrations(root.path(), "2026-12-01-120000");
+        assert_eq!(
+            again.expect_err("exists").kind(),
+            io::ErrorKind::AlreadyExists
+        );
+        for (t, v) in [(&table, "2026_x"), (&KeyTable::new("Bad"), "2027")] {
+            let err = t.write_migrations(root.path(), v).expect_err("refused");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        }
+        assert!(!root.path().join("sqlite/2027_create_Bad").exists());
+    }
+
+    #[test]
+    fn backend_specific_columns() {
+        let t = KeyTable::new("keys")
+            .column_for(BackendKind::Sqlite, "a INTEGER")
+            .column_for(BackendKind::Postgres, "a SERIAL");
+        let sqlite = t.migration(BackendKind::Sqlite).expect("sqlite");
+        let pg = t.migration(BackendKind::Postgres).expect("pg");
+        assert!(sqlite.up.contains("a INTEGER") && !sqlite.up.contains("a SERIAL"));
+        assert!(pg.up.contains("a SERIAL") && !pg.up.contains("a INTEGER"));
+        assert!(pg
+            .up
+            .contains("CREATE OR REPLACE FUNCTION apikey_refuse_unrevoke"));
+    }
+}

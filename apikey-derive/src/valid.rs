@@ -1,0 +1,142 @@
+//! Checks of the model: base fields with the right types, a table, no
+//! generics, and a diesel table name that agrees with ours.
+
+use syn::{GenericArgument, PathArguments, Type};
+
+use crate::ast::{Model, BASE_FIELDS};
+use crate::ctxt::Ctxt;
+
+/// Records every problem of `model` in `cx`.
+pub(crate) fn validate(cx: &mut Ctxt, model: &Model<'_>) {
+    if !model.generics.params.is_empty() || model.generics.where_clause.is_some() {
+        cx.error_spanned_by(
+            model.generics,
+            "a key model cannot be generic: one struct per key table",
+        );
+    }
+
+    for base in BASE_FIELDS {
+        match model.field(base.name) {
+            None => cx.syn_error(syn::Error::new(
+                model.span(),
+                format!(
+                    "missing base field `{}`: every key model has it, add `{}`",
+                    base.name, base.form
+                ),
+            )),
+            Some(field) => {
+                if !base.accepted.iter().any(|t| type_is(field.ty, t)) {
+                    let expected = if base.accepted.len() > 1 {
+                        format!(
+                            "`{}` must be one of {}: `{}`",
+                            base.name,
+                            base.accepted
+                                .iter()
+                                .map(|t| format!("`{t}`"))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            base.form
+                        )
+                    } else {
+                        format!(
+                            "`{}` must be `{}`: `{}`",
+                            base.name, base.accepted[0], base.form
+                        )
+                    };
+                    cx.error_spanned_by(field.ty, expected);
+                }
+                if field.column != base.name {
+                    cx.error_spanned_by(
+                        &field.column,
+                        format!(
+                            "the base column `{}` cannot be renamed; remove its `column_name`",
+                            base.name
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    let attrs = &model.attrs;
+    match (&attrs.table, &attrs.diesel_table_name) {
+        // A broken `#[apikey(...)]` was reported already.
+        (None, _) if attrs.broken => {}
+        (None, diesel) => {
+            let example = diesel
+                .as_ref()
+                .map_or_else(|| "organization_api_keys".to_owned(), path_string);
+            cx.syn_error(syn::Error::new(
+                model.span(),
+                format!(
+                    "missing `#[apikey(table = ...)]`: name the diesel `table!` of this model, \
+                     for example `#[apikey(table = {example})]`"
+                ),
+            ));
+        }
+        (Some(table), None) => {
+            let table = path_string(table);
+            cx.syn_error(syn::Error::new(
+                model.span(),
+                format!(
+                    "missing `#[diesel(table_name = {table})]`: a key model also derives diesel's \
+                     `Queryable` and `Selectable` for its table, add \
+                     `#[derive(Queryable, Selectable)]` and `#[diesel(table_name = {table})]`"
+                ),
+            ));
+        }
+        (Some(table), Some(diesel)) => {
+            let last = |p: &syn::Path| p.segments.last().map(|s| s.ident.to_string());
+            if last(table) != last(diesel) {
+                cx.error_spanned_by(
+                    table,
+                    format!(
+                        "`#[apikey(table = {})]` and `#[diesel(table_name = {})]` name different \
+                         tables; they must be the same",
+                        path_string(table),
+                        path_string(diesel)
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// True when `ty` is written as `expected` (`String`, `i64`, `NaiveDateTime`,
+/// `Option<NaiveDateTime>`), with or without a leading path such as
+/// `chrono::` or `std::string::`.
+fn type_is(ty: &Type, expected: &str) -> bool {
+    let Type::Path(p) = ty else { return false };
+    if p.qself.is_some() {
+        return false;
+    }
+    let Some(last) = p.path.segments.last() else {
+        return false;
+    };
+    match expected.split_once('<') {
+        None => last.ident == expected && last.arguments.is_none(),
+        Some((outer, inner)) => {
+            let inner = inner.trim_end_matches('>');
+            if last.ident != outer {
+                return false;
+            }
+            let PathArguments::AngleBracketed(args) = &last.arguments else {
+                return false;
+            };
+            match args.args.first() {
+                Some(GenericArgument::Type(t)) if args.args.len() == 1 => type_is(t, inner),
+                _ => false,
+            }
+        }
+    }
+}
+
+fn path_string(path: &syn::Path) -> String {
+    let mut s = String::new();
+    if path.leading_colon.is_some() {
+        s.push_str("::");
+    }
+    let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    s.push_str(&segments.join("::"));
+    s
+}

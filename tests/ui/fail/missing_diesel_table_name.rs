@@ -1,0 +1,30 @@
+use apikey_core::ApiKeyModel;
+use chrono::NaiveDateTime;
+
+diesel::table! {
+    org_keys (id) {
+        id -> BigInt,
+        prefix -> Text,
+        hashed_key -> Text,
+        created -> Timestamp,
+        name -> Text,
+        revoked -> Bool,
+        expiry_date -> Nullable<Timestamp>,
+        organization_id -> BigInt,
+    }
+}
+
+#[derive(Debug, Clone, ApiKeyModel)]
+#[apikey(table = org_keys)]
+pub struct OrgKey {
+    id: i64,
+    prefix: String,
+    hashed_key: String,
+    created: NaiveDateTime,
+    name: String,
+    revoked: bool,
+    expiry_date: Option<NaiveDateTime>,
+    organization_id: i64,
+}
+
+fn main() {}
