@@ -30,15 +30,18 @@
 
 mod builtin;
 pub mod db;
+mod django;
 mod error;
 pub mod hashers;
 pub mod key;
 mod macros;
 mod manager;
 mod model;
+pub mod sql_types;
 
 pub use builtin::{schema, ApiKey};
 pub use db::{BackendKind, Database, DatabaseConfig, DatabaseUrl, DbConnection};
+pub use django::{django_schema, DjangoApiKey};
 pub use error::{Error, Result};
 pub use hashers::Verification;
 pub use key::{GenerateKey, GeneratedKey, KeyGenerator, PlainKey};
