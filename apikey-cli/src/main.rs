@@ -242,7 +242,23 @@ fn dispatch<M: ApiKeyModel<Extra = ()>>(db: Database, command: Command, model: M
             let (row, key) = keys
                 .create_key(NewKey::new(name).expiry(expiry))
                 .map_err(fail)?;
-            print_stdout(&format!("{}\n", key.expose_secret()))?;
+            let printed = {
+                let mut out = io::stdout().lock();
+                writeln!(out, "{}", key.expose_secret()).and_then(|()| out.flush())
+            };
+            if let Err(e) = printed {
+                // Nobody can ever see this key: do not leave it usable.
+                let revoked = keys.revoke(row.prefix()).is_ok();
+                return Err(Failure::usage(format!(
+                    "cannot write the key to stdout ({e}); key {} {}",
+                    row.prefix(),
+                    if revoked {
+                        "revoked"
+                    } else {
+                        "could NOT be revoked"
+                    }
+                )));
+            }
             let until = row
                 .expiry_date()
                 .map(|t| format!(", expires {}", t.to_rfc3339()))

@@ -212,6 +212,22 @@ fn every_command(db: &TestDb) {
     assert_eq!(run.code, 2, "exclusive filters");
 }
 
+fn create_with_closed_stdout_revokes_the_key(db: &TestDb) {
+    ok(apikey(db, &["migrate"]));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_apikey"))
+        .args(["--database-url", &db.url, "create", "--name", "lost"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("output");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let keys = list_json(db, &[]);
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["revoked"], true, "an unseen key is not left usable");
+}
+
 fn no_key_material_leaves_except_create(db: &TestDb) {
     ok(apikey(db, &["migrate"]));
     let key = create(db, &["--name", "quiet"]);
@@ -477,6 +493,7 @@ fn help_on_every_command() {
 backend_tests!(
     every_command,
     no_key_material_leaves_except_create,
+    create_with_closed_stdout_revokes_the_key,
     django_table,
     hostile_input,
 );
