@@ -7,6 +7,7 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::model::{ApiKeyModel, NewKeyRow};
+use crate::sql_types::DjangoTimestamp;
 
 /// The diesel schema of the built-in table.
 pub mod schema {
@@ -73,10 +74,10 @@ impl ApiKeyModel for ApiKey {
             .values((
                 api_keys::prefix.eq(row.prefix),
                 api_keys::hashed_key.eq(row.hashed_key),
-                api_keys::created.eq(row.created),
+                api_keys::created.eq(DjangoTimestamp(row.created)),
                 api_keys::name.eq(row.name),
                 api_keys::revoked.eq(false),
-                api_keys::expiry_date.eq(row.expiry_date),
+                api_keys::expiry_date.eq(DjangoTimestamp::opt(row.expiry_date)),
             ))
             .execute(conn)?;
         <Self as ApiKeyModel>::find_by_prefix(conn, row.prefix)?

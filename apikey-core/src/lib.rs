@@ -31,6 +31,7 @@
 
 mod builtin;
 pub mod db;
+mod django;
 mod error;
 pub mod hashers;
 pub mod key;
@@ -38,9 +39,11 @@ mod macros;
 mod manager;
 mod model;
 pub mod scaffold;
+pub mod sql_types;
 
 pub use builtin::{schema, ApiKey};
 pub use db::{BackendKind, Database, DatabaseConfig, DatabaseUrl, DbConnection};
+pub use django::{django_schema, DjangoApiKey};
 pub use error::{Error, Result};
 pub use hashers::Verification;
 pub use key::{GenerateKey, GeneratedKey, KeyGenerator, PlainKey};

@@ -38,7 +38,7 @@ macro_rules! __api_key_model_common {
                     $crate::__private::Backend,
                 >>::as_select())
                 .filter(t::revoked.eq(false))
-                .filter(t::expiry_date.is_null().or(t::expiry_date.gt(now)))
+                .filter(t::expiry_date.is_null().or(t::expiry_date.gt($crate::sql_types::DjangoTimestamp(now))))
                 .into_boxed()
         }
 
@@ -111,7 +111,7 @@ macro_rules! __api_key_model_common {
                     .filter(t::prefix.eq(prefix))
                     .filter(t::revoked.eq(false)),
             )
-            .set((t::name.eq(name), t::expiry_date.eq(expiry_date)))
+            .set((t::name.eq(name), t::expiry_date.eq($crate::sql_types::DjangoTimestamp::opt(expiry_date))))
             .execute(conn)
         }
 
@@ -164,18 +164,18 @@ macro_rules! __api_key_model_common {
         let now = $filter.now.unwrap_or_else($crate::now);
         match $filter.expired {
             ::core::option::Option::Some(true) => {
-                $query = $query.filter($t::expiry_date.is_not_null().and($t::expiry_date.le(now)));
+                $query = $query.filter($t::expiry_date.is_not_null().and($t::expiry_date.le($crate::sql_types::DjangoTimestamp(now))));
             }
             ::core::option::Option::Some(false) => {
-                $query = $query.filter($t::expiry_date.is_null().or($t::expiry_date.gt(now)));
+                $query = $query.filter($t::expiry_date.is_null().or($t::expiry_date.gt($crate::sql_types::DjangoTimestamp(now))));
             }
             ::core::option::Option::None => {}
         }
         if let ::core::option::Option::Some(after) = $filter.created_after {
-            $query = $query.filter($t::created.ge(after));
+            $query = $query.filter($t::created.ge($crate::sql_types::DjangoTimestamp(after)));
         }
         if let ::core::option::Option::Some(before) = $filter.created_before {
-            $query = $query.filter($t::created.lt(before));
+            $query = $query.filter($t::created.lt($crate::sql_types::DjangoTimestamp(before)));
         }
     };
 }

@@ -119,10 +119,10 @@ fn expand(model: &Model<'_>) -> TokenStream {
                             (
                                 t::prefix.eq(row.prefix),
                                 t::hashed_key.eq(row.hashed_key),
-                                t::created.eq(row.created),
+                                t::created.eq(::apikey_core::sql_types::DjangoTimestamp(row.created)),
                                 t::name.eq(row.name),
                                 t::revoked.eq(false),
-                                t::expiry_date.eq(row.expiry_date),
+                                t::expiry_date.eq(::apikey_core::sql_types::DjangoTimestamp::opt(row.expiry_date)),
                             ),
                             #extra_values
                         ))

@@ -1,0 +1,499 @@
+//! The built `apikey` binary, on SQLite (temporary files) and PostgreSQL
+//! (a fresh database on the server `scripts/test.sh` starts): every command,
+//! exit codes, `--json` parsed, bad URLs, a missing file, hostile input.
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use apikey_core::{ApiKey, BackendKind, Database, Manager, NewKey};
+use apikey_tests::{backend_tests, TestDb};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `apikey` in `cwd` with no DATABASE_URL, feeding `stdin`.
+fn apikey_in(cwd: &Path, env: &[(&str, &OsStr)], args: &[&OsStr], stdin: &[u8]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_apikey"));
+    cmd.current_dir(cwd)
+        .env_remove("DATABASE_URL")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn apikey");
+    let mut input = child.stdin.take().expect("stdin");
+    // The binary may exit before reading everything: ignore a closed pipe.
+    let _ = input.write_all(stdin);
+    drop(input);
+    let out = child.wait_with_output().expect("apikey output");
+    let run = Run {
+        code: out.status.code().expect("exit code, not a signal"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_ne!(run.code, 101, "apikey panicked: {run:?}");
+    run
+}
+
+/// Runs `apikey --database-url URL args...` in a temporary folder.
+fn apikey(db: &TestDb, args: &[&str]) -> Run {
+    apikey_stdin(db, args, b"")
+}
+
+fn apikey_stdin(db: &TestDb, args: &[&str], stdin: &[u8]) -> Run {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut all: Vec<&OsStr> = vec![OsStr::new("--database-url"), OsStr::new(&db.url)];
+    all.extend(args.iter().map(OsStr::new));
+    apikey_in(dir.path(), &[], &all, stdin)
+}
+
+fn ok(run: Run) -> Run {
+    assert_eq!(run.code, 0, "{run:?}");
+    run
+}
+
+fn list_json(db: &TestDb, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["list", "--json"];
+    args.extend(extra);
+    let run = ok(apikey(db, &args));
+    serde_json::from_str::<Value>(&run.stdout)
+        .expect("list --json prints json")
+        .as_array()
+        .expect("an array")
+        .clone()
+}
+
+fn create(db: &TestDb, args: &[&str]) -> String {
+    let mut all = vec!["create"];
+    all.extend(args);
+    let run = ok(apikey(db, &all));
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "the key alone on stdout: {run:?}");
+    let key = lines[0].to_owned();
+    let (prefix, secret) = key.split_once('.').expect("prefix.secret");
+    assert_eq!((prefix.len(), secret.len()), (8, 32));
+    assert!(!run.stderr.contains(secret), "no key material on stderr");
+    assert!(run.stderr.contains(prefix));
+    key
+}
+
+fn secret(key: &str) -> &str {
+    key.split_once('.').map_or(key, |(_, s)| s)
+}
+
+fn every_command(db: &TestDb) {
+    // Before migrate: SQLite refuses to create the file, PostgreSQL has no table.
+    let run = apikey(db, &["list"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    match db.kind {
+        BackendKind::Postgres => assert!(run.stderr.contains("apikey migrate"), "{run:?}"),
+        _ => {
+            assert!(run.stderr.contains("database file not found"), "{run:?}");
+            let path = db.url.trim_start_matches("sqlite://");
+            assert!(!Path::new(path).exists(), "no empty database created");
+        }
+    }
+    assert_eq!(apikey(db, &["create", "--name", "x"]).code, 2);
+
+    let run = ok(apikey(db, &["migrate"]));
+    assert!(!run.stdout.trim().is_empty(), "applied versions: {run:?}");
+    let run = ok(apikey(db, &["migrate"]));
+    assert_eq!(run.stdout, "", "nothing pending");
+    assert!(list_json(db, &[]).is_empty());
+
+    let key = create(db, &["--name", "billing", "--expires", "30d"]);
+    let prefix = key.split_once('.').expect("dot").0.to_owned();
+    let other = create(
+        db,
+        &[
+            "--name",
+            "Reports",
+            "--expires",
+            "2099-01-31T12:00:00+02:00",
+        ],
+    );
+
+    let keys = list_json(db, &[]);
+    assert_eq!(keys.len(), 2);
+    let billing = keys
+        .iter()
+        .find(|k| k["prefix"] == prefix.as_str())
+        .expect("listed");
+    assert_eq!(billing["name"], "billing");
+    assert_eq!(billing["revoked"], false);
+    assert_eq!(billing["has_expired"], false);
+    let created =
+        DateTime::parse_from_rfc3339(billing["created"].as_str().expect("str")).expect("rfc 3339");
+    assert!((Utc::now() - created.to_utc()).num_seconds().abs() < 60);
+    let expiry = DateTime::parse_from_rfc3339(billing["expiry_date"].as_str().expect("str"))
+        .expect("rfc 3339");
+    assert_eq!((expiry.to_utc() - created.to_utc()).num_days(), 29);
+    let reports = keys
+        .iter()
+        .find(|k| k["name"] == "Reports")
+        .expect("listed");
+    assert_eq!(reports["expiry_date"], "2099-01-31T10:00:00Z");
+    let fields: Vec<&String> = billing.as_object().expect("object").keys().collect();
+    assert_eq!(
+        fields,
+        [
+            "created",
+            "expiry_date",
+            "has_expired",
+            "name",
+            "prefix",
+            "revoked"
+        ]
+    );
+
+    // The table: a header, aligned columns.
+    let run = ok(apikey(db, &["list"]));
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{run:?}");
+    assert!(lines[0].starts_with("PREFIX"));
+    let col = lines[0].find("NAME").expect("NAME column");
+    assert!(lines[1..].iter().all(|l| l[col..].starts_with(['b', 'R'])));
+
+    // Search (case-insensitive, name or prefix).
+    let found = list_json(db, &["--search", "REPORT"]);
+    assert_eq!(found.len(), 1);
+    assert_eq!(list_json(db, &["--search", &prefix]).len(), 1);
+    assert!(list_json(db, &["--search", "%"]).is_empty());
+
+    // verify: argument, stdin; usable 0, not usable 1.
+    ok(apikey(db, &["verify", &key]));
+    ok(apikey_stdin(
+        db,
+        &["verify", "-"],
+        format!("{key}\n").as_bytes(),
+    ));
+    let wrong = format!("{prefix}.{}", "A".repeat(32));
+    assert_eq!(apikey(db, &["verify", &wrong]).code, 1);
+    assert_eq!(apikey(db, &["verify", "garbage"]).code, 1);
+    assert_eq!(apikey(db, &["verify", ""]).code, 1);
+
+    // revoke: 0, again 0, unknown 1; then verify says 1.
+    ok(apikey(db, &["revoke", &prefix]));
+    let again = ok(apikey(db, &["revoke", &prefix]));
+    assert!(again.stderr.contains("already revoked"));
+    let unknown = apikey(db, &["revoke", "zzzzzzzz"]);
+    assert_eq!(unknown.code, 1, "{unknown:?}");
+    let run = apikey(db, &["verify", &key]);
+    assert_eq!(run.code, 1);
+    assert!(!run.stderr.contains(secret(&key)), "{run:?}");
+    ok(apikey(db, &["verify", &other]));
+
+    // Filters.
+    let names = |v: Vec<Value>| -> Vec<String> {
+        v.iter()
+            .map(|k| k["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let manager: Manager<ApiKey> = Manager::new(Database::connect(&db.url).expect("connect"));
+    manager
+        .create_key(NewKey::new("old").expires(Utc::now() - Duration::hours(1)))
+        .expect("expired key");
+    assert_eq!(names(list_json(db, &["--revoked"])), ["billing"]);
+    assert_eq!(names(list_json(db, &["--active"])), ["Reports"]);
+    assert_eq!(names(list_json(db, &["--expired"])), ["old"]);
+    let run = apikey(db, &["list", "--active", "--expired"]);
+    assert_eq!(run.code, 2, "exclusive filters");
+}
+
+fn create_with_closed_stdout_revokes_the_key(db: &TestDb) {
+    ok(apikey(db, &["migrate"]));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_apikey"))
+        .args(["--database-url", &db.url, "create", "--name", "lost"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("output");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let keys = list_json(db, &[]);
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["revoked"], true, "an unseen key is not left usable");
+}
+
+fn no_key_material_leaves_except_create(db: &TestDb) {
+    ok(apikey(db, &["migrate"]));
+    let key = create(db, &["--name", "quiet"]);
+    let prefix = key.split_once('.').expect("dot").0.to_owned();
+    let secret = secret(&key);
+    let runs = [
+        apikey(db, &["list"]),
+        apikey(db, &["list", "--json"]),
+        apikey(db, &["verify", &key]),
+        apikey(db, &["verify", &format!("{key}x")]),
+        apikey_stdin(db, &["verify", "-"], key.as_bytes()),
+        apikey(db, &["revoke", &key]),
+        apikey(db, &["revoke", &prefix]),
+        apikey(db, &["verify", &key]),
+    ];
+    for run in runs {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "{run:?}"
+        );
+    }
+}
+
+fn django_table(db: &TestDb) {
+    // Django's DDL for the table (Django 4.2, djangorestframework-api-key
+    // 3.1.0 migrations); the interop tests create it with Django itself.
+    let created = match db.kind {
+        BackendKind::Postgres => "timestamp with time zone",
+        _ => "datetime",
+    };
+    db.raw_sql(&format!(
+        "CREATE TABLE rest_framework_api_key_apikey (
+            id varchar(150) NOT NULL PRIMARY KEY,
+            created {created} NOT NULL,
+            name varchar(50) NOT NULL,
+            revoked bool NOT NULL,
+            expiry_date {created} NULL,
+            hashed_key varchar(150) NOT NULL,
+            prefix varchar(8) NOT NULL UNIQUE)"
+    ))
+    .expect("django table");
+    let run = apikey(db, &["--model", "django", "migrate"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("manage.py migrate"));
+    // The builtin table is not there.
+    let run = apikey(db, &["list"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("apikey migrate"), "{run:?}");
+
+    let key = create(
+        db,
+        &["--model", "django", "--name", "shared", "--expires", "12h"],
+    );
+    let prefix = key.split_once('.').expect("dot").0.to_owned();
+    let keys = list_json(db, &["--model", "django"]);
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["prefix"], prefix.as_str());
+    ok(apikey(db, &["--model", "django", "verify", &key]));
+    ok(apikey(db, &["--model", "django", "revoke", &prefix]));
+    assert_eq!(apikey(db, &["--model", "django", "verify", &key]).code, 1);
+    assert_eq!(list_json(db, &["--model", "django", "--revoked"]).len(), 1);
+}
+
+/// No database of its own: bad URLs, missing files, DATABASE_URL, the default.
+#[test]
+fn bad_urls_and_missing_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run_url = |url: &str, args: &[&str]| {
+        let mut all: Vec<&OsStr> = vec![OsStr::new("--database-url"), OsStr::new(url)];
+        all.extend(args.iter().map(OsStr::new));
+        apikey_in(dir.path(), &[], &all, b"")
+    };
+    for url in [
+        "",
+        "mysql://root@localhost/keys",
+        "sqlite://",
+        "http://example.com",
+        "postgres://nobody@127.0.0.1:1/none",
+        "postgres://%%%/",
+        "sqlite:///nonexistent-dir/deeper/keys.db",
+    ] {
+        for args in [&["list"][..], &["migrate"][..]] {
+            let run = run_url(url, args);
+            assert_eq!(run.code, 2, "{url} {args:?}: {run:?}");
+            assert!(run.stderr.starts_with("apikey: "), "{run:?}");
+        }
+    }
+    let missing = dir.path().join("missing.db");
+    let missing = missing.to_str().expect("utf-8");
+    for cmd in [
+        &["list"][..],
+        &["create", "--name", "x"],
+        &["verify", "a.b"],
+        &["revoke", "abc"],
+    ] {
+        let run = run_url(missing, cmd);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains("database file not found"), "{run:?}");
+    }
+    assert!(!Path::new(missing).exists());
+
+    // DATABASE_URL, then apikeys.db in the current folder.
+    let env_db = dir.path().join("env.db");
+    let env_url = OsString::from(format!("sqlite://{}", env_db.display()));
+    let run = apikey_in(
+        dir.path(),
+        &[("DATABASE_URL", &env_url)],
+        &[OsStr::new("migrate")],
+        b"",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(env_db.exists());
+    let run = apikey_in(dir.path(), &[], &[OsStr::new("migrate")], b"");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(dir.path().join("apikeys.db").exists());
+    let bad = OsStr::from_bytes(b"\xff\xfe");
+    let run = apikey_in(
+        dir.path(),
+        &[("DATABASE_URL", bad)],
+        &[OsStr::new("list")],
+        b"",
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+}
+
+fn hostile_input(db: &TestDb) {
+    ok(apikey(db, &["migrate"]));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let with_url = |args: &[&OsStr], stdin: &[u8]| {
+        let mut all: Vec<&OsStr> = vec![OsStr::new("--database-url"), OsStr::new(&db.url)];
+        all.extend(args);
+        apikey_in(dir.path(), &[], &all, stdin)
+    };
+    let s = |x: &'static str| OsStr::new(x);
+    // Under Linux's 128 KiB limit for one argument.
+    let huge = "k".repeat(100_000);
+    let huge_stdin = "k".repeat(1_000_000);
+    let fifty_one = "n".repeat(51);
+    let non_utf8 = OsStr::from_bytes(b"caf\xe9");
+
+    let cases: Vec<(Vec<&OsStr>, &[u8], i32)> = vec![
+        (vec![], b"", 2),
+        (vec![s("frobnicate")], b"", 2),
+        (vec![s("create")], b"", 2),
+        (vec![s("create"), s("--name"), s("")], b"", 2),
+        (vec![s("create"), s("--name"), s("   ")], b"", 2),
+        (
+            vec![s("create"), s("--name"), OsStr::new(&fifty_one)],
+            b"",
+            2,
+        ),
+        (vec![s("create"), s("--name"), s("line\nbreak")], b"", 2),
+        (vec![s("create"), s("--name"), OsStr::new(&huge)], b"", 2),
+        (vec![s("create"), s("--name"), non_utf8], b"", 2),
+        (
+            vec![s("create"), s("--name"), s("x"), s("--expires"), s("soon")],
+            b"",
+            2,
+        ),
+        (
+            vec![
+                s("create"),
+                s("--name"),
+                s("x"),
+                s("--expires"),
+                s("99999999999999999999d"),
+            ],
+            b"",
+            2,
+        ),
+        (
+            vec![s("create"), s("--name"), s("x"), s("--expires"), s("1e9w")],
+            b"",
+            2,
+        ),
+        (
+            vec![s("create"), s("--name"), s("x"), s("--expires"), s("0d")],
+            b"",
+            2,
+        ),
+        (
+            vec![
+                s("create"),
+                s("--name"),
+                s("x"),
+                s("--expires"),
+                s("1999-01-01T00:00:00Z"),
+            ],
+            b"",
+            2,
+        ),
+        (
+            vec![s("create"), s("--name"), s("x"), s("--expires"), non_utf8],
+            b"",
+            2,
+        ),
+        (vec![s("verify")], b"", 2),
+        (vec![s("verify"), non_utf8], b"", 2),
+        (vec![s("verify"), OsStr::new(&huge)], b"", 1),
+        (vec![s("verify"), s("a.b.c")], b"", 1),
+        (vec![s("verify"), s(".")], b"", 1),
+        (vec![s("verify"), s("%_.%_")], b"", 1),
+        (vec![s("verify"), s("-")], b"", 1),
+        (vec![s("verify"), s("-")], b"\xff\xfe\x00", 1),
+        (vec![s("verify"), s("-")], huge_stdin.as_bytes(), 1),
+        (vec![s("revoke")], b"", 2),
+        (vec![s("revoke"), non_utf8], b"", 2),
+        (vec![s("revoke"), OsStr::new(&huge)], b"", 1),
+        (vec![s("revoke"), s("")], b"", 1),
+        (vec![s("revoke"), s("%")], b"", 1),
+        (vec![s("revoke"), s("abc.def")], b"", 2),
+        (vec![s("list"), s("--search"), OsStr::new(&huge)], b"", 0),
+        (vec![s("list"), s("--search"), non_utf8], b"", 2),
+        (vec![s("--model"), s("mongo"), s("list")], b"", 2),
+    ];
+    for (args, stdin, code) in cases {
+        let run = with_url(&args, stdin);
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().chars().take(30).collect())
+            .collect();
+        assert_eq!(run.code, code, "{shown:?}: {run:?}");
+        if code != 0 {
+            assert!(run.stdout.is_empty(), "{shown:?}: {run:?}");
+            assert!(run.stderr.len() < 4000, "{shown:?}: short messages");
+        }
+    }
+    // Nothing was created by any of it.
+    assert_eq!(list_json(db, &[]).len(), 0);
+}
+
+#[test]
+fn help_on_every_command() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for args in [
+        &["--help"][..],
+        &["migrate", "--help"],
+        &["create", "--help"],
+        &["list", "--help"],
+        &["revoke", "--help"],
+        &["verify", "--help"],
+        &["help", "verify"],
+        &["--version"],
+    ] {
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        let run = apikey_in(dir.path(), &[], &args, b"");
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
+        assert!(!run.stdout.is_empty(), "{args:?}");
+    }
+    let run = apikey_in(
+        dir.path(),
+        &[],
+        &[OsStr::new("verify"), OsStr::new("--help")],
+        b"",
+    );
+    assert!(run.stdout.contains("stdin"), "documents `-`: {run:?}");
+    assert!(
+        !dir.path().join("apikeys.db").exists(),
+        "help touches no database"
+    );
+}
+
+backend_tests!(
+    every_command,
+    no_key_material_leaves_except_create,
+    create_with_closed_stdout_revokes_the_key,
+    django_table,
+    hostile_input,
+);
