@@ -55,6 +55,30 @@ macro_rules! __api_key_model_common {
                 .optional()
         }
 
+        fn find_usable_by_prefix(
+            conn: &mut $crate::__private::DbConnection,
+            now: $crate::__private::NaiveDateTime,
+            prefix: &str,
+        ) -> $crate::__private::QueryResult<::core::option::Option<Self>> {
+            use $crate::__private::diesel::prelude::*;
+            use $table as t;
+            // The conditions of `usable_keys`, in a query that is not boxed:
+            // its SQL is fixed, so diesel caches the prepared statement.
+            t::table
+                .select(<$model as $crate::__private::diesel::SelectableHelper<
+                    $crate::__private::Backend,
+                >>::as_select())
+                .filter(t::prefix.eq(prefix))
+                .filter(t::revoked.eq(false))
+                .filter(
+                    t::expiry_date
+                        .is_null()
+                        .or(t::expiry_date.gt($crate::sql_types::DjangoTimestamp(now))),
+                )
+                .first::<$model>(conn)
+                .optional()
+        }
+
         fn find_by_prefix(
             conn: &mut $crate::__private::DbConnection,
             prefix: &str,

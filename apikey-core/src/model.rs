@@ -180,6 +180,15 @@ pub trait ApiKeyModel: Clone + fmt::Debug + fmt::Display + Send + Sync + Sized +
         prefix: &str,
     ) -> QueryResult<Option<Self>>;
 
+    /// The usable row with this prefix at `now`, by the model's own
+    /// definition ([`ApiKeyModel::usable_keys`]) with a prepared statement
+    /// the connection caches: the fast path of [`crate::AllUsable`].
+    fn find_usable_by_prefix(
+        conn: &mut DbConnection,
+        now: NaiveDateTime,
+        prefix: &str,
+    ) -> QueryResult<Option<Self>>;
+
     /// The row with this prefix, whatever its state.
     fn find_by_prefix(conn: &mut DbConnection, prefix: &str) -> QueryResult<Option<Self>>;
 

@@ -475,6 +475,78 @@ fn timestamps_round_trip_in_utc(db: &TestDb) {
     assert!((Utc::now() - row.created()).num_seconds().abs() < 60);
 }
 
+fn fast_and_boxed_usable_queries_agree(db: &TestDb) {
+    let keys = manager(db);
+    let now = Utc::now();
+    let mut prefixes = vec!["unknown1".to_owned()];
+    for (name, expiry) in [
+        ("none", None),
+        ("past", Some(now - Duration::days(2))),
+        ("soon", Some(now + Duration::hours(1))),
+        ("later", Some(now + Duration::days(3))),
+        ("revoked", None),
+    ] {
+        let (row, _) = keys
+            .create_key(NewKey::new(name).expiry(expiry))
+            .expect("create");
+        if name == "revoked" {
+            keys.revoke(row.prefix()).expect("revoke");
+        }
+        prefixes.push(row.prefix().to_owned());
+    }
+    let rows = keys.list(&KeyFilter::default()).expect("list");
+    let soon = rows
+        .iter()
+        .find(|r| r.name() == "soon")
+        .and_then(|r| r.expiry_date_naive())
+        .expect("soon");
+    let instants = [
+        apikey_core::now(),
+        soon,                             // exactly at expiry: not usable
+        soon - Duration::microseconds(1), // just before: usable
+        (now + Duration::days(2)).naive_utc(),
+        (now + Duration::days(10)).naive_utc(),
+    ];
+    for at in instants {
+        let mut usable = 0;
+        for p in &prefixes {
+            let (fast, boxed) = keys
+                .database()
+                .run(|conn| {
+                    Ok((
+                        ApiKey::find_usable_by_prefix(conn, at, p)?,
+                        ApiKey::first_by_prefix(conn, ApiKey::usable_keys(at), p)?,
+                    ))
+                })
+                .expect("queries");
+            assert_eq!(
+                fast.as_ref().map(|k| k.prefix().to_owned()),
+                boxed.as_ref().map(|k| k.prefix().to_owned()),
+                "{p} at {at}"
+            );
+            if let Some(k) = &fast {
+                assert!(!k.revoked() && !k.has_expired_at(at), "{p} at {at}");
+                usable += 1;
+            }
+        }
+        assert!(usable <= 3, "at most none, soon, later are usable");
+    }
+    // At the expiry instant "soon" is refused, a microsecond before it is not.
+    let soon_prefix = rows
+        .iter()
+        .find(|r| r.name() == "soon")
+        .map(|r| r.prefix().to_owned())
+        .expect("soon");
+    let check = |at| {
+        keys.database()
+            .run(|conn| ApiKey::find_usable_by_prefix(conn, at, &soon_prefix))
+            .expect("query")
+            .is_some()
+    };
+    assert!(!check(soon));
+    assert!(check(soon - Duration::microseconds(1)));
+}
+
 backend_tests!(
     key_characters,
     custom_lengths,
@@ -490,6 +562,7 @@ backend_tests!(
     list_filters,
     update_details,
     timestamps_round_trip_in_utc,
+    fast_and_boxed_usable_queries_agree,
 );
 
 // ---- bad database URLs and unreachable stores ----
