@@ -8,6 +8,8 @@
 //!   list [--search TEXT] [--revoked|--active|--expired] [--json]
 //!   revoke PREFIX                             exit 0 when revoked
 //!   verify KEY|-                              exit 0 when usable, 1 when not
+//!   scaffold --table NAME [--column SQL]... [--index COLUMN]... [--dir DIR] [--version V]
+//!                                             write the migrations of a custom key table
 //! ```
 //!
 //! Exit codes: 0 success; 1 a key that is not usable (`verify`) or an
@@ -24,6 +26,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use apikey_core::scaffold::KeyTable;
 use apikey_core::{
     ApiKey, ApiKeyModel, BackendKind, Database, DatabaseConfig, DatabaseUrl, DjangoApiKey, Error,
     KeyFilter, Manager, NewKey,
@@ -124,6 +127,45 @@ enum Command {
         /// The full key, or `-` to read it from stdin.
         key: String,
     },
+    /// Write the migrations of a custom key table (needs no database).
+    ///
+    /// For a model deriving ApiKeyModel: writes
+    /// DIR/sqlite/VERSION_create_TABLE/{up,down}.sql and the same under
+    /// DIR/postgres/, with the base columns, the unique prefix, the index on
+    /// `created`, the trigger that makes revocation irreversible, and the
+    /// model's own columns. Prints the two folders on stdout. An existing
+    /// folder is an error (exit 2), never overwritten.
+    ///
+    /// Example: apikey scaffold --table organization_api_keys
+    /// --column "organization_id BIGINT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE"
+    /// --index organization_id
+    Scaffold {
+        /// The key table: a lowercase SQL identifier ([a-z_][a-z0-9_]*).
+        #[arg(long)]
+        table: String,
+        /// One of the model's own columns, as an SQL column definition, on
+        /// both backends (repeat for more, in order).
+        #[arg(long, value_name = "SQL")]
+        column: Vec<String>,
+        /// A column on SQLite only, after the --column ones (pair it with
+        /// --postgres-column when the two backends need different SQL).
+        #[arg(long, value_name = "SQL")]
+        sqlite_column: Vec<String>,
+        /// A column on PostgreSQL only, after the --column ones.
+        #[arg(long, value_name = "SQL")]
+        postgres_column: Vec<String>,
+        /// Index one of the model's own columns (`<table>_<column>_idx`;
+        /// PostgreSQL does not index foreign keys by itself). Repeatable.
+        #[arg(long, value_name = "COLUMN")]
+        index: Vec<String>,
+        /// The migrations folder holding `sqlite/` and `postgres/`.
+        #[arg(long, value_name = "DIR", default_value = "migrations")]
+        dir: std::path::PathBuf,
+        /// The migration version, digits and dashes [default: now, UTC,
+        /// as YYYY-MM-DD-HHMMSS, as diesel names migrations].
+        #[arg(long, value_name = "VERSION")]
+        version: Option<String>,
+    },
 }
 
 /// A failure: the message for stderr, and the exit code.
@@ -180,6 +222,10 @@ fn database_url(cli: &Cli) -> Result<String, Failure> {
 }
 
 fn run(cli: Cli) -> CliResult {
+    if let Command::Scaffold { .. } = cli.command {
+        // Writes files only: no database is read, created or migrated.
+        return scaffold(cli.command);
+    }
     let url = database_url(&cli)?;
     let parsed = DatabaseUrl::parse(&url).map_err(|e| Failure::usage(e.to_string()))?;
     let migrating = matches!(cli.command, Command::Migrate);
@@ -358,7 +404,51 @@ fn dispatch<M: ApiKeyModel<Extra = ()>>(db: Database, command: Command, model: M
                 Err(e) => Err(fail(e)),
             }
         }
+        scaffold_command @ Command::Scaffold { .. } => scaffold(scaffold_command),
     }
+}
+
+/// `apikey scaffold`: the migration folders of a custom key table.
+fn scaffold(command: Command) -> CliResult {
+    let Command::Scaffold {
+        table,
+        column,
+        sqlite_column,
+        postgres_column,
+        index,
+        dir,
+        version,
+    } = command
+    else {
+        return Err(Failure::usage("internal: not a scaffold command"));
+    };
+    let mut key_table = column
+        .into_iter()
+        .fold(KeyTable::new(table), |t, c| t.column(c));
+    for c in sqlite_column {
+        key_table = key_table.column_for(BackendKind::Sqlite, c);
+    }
+    for c in postgres_column {
+        key_table = key_table.column_for(BackendKind::Postgres, c);
+    }
+    let key_table = index.into_iter().fold(key_table, |t, i| t.index(i));
+    let version = version.unwrap_or_else(|| Utc::now().format("%Y-%m-%d-%H%M%S").to_string());
+    let written = key_table
+        .write_migrations(&dir, &version)
+        .map_err(|e| Failure::usage(sanitize(&e.to_string(), 400)))?;
+    let mut text = String::new();
+    for folder in &written {
+        text.push_str(&folder.display().to_string());
+        text.push('\n');
+    }
+    print_stdout(&text)?;
+    eprintln_quiet(&format!(
+        "wrote the migrations of `{}` (up.sql, down.sql) for sqlite and postgres; \
+         embed both folders with diesel_migrations::embed_migrations! and run them with \
+         Database::migrate_with",
+        key_table.table()
+    ));
+    Ok(())
 }
 
 /// Reads the key from stdin: at most a few KiB, surrounding whitespace trimmed.

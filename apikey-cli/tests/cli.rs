@@ -469,6 +469,7 @@ fn help_on_every_command() {
         &["list", "--help"],
         &["revoke", "--help"],
         &["verify", "--help"],
+        &["scaffold", "--help"],
         &["help", "verify"],
         &["--version"],
     ] {
@@ -490,7 +491,237 @@ fn help_on_every_command() {
     );
 }
 
+const ORG_COLUMN: &str =
+    "organization_id BIGINT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE";
+
+/// Runs `apikey scaffold` for `organization_api_keys` in `cwd`.
+fn scaffold_org_keys(cwd: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "scaffold",
+        "--table",
+        "organization_api_keys",
+        "--column",
+        ORG_COLUMN,
+        "--index",
+        "organization_id",
+    ];
+    args.extend(extra);
+    let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    apikey_in(cwd, &[], &args, b"")
+}
+
+/// `apikey scaffold` writes the two migration folders, the same SQL as
+/// `KeyTable`, without touching any database (not even a DATABASE_URL that
+/// points nowhere); bad input writes nothing.
+#[test]
+fn scaffold_writes_migration_folders() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = ok(scaffold_org_keys(
+        dir.path(),
+        &["--dir", "mig", "--version", "2026-12-01-120000"],
+    ));
+    let folder = "2026-12-01-120000_create_organization_api_keys";
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("mig/sqlite/{folder}"),
+            format!("mig/postgres/{folder}")
+        ],
+        "{run:?}"
+    );
+    let table = apikey_core::scaffold::KeyTable::new("organization_api_keys")
+        .column(ORG_COLUMN)
+        .index("organization_id");
+    for (backend, kind) in [
+        ("sqlite", BackendKind::Sqlite),
+        ("postgres", BackendKind::Postgres),
+    ] {
+        let path = dir.path().join("mig").join(backend).join(folder);
+        let expected = table.migration(kind).expect("sql");
+        let read = |f: &str| std::fs::read_to_string(path.join(f)).expect("written");
+        assert_eq!(read("up.sql"), expected.up);
+        assert_eq!(read("down.sql"), expected.down);
+    }
+    assert!(
+        !dir.path().join("apikeys.db").exists(),
+        "no database touched"
+    );
+
+    // The default version is now, as diesel names migrations; the default
+    // folder is `migrations`. DATABASE_URL is not even parsed.
+    let before = Utc::now().format("%Y-%m-%d").to_string();
+    let args: Vec<&OsStr> = ["scaffold", "--table", "team_keys"]
+        .iter()
+        .map(OsStr::new)
+        .collect();
+    let run = ok(apikey_in(
+        dir.path(),
+        &[(
+            "DATABASE_URL",
+            OsStr::new("postgres://nobody@127.0.0.1:1/none"),
+        )],
+        &args,
+        b"",
+    ));
+    let first = run.stdout.lines().next().expect("a folder");
+    let name = first
+        .strip_prefix("migrations/sqlite/")
+        .expect("default dir");
+    let (version, rest) = name.split_at(17);
+    assert_eq!(rest, "_create_team_keys");
+    assert!(version.starts_with(&before[..4]), "{version}");
+    assert!(
+        version
+            .chars()
+            .enumerate()
+            .all(|(i, c)| if [4, 7, 10].contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }),
+        "{version}"
+    );
+
+    // Backend-specific columns.
+    let args: Vec<&OsStr> = [
+        "scaffold",
+        "--table",
+        "split_keys",
+        "--sqlite-column",
+        "score INTEGER NOT NULL DEFAULT 0",
+        "--postgres-column",
+        "score SMALLINT NOT NULL DEFAULT 0",
+        "--dir",
+        "split",
+        "--version",
+        "1",
+    ]
+    .iter()
+    .map(OsStr::new)
+    .collect();
+    ok(apikey_in(dir.path(), &[], &args, b""));
+    let up = |b: &str| {
+        std::fs::read_to_string(
+            dir.path()
+                .join(format!("split/{b}/1_create_split_keys/up.sql")),
+        )
+        .expect("up")
+    };
+    assert!(up("sqlite").contains("score INTEGER") && !up("sqlite").contains("SMALLINT"));
+    assert!(up("postgres").contains("score SMALLINT") && !up("postgres").contains("score INTEGER"));
+
+    // An existing folder is never overwritten.
+    let sqlite_up = dir.path().join("mig/sqlite").join(folder).join("up.sql");
+    std::fs::write(&sqlite_up, "-- edited by hand\n").expect("edit");
+    let run = scaffold_org_keys(
+        dir.path(),
+        &["--dir", "mig", "--version", "2026-12-01-120000"],
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("already exists"), "{run:?}");
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        std::fs::read_to_string(&sqlite_up).expect("kept"),
+        "-- edited by hand\n"
+    );
+
+    // Bad input: exit 2, a clear message, nothing written.
+    for (args, message) in [
+        (&["--table", "Org Keys"][..], "lowercase SQL identifier"),
+        (
+            &["--table", "k", "--version", "2026_12"],
+            "invalid migration version",
+        ),
+        (
+            &["--table", "k", "--index", "a;b"],
+            "lowercase SQL identifier",
+        ),
+        (&["--table", "k", "--column", " "], "cannot be empty"),
+        (&["--column", "x INTEGER"], "--table"),
+    ] {
+        let bad = tempfile::tempdir().expect("temp dir");
+        let mut all = vec!["scaffold"];
+        all.extend(args);
+        let all: Vec<&OsStr> = all.iter().map(OsStr::new).collect();
+        let run = apikey_in(bad.path(), &[], &all, b"");
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(run.stderr.contains(message), "{args:?}: {run:?}");
+        assert_eq!(
+            std::fs::read_dir(bad.path()).expect("dir").count(),
+            0,
+            "{args:?} wrote something"
+        );
+    }
+}
+
+/// The SQL `apikey scaffold` writes runs on a real database: the table
+/// takes keys, its prefix is unique, revocation is irreversible, the foreign
+/// key cascades, and down.sql undoes it all.
+fn scaffolded_sql_runs(db: &TestDb) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    ok(scaffold_org_keys(
+        dir.path(),
+        &["--dir", "m", "--version", "2026-12-01-120000"],
+    ));
+    let backend = match db.kind {
+        BackendKind::Postgres => "postgres",
+        _ => "sqlite",
+    };
+    let folder = dir
+        .path()
+        .join("m")
+        .join(backend)
+        .join("2026-12-01-120000_create_organization_api_keys");
+    let read = |f: &str| std::fs::read_to_string(folder.join(f)).expect("read");
+    let organizations = match db.kind {
+        BackendKind::Postgres => {
+            "CREATE TABLE organizations (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL)"
+        }
+        _ => "CREATE TABLE organizations (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+    };
+    db.raw_sql(organizations).expect("organizations");
+    db.raw_sql(&read("up.sql")).expect("up.sql runs");
+    let fk = match db.kind {
+        BackendKind::Postgres => "",
+        _ => "PRAGMA foreign_keys = ON; ",
+    };
+    db.raw_sql(&format!(
+        "{fk}INSERT INTO organizations (id, name) VALUES (1, 'Acme'), (2, 'Globex');
+         INSERT INTO organization_api_keys (prefix, hashed_key, created, name, organization_id)
+         VALUES ('aaaaaaaa', 'x', '2026-01-01 00:00:00', 'acme', 1),
+                ('bbbbbbbb', 'y', '2026-01-01 00:00:00', 'globex', 2);
+         UPDATE organization_api_keys SET revoked = TRUE WHERE prefix = 'bbbbbbbb';"
+    ))
+    .expect("rows");
+    let dup =
+        "INSERT INTO organization_api_keys (prefix, hashed_key, created, name, organization_id) \
+               VALUES ('aaaaaaaa', 'z', '2026-01-01 00:00:00', 'dup', 1)";
+    assert!(db.raw_sql(dup).is_err(), "prefix is unique");
+    let orphan = format!(
+        "{fk}INSERT INTO organization_api_keys (prefix, hashed_key, created, name, organization_id) \
+         VALUES ('cccccccc', 'z', '2026-01-01 00:00:00', 'orphan', 99)"
+    );
+    assert!(db.raw_sql(&orphan).is_err(), "foreign key enforced");
+    let unrevoke = "UPDATE organization_api_keys SET revoked = FALSE";
+    assert!(db.raw_sql(unrevoke).is_err(), "revocation is irreversible");
+    db.raw_sql(&format!("{fk}DELETE FROM organizations WHERE id = 1"))
+        .expect("delete");
+    let gone = format!(
+        "{fk}INSERT INTO organization_api_keys (prefix, hashed_key, created, name, organization_id) \
+         VALUES ('aaaaaaaa', 'x2', '2026-01-01 00:00:00', 'reused', 2)"
+    );
+    db.raw_sql(&gone)
+        .expect("the cascade deleted Acme's key, so its prefix is free again");
+
+    db.raw_sql(&read("down.sql")).expect("down.sql runs");
+    db.raw_sql("SELECT 1 FROM organization_api_keys")
+        .expect_err("table dropped");
+    db.raw_sql(&read("up.sql")).expect("up.sql runs again");
+}
+
 backend_tests!(
+    scaffolded_sql_runs,
     every_command,
     no_key_material_leaves_except_create,
     create_with_closed_stdout_revokes_the_key,

@@ -25,7 +25,8 @@
 //! ```
 //!
 //! Write `up` and `down` to `migrations/<backend>/<version>_create_<table>/`
-//! (`up.sql`, `down.sql`; [`KeyTable::write_migrations`] does it) and embed
+//! (`up.sql`, `down.sql`; [`KeyTable::write_migrations`] does it, and so does
+//! the `apikey scaffold` command of apikey-cli, from a shell) and embed
 //! both folders with diesel's `embed_migrations!`, then run them after the built-in ones with
 //! [`Database::migrate_with`](crate::Database::migrate_with). The `id` column
 //! is a 64-bit integer (`BIGSERIAL` on PostgreSQL, `INTEGER PRIMARY KEY` on

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS projects;
+DROP TABLE IF EXISTS organizations;

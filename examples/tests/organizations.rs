@@ -1,0 +1,418 @@
+//! The organizations binary, run as a user runs it, probed over real HTTP on
+//! SQLite and PostgreSQL (`sqlite::name` and `postgres::name`): an active
+//! organization's key gets that organization's data, an inactive one's is
+//! refused, a built-in `ApiKey` key is not an organization key, and deleting
+//! an organization (its keys cascade away) makes its key 401.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use apikey_core::{ApiKey, Database, Manager, NewKey};
+use apikey_tests::{backend_tests, TestDb};
+use serde_json::Value;
+
+struct Server {
+    child: Child,
+    addr: String,
+    /// Everything printed on stdout before "serving on".
+    stdout: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// The key printed on the line that names `org` (e.g. "Acme (active):").
+    fn key_of(&self, org: &str) -> String {
+        self.stdout
+            .iter()
+            .filter(|l| l.trim_start().starts_with(org))
+            .flat_map(|l| l.split_whitespace())
+            .find(|t| is_key(t))
+            .unwrap_or_else(|| panic!("no key printed for {org}: {:?}", self.stdout))
+            .to_owned()
+    }
+}
+
+fn is_key(t: &str) -> bool {
+    t.len() == 41
+        && t.as_bytes()[8] == b'.'
+        && t.bytes().all(|b| b == b'.' || b.is_ascii_alphanumeric())
+}
+
+fn start(url: &str, dir: &std::path::Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_organizations"))
+        .env("DATABASE_URL", url)
+        .env("BIND", "127.0.0.1:0")
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start organizations");
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut addr = String::new();
+    let mut seen = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).expect("read stderr") > 0 {
+        if let Some(rest) = line.trim().strip_prefix("serving on http://") {
+            addr = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            break;
+        }
+        seen.push_str(&line);
+        line.clear();
+    }
+    assert!(!addr.is_empty(), "organizations did not start: {seen}");
+    // Everything on stdout was written before "serving on" reached stderr.
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+        lines.push(line);
+    }
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = stderr.read_to_end(&mut sink);
+    });
+    Server {
+        child,
+        addr,
+        stdout: lines,
+    }
+}
+
+/// GET `path` with an optional `Authorization: Api-Key <key>`; the status
+/// and the body.
+fn get(addr: &str, path: &str, key: Option<&str>) -> (u16, String) {
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    if let Some(key) = key {
+        req.push_str(&format!("Authorization: Api-Key {key}\r\n"));
+    }
+    req.push_str("\r\n");
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    s.write_all(req.as_bytes()).expect("send");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not json ({e}): {body}"))
+}
+
+fn assert_refused(srv: &Server, key: Option<&str>) {
+    for path in ["/organization", "/organization/projects"] {
+        let (status, body) = get(&srv.addr, path, key);
+        assert_eq!(status, 401, "{path}: {body}");
+        assert!(json(&body)["detail"].is_string(), "{body}");
+        if let Some(key) = key {
+            if let Some((_, secret)) = key.split_once('.') {
+                assert!(secret.is_empty() || !body.contains(secret), "key echoed");
+            }
+        }
+    }
+}
+
+/// Runs SQL on the database the way the application does (apikey-core's
+/// pool, so SQLite enforces foreign keys as it does in the server).
+fn app_sql(url: &str, sql: &str) {
+    let db = Database::connect(url).expect("connect");
+    db.run(|conn| diesel::connection::SimpleConnection::batch_execute(conn, sql))
+        .expect("sql");
+}
+
+fn active_key_gets_its_own_organization(db: &TestDb) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let srv = start(&db.url, dir.path());
+    let acme = srv.key_of("Acme");
+    let dormant = srv.key_of("Dormant");
+    assert_ne!(acme, dormant);
+    assert!(
+        srv.stdout
+            .iter()
+            .any(|l| l.contains("curl") && l.contains("/organization")),
+        "curl lines printed: {:?}",
+        srv.stdout
+    );
+
+    let (status, body) = get(&srv.addr, "/", None);
+    assert_eq!(status, 200, "{body}");
+
+    let (status, body) = get(&srv.addr, "/organization", Some(&acme));
+    assert_eq!(status, 200, "{body}");
+    let org = json(&body);
+    assert_eq!(org["name"], "Acme");
+    assert_eq!(org["active"], true);
+    assert_eq!(org["key"]["prefix"], &acme[..8]);
+    assert!(org["id"].is_i64(), "{body}");
+    assert!(!body.contains(&acme[9..]), "secret echoed: {body}");
+
+    let (status, body) = get(&srv.addr, "/organization/projects", Some(&acme));
+    assert_eq!(status, 200, "{body}");
+    let projects = json(&body);
+    assert_eq!(projects["organization_id"], org["id"]);
+    let names: Vec<&str> = projects["projects"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|p| p["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["rocket skates", "giant magnet"]);
+    assert!(!body.contains("hibernation"), "another organization's data");
+
+    // The inactive organization's key, no key, garbage.
+    assert_refused(&srv, Some(&dormant));
+    assert_refused(&srv, None);
+    for garbage in [
+        "garbage",
+        "",
+        ".",
+        &format!("{}.{}", &acme[..8], "x".repeat(32)),
+        &format!("{}x", acme),
+        &acme[..8],
+        &acme.to_ascii_lowercase(),
+    ] {
+        assert_refused(&srv, Some(garbage));
+    }
+    // A 401 carries the challenge.
+    let mut s = TcpStream::connect(&srv.addr).expect("connect");
+    s.write_all(b"GET /organization HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    assert!(
+        raw.to_ascii_lowercase()
+            .contains("www-authenticate: api-key"),
+        "{raw}"
+    );
+
+    // Reactivating Dormant makes its key work, and shows Dormant's own data.
+    app_sql(
+        &db.url,
+        "UPDATE organizations SET active = TRUE WHERE name = 'Dormant'",
+    );
+    let (status, body) = get(&srv.addr, "/organization/projects", Some(&dormant));
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("hibernation plan") && !body.contains("rocket"),
+        "{body}"
+    );
+    // Deactivating Acme refuses its key at once.
+    app_sql(
+        &db.url,
+        "UPDATE organizations SET active = FALSE WHERE name = 'Acme'",
+    );
+    assert_refused(&srv, Some(&acme));
+}
+
+/// A key of apikey-core's built-in table is not an organization key, and an
+/// organization key is not a built-in key.
+fn builtin_key_is_refused(db: &TestDb) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let srv = start(&db.url, dir.path());
+    let acme = srv.key_of("Acme");
+    // The example's migrate_with ran the built-in migrations too.
+    let builtin: Manager<ApiKey> = Manager::new(Database::connect(&db.url).expect("connect"));
+    let (_, key) = builtin.create_key(NewKey::new("built-in")).expect("create");
+    assert!(builtin.is_valid(key.expose_secret()).expect("valid"));
+    assert_refused(&srv, Some(key.expose_secret()));
+    assert!(!builtin.is_valid(&acme).expect("is_valid"));
+    assert_eq!(get(&srv.addr, "/organization", Some(&acme)).0, 200);
+}
+
+/// Deleting an organization deletes its keys (ON DELETE CASCADE): its key
+/// is refused at once, the other organization's keys are untouched.
+fn deleted_organization_key_is_refused(db: &TestDb) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let srv = start(&db.url, dir.path());
+    let acme = srv.key_of("Acme");
+    // A second Acme key and a key of a second active organization.
+    app_sql(
+        &db.url,
+        "INSERT INTO organizations (name, active) VALUES ('Globex', TRUE)",
+    );
+    let second = new_key(&db.url, dir.path(), "Acme");
+    let globex = new_key(&db.url, dir.path(), "Globex");
+    for key in [&acme, &second, &globex] {
+        assert_eq!(get(&srv.addr, "/organization", Some(key)).0, 200);
+    }
+    let count = |sql: &str| -> i64 {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let db = Database::connect(&db.url).expect("connect");
+        db.run(|conn| diesel::sql_query(sql).get_result::<N>(conn))
+            .expect("count")
+            .n
+    };
+    assert_eq!(count("SELECT COUNT(*) AS n FROM organization_api_keys"), 4);
+
+    app_sql(&db.url, "DELETE FROM organizations WHERE name = 'Acme'");
+    assert_refused(&srv, Some(&acme));
+    assert_refused(&srv, Some(&second));
+    assert_eq!(get(&srv.addr, "/organization", Some(&globex)).0, 200);
+    // Cascade: Acme's two keys and its projects are gone.
+    assert_eq!(count("SELECT COUNT(*) AS n FROM organization_api_keys"), 2);
+    assert_eq!(
+        count("SELECT COUNT(*) AS n FROM projects WHERE name = 'rocket skates'"),
+        0
+    );
+
+    // Deleted by a connection that does not enforce foreign keys (a sqlite3
+    // shell, where they are off by default): on SQLite the keys stay behind,
+    // orphaned, and are refused all the same, because the narrowing only
+    // admits keys of existing, active organizations.
+    let sqlite = db.kind == apikey_core::BackendKind::Sqlite;
+    let pragma = if sqlite {
+        "PRAGMA foreign_keys = OFF; "
+    } else {
+        ""
+    };
+    db.raw_sql(&format!(
+        "{pragma}DELETE FROM organizations WHERE name = 'Globex'"
+    ))
+    .expect("delete");
+    let left = if sqlite { 2 } else { 1 }; // Dormant's key, and Globex's orphan on SQLite
+    assert_eq!(
+        count("SELECT COUNT(*) AS n FROM organization_api_keys"),
+        left
+    );
+    assert_refused(&srv, Some(&globex));
+}
+
+/// `organizations new-key ORG`: the key alone on stdout.
+fn new_key(url: &str, dir: &std::path::Path, org: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_organizations"))
+        .args(["new-key", org])
+        .env("DATABASE_URL", url)
+        .current_dir(dir)
+        .output()
+        .expect("run new-key");
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "the key alone on stdout: {stdout}");
+    assert!(is_key(lines[0]), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains(&lines[0][9..]), "no key on stderr");
+    lines[0].to_owned()
+}
+
+/// A second start keeps the organizations and their keys, prints no key;
+/// new-key for an unknown organization fails cleanly.
+fn second_start_keeps_keys(db: &TestDb) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let first = start(&db.url, dir.path());
+    let acme = first.key_of("Acme");
+    drop(first);
+    let second = start(&db.url, dir.path());
+    assert!(
+        !second
+            .stdout
+            .iter()
+            .flat_map(|l| l.split_whitespace())
+            .any(is_key),
+        "a second set of keys was printed: {:?}",
+        second.stdout
+    );
+    assert_eq!(get(&second.addr, "/organization", Some(&acme)).0, 200);
+    let made = new_key(&db.url, dir.path(), "Acme");
+    assert_eq!(get(&second.addr, "/organization", Some(&made)).0, 200);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_organizations"))
+        .args(["new-key", "Nobody"])
+        .env("DATABASE_URL", &db.url)
+        .current_dir(dir.path())
+        .output()
+        .expect("run new-key");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such organization"));
+}
+
+backend_tests!(
+    active_key_gets_its_own_organization,
+    builtin_key_is_refused,
+    deleted_organization_key_is_refused,
+    second_start_keeps_keys,
+);
+
+/// With no DATABASE_URL, the example makes `organizations.db` in the current
+/// folder (SQLite, nothing to install); Ctrl-C stops it cleanly.
+#[test]
+fn defaults_to_organizations_db_in_the_current_folder() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_organizations"))
+        .env_remove("DATABASE_URL")
+        .env("BIND", "127.0.0.1:0")
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    let mut serving = false;
+    while stderr.read_line(&mut line).expect("read") > 0 {
+        if line.contains("serving on http://") {
+            serving = true;
+            break;
+        }
+        line.clear();
+    }
+    assert!(serving, "{line}");
+    assert!(dir.path().join("organizations.db").exists());
+    let addr = line
+        .trim()
+        .trim_start_matches("serving on http://")
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    // Once it answers, the server runs and handles signals itself.
+    assert_eq!(get(&addr, "/", None).0, 200);
+
+    // Ctrl-C (SIGINT): a graceful stop, exit code 0.
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(sent.success());
+    let mut rest = String::new();
+    let _ = stderr.read_to_string(&mut rest);
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status:?}: {rest}");
+    assert!(rest.contains("stopped"), "{rest}");
+}
