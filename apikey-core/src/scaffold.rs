@@ -149,7 +149,7 @@ impl KeyTable {
         columns.extend(
             self.columns
                 .iter()
-                .filter(|(b, _)| b.map_or(true, |b| b == backend))
+                .filter(|(b, _)| b.is_none_or(|b| b == backend))
                 .map(|(_, c)| c.trim().to_owned()),
         );
 
