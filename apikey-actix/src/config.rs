@@ -95,7 +95,7 @@ impl ApiKeyConfig {
     }
 
     /// Replaces the response of every refusal (the default is JSON
-    /// `{"detail": "..."}` with the status of [`AuthError::status`]).
+    /// `{"detail": "..."}` with the status of [`Denial::status`](crate::Denial::status)).
     pub fn error_handler(
         mut self,
         handler: impl Fn(&AuthError) -> HttpResponse + Send + Sync + 'static,

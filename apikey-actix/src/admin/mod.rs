@@ -163,7 +163,7 @@ where
         self
     }
 
-    /// The title in the header (default: "<plural verbose name> admin").
+    /// The title in the header (default: the plural verbose name + " admin").
     pub fn site_title(mut self, title: impl Into<String>) -> Self {
         self.site = Some(title.into());
         self
