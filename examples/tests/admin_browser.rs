@@ -115,11 +115,17 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", chromedriver.display()));
-        let addr = format!("127.0.0.1:{port}");
+        // Owned from here on: a panic below still stops chromedriver.
+        let mut browser = Browser {
+            driver,
+            addr: format!("127.0.0.1:{port}"),
+            session: String::new(),
+            _profile: tempfile::tempdir().expect("profile dir"),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if TcpStream::connect(&addr).is_ok()
-                && http(&addr, "GET", "/status", &[], "")
+            if TcpStream::connect(&browser.addr).is_ok()
+                && http(&browser.addr, "GET", "/status", &[], "")
                     .1
                     .contains("\"ready\":true")
             {
@@ -128,13 +134,6 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
-        let profile = tempfile::tempdir().expect("profile dir");
-        let mut browser = Browser {
-            driver,
-            addr,
-            session: String::new(),
-            _profile: profile,
-        };
         let args = [
             "--headless",
             "--no-sandbox",
