@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the whole workspace on SQLite and on a real PostgreSQL
 # server that this script starts (a throwaway cluster under target/pg) and
-# stops again, whatever happens.
+# stops again, whatever happens; the web admin's browser test runs headless
+# Chromium (installed by install-deps.sh) and fails, not skips, without it.
 #
 #   scripts/test.sh                 all tests
 #   scripts/test.sh -p apikey-core  extra arguments go to `cargo test`
@@ -15,6 +16,6 @@ eval "$(scripts/pg.sh start | grep '^DATABASE_URL=')"
 trap 'scripts/pg.sh stop' EXIT
 echo "test.sh: PostgreSQL tests run against $DATABASE_URL"
 
-export APIKEY_TEST_PG_URL=$DATABASE_URL APIKEY_REQUIRE_PG=1
+export APIKEY_TEST_PG_URL=$DATABASE_URL APIKEY_REQUIRE_PG=1 APIKEY_REQUIRE_BROWSER=1
 unset DATABASE_URL
 cargo test --workspace "$@"

@@ -72,6 +72,7 @@ impl Denial {
 pub struct AuthError {
     denial: Denial,
     config: ApiKeyConfig,
+    challenge: Option<String>,
 }
 
 impl fmt::Debug for AuthError {
@@ -94,6 +95,32 @@ impl AuthError {
         AuthError {
             denial,
             config: config.clone(),
+            challenge: None,
+        }
+    }
+
+    /// Uses this `WWW-Authenticate` challenge for a 401 instead of the
+    /// configured scheme (see [`crate::Permission::challenge`]).
+    pub fn with_challenge(mut self, challenge: Option<String>) -> Self {
+        if challenge.is_some() {
+            self.challenge = challenge;
+        }
+        self
+    }
+
+    /// The `WWW-Authenticate` value of a 401: the permission's own
+    /// challenge, else the configured scheme (and realm).
+    pub fn challenge(&self) -> String {
+        if let Some(c) = &self.challenge {
+            return c.clone();
+        }
+        match &self.config.realm {
+            Some(realm) => format!(
+                "{} realm=\"{}\"",
+                self.config.scheme,
+                realm.replace(['"', '\\'], "")
+            ),
+            None => self.config.scheme.clone(),
         }
     }
 
@@ -107,15 +134,7 @@ impl AuthError {
         let status = self.status_code();
         let mut res = HttpResponse::build(status);
         if status == StatusCode::UNAUTHORIZED {
-            let challenge = match &self.config.realm {
-                Some(realm) => format!(
-                    "{} realm=\"{}\"",
-                    self.config.scheme,
-                    realm.replace(['"', '\\'], "")
-                ),
-                None => self.config.scheme.clone(),
-            };
-            if let Ok(v) = HeaderValue::from_str(&challenge) {
+            if let Ok(v) = HeaderValue::from_str(&self.challenge()) {
                 res.insert_header((header::WWW_AUTHENTICATE, v));
             }
         }

@@ -38,9 +38,14 @@
 //!   ([`Permitted`]) or a whole scope ([`RequirePermission`]).
 //! - Refusals are JSON `{"detail": "..."}`; [`ApiKeyConfig`] replaces them or
 //!   switches to DRF-compatible 403s.
+//! - With the `admin` feature, `admin::Admin` serves a web admin for any key
+//!   model (list, search, filters, create, edit, revoke), guarded by any
+//!   permission, e.g. `admin::BasicAuth`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+#[cfg(feature = "admin")]
+pub mod admin;
 mod config;
 mod error;
 mod extractor;

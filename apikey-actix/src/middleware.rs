@@ -89,6 +89,7 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let check = self.permission.check(req.request());
+        let challenge = self.permission.challenge();
         let service = Rc::clone(&self.service);
         Box::pin(async move {
             match check.await {
@@ -97,7 +98,8 @@ where
                     .await
                     .map(ServiceResponse::map_into_left_body),
                 Err(denial) => {
-                    let err = AuthError::new(denial, ApiKeyConfig::of(req.request()));
+                    let err = AuthError::new(denial, ApiKeyConfig::of(req.request()))
+                        .with_challenge(challenge);
                     let res = actix_web::ResponseError::error_response(&err);
                     Ok(req.into_response(res).map_into_right_body())
                 }

@@ -37,11 +37,32 @@ pub type PermissionFuture = Pin<Box<dyn Future<Output = Result<(), Denial>>>>;
 pub trait Permission: 'static {
     /// Grants (`Ok`) or refuses the request.
     fn check(&self, req: &HttpRequest) -> PermissionFuture;
+
+    /// The `WWW-Authenticate` challenge of a 401 from this permission, when
+    /// it is not the configured API key scheme (for example
+    /// `Basic realm="admin"`). Combinators pass on the first one they have.
+    fn challenge(&self) -> Option<String> {
+        None
+    }
 }
 
 impl<P: Permission + ?Sized> Permission for Box<P> {
     fn check(&self, req: &HttpRequest) -> PermissionFuture {
         (**self).check(req)
+    }
+
+    fn challenge(&self) -> Option<String> {
+        (**self).challenge()
+    }
+}
+
+impl<P: Permission + ?Sized> Permission for std::rc::Rc<P> {
+    fn check(&self, req: &HttpRequest) -> PermissionFuture {
+        (**self).check(req)
+    }
+
+    fn challenge(&self) -> Option<String> {
+        (**self).challenge()
     }
 }
 
@@ -133,6 +154,10 @@ impl<F: Fn(&HttpRequest) -> bool + 'static> Permission for FnPermission<F> {
 pub struct Or<A, B>(pub A, pub B);
 
 impl<A: Permission, B: Permission> Permission for Or<A, B> {
+    fn challenge(&self) -> Option<String> {
+        self.0.challenge().or_else(|| self.1.challenge())
+    }
+
     fn check(&self, req: &HttpRequest) -> PermissionFuture {
         let (a, b) = (self.0.check(req), self.1.check(req));
         Box::pin(async move {
@@ -149,6 +174,10 @@ impl<A: Permission, B: Permission> Permission for Or<A, B> {
 pub struct And<A, B>(pub A, pub B);
 
 impl<A: Permission, B: Permission> Permission for And<A, B> {
+    fn challenge(&self) -> Option<String> {
+        self.0.challenge().or_else(|| self.1.challenge())
+    }
+
     fn check(&self, req: &HttpRequest) -> PermissionFuture {
         let (a, b) = (self.0.check(req), self.1.check(req));
         Box::pin(async move {
@@ -202,6 +231,10 @@ impl AnyOf {
 }
 
 impl Permission for AnyOf {
+    fn challenge(&self) -> Option<String> {
+        self.0.iter().find_map(|p| p.challenge())
+    }
+
     fn check(&self, req: &HttpRequest) -> PermissionFuture {
         let checks: Vec<_> = self.0.iter().map(|p| p.check(req)).collect();
         Box::pin(async move {
@@ -242,6 +275,10 @@ impl AllOf {
 }
 
 impl Permission for AllOf {
+    fn challenge(&self) -> Option<String> {
+        self.0.iter().find_map(|p| p.challenge())
+    }
+
     fn check(&self, req: &HttpRequest) -> PermissionFuture {
         let checks: Vec<_> = self.0.iter().map(|p| p.check(req)).collect();
         Box::pin(async move {
@@ -298,13 +335,15 @@ impl<P: Permission + Default> FromRequest for Permitted<P> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, AuthError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let check = P::default().check(req);
+        let permission = P::default();
+        let check = permission.check(req);
+        let challenge = permission.challenge();
         let req = req.clone();
         Box::pin(async move {
             check
                 .await
                 .map(|()| Permitted(PhantomData))
-                .map_err(|d| AuthError::new(d, ApiKeyConfig::of(&req)))
+                .map_err(|d| AuthError::new(d, ApiKeyConfig::of(&req)).with_challenge(challenge))
         })
     }
 }

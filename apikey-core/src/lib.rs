@@ -33,6 +33,7 @@ mod builtin;
 pub mod db;
 mod django;
 mod error;
+mod form_helpers;
 pub mod hashers;
 pub mod key;
 mod macros;
@@ -48,7 +49,9 @@ pub use error::{Error, Result};
 pub use hashers::Verification;
 pub use key::{GenerateKey, GeneratedKey, KeyGenerator, PlainKey};
 pub use manager::{AllUsable, Manager, NewKey, UsableKeys, MAX_CREATE_ATTEMPTS, MAX_KEY_LENGTH};
-pub use model::{now, validate_name, ApiKeyModel, KeyFilter, NewKeyRow, MAX_NAME_LENGTH};
+pub use model::{
+    now, validate_name, ApiKeyModel, FormField, FormFields, KeyFilter, NewKeyRow, MAX_NAME_LENGTH,
+};
 
 /// Derives [`ApiKeyModel`](trait@ApiKeyModel) for an application's own key
 /// model: a struct with the base fields plus its own, for a diesel `table!`
@@ -193,6 +196,10 @@ pub use model::{now, validate_name, ApiKeyModel, KeyFilter, NewKeyRow, MAX_NAME_
 ///   `table`), `insert` writing the base and own columns, and the shared
 ///   queries of every model.
 /// - `impl Display`, showing the name.
+/// - `extra_columns()`, the own fields as text for display (`Display` when
+///   the type has it, else `Debug`), and `impl FormFields for <Name>Fields`,
+///   parsing each own field from form text with `FromStr`: what the web
+///   admin of apikey-actix shows and asks for.
 /// - `pub struct <Name>Fields` (same visibility as the model; `Debug`,
 ///   `Clone`) with the model's own fields, copied with their docs and
 ///   visibility (make them `pub` to build it elsewhere): what
@@ -215,6 +222,11 @@ pub mod __private {
     pub use chrono::NaiveDateTime;
     pub use diesel;
     pub use diesel::QueryResult;
+
+    pub use crate::form_helpers::{
+        ParseAs, ParseOptional, ParseRequired, ParseUnsupported, Show, ShowDebug, ShowDisplay,
+        ShowOptional,
+    };
 
     diesel::define_sql_function! {
         /// SQL `lower(text)`, on both backends.

@@ -80,6 +80,75 @@ fn expand(model: &Model<'_>) -> TokenStream {
             quote!((#(#values,)*),),
         )
     };
+    let (extra_columns, form_fields) = if extra.is_empty() {
+        (TokenStream::new(), TokenStream::new())
+    } else {
+        let fields_ident = format_ident!("{}Fields", ident);
+        let shown = extra.iter().map(|f| {
+            let fident = f.ident;
+            let label = fident.to_string();
+            quote!((#label, (&&&::apikey_core::__private::Show(&self.#fident)).column_text()))
+        });
+        let specs = extra.iter().map(|f| {
+            let label = f.ident.to_string();
+            let required = !is_option(f.ty);
+            quote!(::apikey_core::FormField { name: #label, required: #required })
+        });
+        let parsed = extra.iter().map(|f| {
+            let (fident, fty) = (f.ident, f.ty);
+            let label = fident.to_string();
+            quote! {
+                let #fident = (&&&::apikey_core::__private::ParseAs::<#fty>::new()).parse_form(get(#label));
+            }
+        });
+        let unpack = extra.iter().map(|f| {
+            let fident = f.ident;
+            let label = fident.to_string();
+            quote! {
+                let #fident = match #fident {
+                    ::core::result::Result::Ok(v) => ::core::option::Option::Some(v),
+                    ::core::result::Result::Err(e) => {
+                        errors.push((#label, e));
+                        ::core::option::Option::None
+                    }
+                };
+            }
+        });
+        let build = extra.iter().map(|f| {
+            let fident = f.ident;
+            quote!(#fident: #fident?)
+        });
+        (
+            quote! {
+                fn extra_columns(&self) -> ::std::vec::Vec<(&'static str, ::std::string::String)> {
+                    #[allow(unused_imports)]
+                    use ::apikey_core::__private::{ShowDebug as _, ShowDisplay as _, ShowOptional as _};
+                    ::std::vec![#(#shown,)*]
+                }
+            },
+            quote! {
+                #[automatically_derived]
+                impl ::apikey_core::FormFields for #fields_ident {
+                    const FIELDS: &'static [::apikey_core::FormField] = &[#(#specs,)*];
+
+                    fn from_form(
+                        get: &dyn ::core::ops::Fn(&str) -> ::core::option::Option<::std::string::String>,
+                    ) -> ::core::result::Result<Self, ::std::vec::Vec<(&'static str, ::std::string::String)>> {
+                        #[allow(unused_imports)]
+                        use ::apikey_core::__private::{ParseOptional as _, ParseRequired as _, ParseUnsupported as _};
+                        let mut errors = ::std::vec::Vec::new();
+                        #(#parsed)*
+                        #(#unpack)*
+                        let built = (|| ::core::option::Option::Some(#fields_ident { #(#build,)* }))();
+                        match built {
+                            ::core::option::Option::Some(v) if errors.is_empty() => ::core::result::Result::Ok(v),
+                            _ => ::core::result::Result::Err(errors),
+                        }
+                    }
+                }
+            },
+        )
+    };
     let extra_arg = if extra.is_empty() {
         quote!(_extra)
     } else {
@@ -132,9 +201,21 @@ fn expand(model: &Model<'_>) -> TokenStream {
                         .ok_or(::apikey_core::__private::diesel::result::Error::NotFound)
                 }
 
+                #extra_columns
+
                 ::apikey_core::__api_key_model_common!(#table, #ident);
             }
+
+            #form_fields
         };
+    }
+}
+
+/// True for a type written `Option<...>` (any path to it).
+fn is_option(ty: &syn::Type) -> bool {
+    match ty {
+        syn::Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Option"),
+        _ => false,
     }
 }
 

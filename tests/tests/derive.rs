@@ -440,3 +440,134 @@ mod defaults {
             apikey_core::NewKey::new("x");
     }
 }
+
+/// What the web admin reads from a derived model: its own columns as text,
+/// and its fields struct parsed from form text.
+mod form_and_columns {
+    use apikey_core::{ApiKeyModel, FormField, FormFields};
+    use chrono::NaiveDateTime;
+    use diesel::prelude::*;
+
+    diesel::table! {
+        rich_keys (id) {
+            id -> BigInt,
+            prefix -> Text,
+            hashed_key -> Text,
+            created -> Timestamp,
+            name -> Text,
+            revoked -> Bool,
+            expiry_date -> Nullable<Timestamp>,
+            organization_id -> BigInt,
+            plan -> Nullable<Text>,
+            label -> Text,
+            blob -> Binary,
+        }
+    }
+
+    #[derive(Debug, Clone, Queryable, Selectable, apikey_core::ApiKeyModel)]
+    #[diesel(table_name = rich_keys)]
+    #[apikey(table = rich_keys)]
+    pub struct RichKey {
+        id: i64,
+        prefix: String,
+        hashed_key: String,
+        created: NaiveDateTime,
+        name: String,
+        revoked: bool,
+        expiry_date: Option<NaiveDateTime>,
+        pub organization_id: i64,
+        pub plan: Option<String>,
+        pub label: String,
+        pub blob: Vec<u8>,
+    }
+
+    fn row(plan: Option<&str>) -> RichKey {
+        RichKey {
+            id: 1,
+            prefix: "abcdefgh".into(),
+            hashed_key: "sha512$$00".into(),
+            created: NaiveDateTime::default(),
+            name: "n".into(),
+            revoked: false,
+            expiry_date: None,
+            organization_id: 42,
+            plan: plan.map(Into::into),
+            label: "a <b>".into(),
+            blob: vec![1, 2],
+        }
+    }
+
+    #[test]
+    fn extra_columns_use_display_then_debug() {
+        assert_eq!(
+            row(Some("gold")).extra_columns(),
+            vec![
+                ("organization_id", "42".to_owned()),
+                ("plan", "gold".to_owned()),
+                ("label", "a <b>".to_owned()),
+                ("blob", "[1, 2]".to_owned()),
+            ]
+        );
+        assert_eq!(row(None).extra_columns()[1], ("plan", String::new()));
+        let builtin = apikey_core::ApiKey {
+            id: 1,
+            prefix: "p".into(),
+            hashed_key: "h".into(),
+            created: NaiveDateTime::default(),
+            name: "n".into(),
+            revoked: false,
+            expiry_date: None,
+        };
+        assert!(builtin.extra_columns().is_empty(), "default: none");
+    }
+
+    #[test]
+    fn fields_struct_parses_form_text() {
+        assert_eq!(
+            RichKeyFields::FIELDS,
+            &[
+                FormField {
+                    name: "organization_id",
+                    required: true
+                },
+                FormField {
+                    name: "plan",
+                    required: false
+                },
+                FormField {
+                    name: "label",
+                    required: true
+                },
+                FormField {
+                    name: "blob",
+                    required: true
+                },
+            ]
+        );
+        let form = |values: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                values
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        // `blob` has no FromStr: never settable from a form.
+        let errors = RichKeyFields::from_form(&form(&[
+            ("organization_id", " 7 "),
+            ("plan", ""),
+            ("label", "x"),
+        ]))
+        .expect_err("blob cannot be parsed");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].0, "blob");
+
+        let errors = RichKeyFields::from_form(&form(&[("organization_id", "seven")]))
+            .expect_err("bad number, missing label");
+        let fields: Vec<_> = errors.iter().map(|e| e.0).collect();
+        assert_eq!(fields, ["organization_id", "label", "blob"]);
+        assert!(errors[0].1.contains("invalid digit"), "{errors:?}");
+        assert_eq!(errors[1].1, "this field is required");
+        assert!(<() as FormFields>::from_form(&|_| None).is_ok());
+    }
+}

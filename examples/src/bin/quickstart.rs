@@ -7,12 +7,16 @@
 //! - `DATABASE_URL`: the key store (default `apikeys.db` in the current
 //!   folder; `postgres://...` works too). Migrations run at start.
 //! - `BIND`: the address to serve on (default `127.0.0.1:8080`).
+//! - `APIKEY_ADMIN_USER` and `APIKEY_ADMIN_PASSWORD`: when both are set, the
+//!   web admin is served at `/admin` behind HTTP Basic authentication with
+//!   these credentials (create, list, edit and revoke keys in a browser).
 //!
 //! When the key table is empty, a demo key is created and printed once, with
 //! curl lines to try it. `GET /` is public; `GET /protected` answers the
 //! key's name and prefix, or 401 without a usable key. Ctrl-C stops it.
 
 use actix_web::{get, web, App, HttpResponse, HttpServer, Responder};
+use apikey_actix::admin::{Admin, BasicAuth};
 use apikey_actix::HasApiKey;
 use apikey_core::{ApiKey, ApiKeyModel, Database, KeyFilter, Manager, NewKey};
 
@@ -47,13 +51,24 @@ async fn main() -> std::io::Result<()> {
     let keys = Manager::<ApiKey>::new(db);
     eprintln!("key store: {}", keys.database().redacted_url());
 
+    let admin_auth = BasicAuth::from_env("APIKEY_ADMIN_USER", "APIKEY_ADMIN_PASSWORD");
     let server = HttpServer::new({
-        let keys = web::Data::new(keys.clone());
+        let data = web::Data::new(keys.clone());
+        let keys = keys.clone();
+        let admin_auth = admin_auth.clone();
         move || {
-            App::new()
-                .app_data(keys.clone())
+            let app = App::new()
+                .app_data(data.clone())
                 .service(index)
-                .service(protected)
+                .service(protected);
+            match &admin_auth {
+                Some(auth) => app.service(
+                    Admin::new(keys.clone())
+                        .permission(auth.clone().realm("apikey quickstart admin"))
+                        .scope("/admin"),
+                ),
+                None => app,
+            }
         }
     })
     .bind(&bind)
@@ -92,6 +107,11 @@ async fn main() -> std::io::Result<()> {
         println!("The key table already has keys; no demo key was created.");
         println!("Create one with: cargo run -p apikey-cli -- create --name NAME");
         println!("Then: curl -i -H 'Authorization: Api-Key <key>' {base}/protected");
+    }
+    if admin_auth.is_some() {
+        eprintln!("web admin: {base}/admin/ (user and password from APIKEY_ADMIN_USER and APIKEY_ADMIN_PASSWORD)");
+    } else {
+        eprintln!("web admin: off (set APIKEY_ADMIN_USER and APIKEY_ADMIN_PASSWORD to serve it at /admin/)");
     }
     eprintln!("serving on {base} (Ctrl-C stops)");
     server.run().await

@@ -1,0 +1,323 @@
+//! The web admin: list, search, create, edit and revoke keys in a browser,
+//! the counterpart of the reference's Django admin section (feature `admin`).
+//!
+//! [`Admin`] builds an actix-web scope for any key model (the built-in
+//! [`ApiKey`](apikey_core::ApiKey), a model of your own with
+//! `#[derive(ApiKeyModel)]`, or [`DjangoApiKey`](apikey_core::DjangoApiKey)),
+//! mounted where you choose and guarded by the [`Permission`] you give it:
+//!
+//! ```no_run
+//! use actix_web::{App, HttpServer};
+//! use apikey_actix::admin::{Admin, BasicAuth};
+//! use apikey_core::{ApiKey, Database, Manager};
+//!
+//! #[actix_web::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let db = Database::connect("apikeys.db").expect("database");
+//!     db.migrate().expect("migrations");
+//!     let keys = Manager::<ApiKey>::new(db);
+//!     let auth = BasicAuth::from_env("APIKEY_ADMIN_USER", "APIKEY_ADMIN_PASSWORD")
+//!         .expect("set APIKEY_ADMIN_USER and APIKEY_ADMIN_PASSWORD");
+//!     HttpServer::new(move || {
+//!         App::new().service(
+//!             Admin::new(keys.clone())
+//!                 .permission(auth.clone())
+//!                 .scope("/admin"),
+//!         )
+//!     })
+//!     .bind("127.0.0.1:8080")?
+//!     .run()
+//!     .await
+//! }
+//! ```
+//!
+//! # What it does
+//!
+//! - **List** (`GET /admin/`): prefix, name, created, expires, has expired,
+//!   revoked, and the model's own columns named with
+//!   [`Admin::list_display`]; search by name or prefix; filters on revoked,
+//!   expired and created date; newest first; paginated with SQL `COUNT` and
+//!   `LIMIT`/`OFFSET` over the indexed `created` column.
+//! - **Create** (`/admin/new`): name, optional expiry, and the model's own
+//!   fields (parsed with `FromStr`, see [`FormFields`]). The full key is
+//!   shown once, in the response to the POST itself (no redirect, no
+//!   cookie, `Cache-Control: no-store`), with a warning that it will not be
+//!   shown again.
+//! - **Detail and edit** (`/admin/keys/{prefix}`): name and expiry; a revoked
+//!   key is read-only (no form, and a POST is refused with 409).
+//! - **Revoke** (`/admin/keys/{prefix}/revoke`): a confirmation page, then a
+//!   POST revokes; it cannot be undone.
+//!
+//! # Safety
+//!
+//! - Every request under the scope, static files and POSTs included, first
+//!   passes the permission: 401 (with the permission's `WWW-Authenticate`
+//!   challenge, e.g. [`BasicAuth`]'s) or 403 otherwise. An `Admin` without
+//!   a permission refuses everything (403): it fails closed.
+//! - Every POST carries a CSRF token, a signed double-submit token (hidden
+//!   field and `SameSite=Strict`, `HttpOnly` cookie, compared in constant
+//!   time); a missing or wrong token is 403 and changes nothing.
+//! - Pages are askama templates: every text is HTML-escaped. Responses carry
+//!   `Cache-Control: no-store` and a strict `Content-Security-Policy` (no
+//!   script at all, styles only from the scope), `X-Frame-Options: DENY`,
+//!   `X-Content-Type-Options: nosniff`, `Referrer-Policy: same-origin`.
+//! - Forms are limited to 16 KiB; bad input is shown back with a message and
+//!   changes nothing.
+//!
+//! An `Admin` holds its permission in an `Rc`, so build it inside the
+//! `HttpServer::new` closure (once per worker), as above.
+
+mod basic;
+mod csrf;
+mod pages;
+
+use std::fmt;
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+use std::rc::Rc;
+
+use actix_web::body::{BoxBody, EitherBody};
+use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, Error, HttpResponse, Scope};
+use apikey_core::{ApiKeyModel, Manager};
+
+pub use apikey_core::{FormField, FormFields};
+pub use basic::BasicAuth;
+
+use crate::config::ApiKeyConfig;
+use crate::error::{AuthError, Denial};
+use crate::permission::Permission;
+
+/// The largest form body the admin accepts, in bytes.
+pub const FORM_LIMIT: usize = 16 * 1024;
+
+/// The default number of keys on a list page.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+
+/// The web admin of key model `M`, as an actix-web scope (see the
+/// [module documentation](self)).
+pub struct Admin<M: ApiKeyModel> {
+    manager: Manager<M>,
+    permission: Option<Rc<dyn Permission>>,
+    page_size: u32,
+    list_display: Vec<&'static str>,
+    site: Option<String>,
+}
+
+impl<M: ApiKeyModel> fmt::Debug for Admin<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Admin")
+            .field("model", &M::VERBOSE_NAME_PLURAL)
+            .field("permission", &self.permission.is_some())
+            .field("page_size", &self.page_size)
+            .field("list_display", &self.list_display)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the handlers share.
+pub(crate) struct State<M: ApiKeyModel> {
+    pub(crate) manager: Manager<M>,
+    pub(crate) page_size: u32,
+    pub(crate) list_display: Vec<&'static str>,
+    pub(crate) site: String,
+}
+
+impl<M: ApiKeyModel> Admin<M>
+where
+    M::Extra: FormFields,
+{
+    /// The admin of the keys of `manager`. It refuses every request until
+    /// [`Admin::permission`] says who may use it.
+    pub fn new(manager: Manager<M>) -> Self {
+        Admin {
+            manager,
+            permission: None,
+            page_size: DEFAULT_PAGE_SIZE,
+            list_display: Vec::new(),
+            site: None,
+        }
+    }
+
+    /// Who may use the admin: any [`Permission`] ([`BasicAuth`], the
+    /// application's own session check with
+    /// [`IsAuthenticated`](crate::IsAuthenticated), a combination, ...).
+    pub fn permission(mut self, permission: impl Permission) -> Self {
+        self.permission = Some(Rc::new(permission));
+        self
+    }
+
+    /// Keys per list page (default 50, at most 500).
+    pub fn page_size(mut self, n: u32) -> Self {
+        self.page_size = n.clamp(1, 500);
+        self
+    }
+
+    /// Which of the model's own columns the list shows, by field name (the
+    /// counterpart of Django's `list_display`; default: none). The detail
+    /// page always shows all of them.
+    pub fn list_display(mut self, fields: impl IntoIterator<Item = &'static str>) -> Self {
+        self.list_display = fields.into_iter().collect();
+        self
+    }
+
+    /// The title in the header (default: the plural verbose name + " admin").
+    pub fn site_title(mut self, title: impl Into<String>) -> Self {
+        self.site = Some(title.into());
+        self
+    }
+
+    /// The scope serving the admin under `path` (e.g. `"/admin"`); register
+    /// it with `App::service`.
+    pub fn scope(
+        self,
+        path: &str,
+    ) -> Scope<
+        impl ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<EitherBody<BoxBody>>,
+            Error = Error,
+            InitError = (),
+        >,
+    > {
+        if self.permission.is_none() {
+            log::warn!(
+                "apikey admin at {path}: no permission given, every request is refused (403)"
+            );
+        }
+        let state = web::Data::new(State {
+            manager: self.manager,
+            page_size: self.page_size,
+            list_display: self.list_display,
+            site: self
+                .site
+                .unwrap_or_else(|| format!("{} admin", M::VERBOSE_NAME_PLURAL)),
+        });
+        web::scope(path)
+            .app_data(state)
+            .app_data(
+                web::FormConfig::default()
+                    .limit(FORM_LIMIT)
+                    .error_handler(pages::form_error),
+            )
+            .app_data(web::QueryConfig::default().error_handler(pages::query_error))
+            .wrap(Guard {
+                permission: self.permission,
+            })
+            .route("", web::get().to(pages::list::<M>))
+            .route("/", web::get().to(pages::list::<M>))
+            .route("/new", web::get().to(pages::new_form::<M>))
+            .route("/new", web::post().to(pages::create::<M>))
+            .route("/keys/{prefix}", web::get().to(pages::detail::<M>))
+            .route("/keys/{prefix}", web::post().to(pages::edit::<M>))
+            .route(
+                "/keys/{prefix}/revoke",
+                web::get().to(pages::revoke_form::<M>),
+            )
+            .route("/keys/{prefix}/revoke", web::post().to(pages::revoke::<M>))
+            .route("/static/admin.css", web::get().to(pages::stylesheet))
+            .default_service(web::to(pages::not_found))
+    }
+}
+
+/// The middleware in front of the whole scope: the permission, then the
+/// security headers on every response.
+struct Guard {
+    permission: Option<Rc<dyn Permission>>,
+}
+
+impl<S> Transform<S, ServiceRequest> for Guard
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = Error> + 'static,
+{
+    type Response = ServiceResponse<EitherBody<BoxBody>>;
+    type Error = Error;
+    type Transform = GuardService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(GuardService {
+            service: Rc::new(service),
+            permission: self.permission.clone(),
+        }))
+    }
+}
+
+struct GuardService<S> {
+    service: Rc<S>,
+    permission: Option<Rc<dyn Permission>>,
+}
+
+fn secure_headers(headers: &mut actix_web::http::header::HeaderMap) {
+    const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+                       form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+}
+
+impl<S> Service<ServiceRequest> for GuardService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = Error> + 'static,
+{
+    type Response = ServiceResponse<EitherBody<BoxBody>>;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Error>>>>;
+
+    actix_web::dev::forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let (check, challenge) = match &self.permission {
+            Some(p) => (Some(p.check(req.request())), p.challenge()),
+            None => (None, None),
+        };
+        let service = Rc::clone(&self.service);
+        Box::pin(async move {
+            let verdict = match check {
+                Some(check) => check.await,
+                None => Err(Denial::Forbidden),
+            };
+            match verdict {
+                Ok(()) => {
+                    let mut res = service.call(req).await?;
+                    secure_headers(res.headers_mut());
+                    Ok(res.map_into_left_body())
+                }
+                Err(denial) => {
+                    let err = AuthError::new(denial, ApiKeyConfig::of(req.request()))
+                        .with_challenge(challenge);
+                    let status = denial.status();
+                    let mut res = pages::refusal(status, denial.detail());
+                    if status == StatusCode::UNAUTHORIZED {
+                        if let Ok(v) = HeaderValue::from_str(&err.challenge()) {
+                            res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                        }
+                    }
+                    secure_headers(res.headers_mut());
+                    Ok(req.into_response(res).map_into_right_body())
+                }
+            }
+        })
+    }
+}
+
+/// For the handlers: a response with `status` and an HTML body.
+pub(crate) fn html(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}

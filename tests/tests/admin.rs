@@ -1,0 +1,990 @@
+//! The web admin (`apikey_actix::admin`, feature `admin`) through actix's
+//! test service, on SQLite and PostgreSQL (`sqlite::name`, `postgres::name`):
+//! permission, CSRF, escaping, validation, pagination, filters, the key
+//! shown once, revocation, read-only revoked keys, a derived model with a
+//! column of its own, and the list over 100,000 keys.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::test as atest;
+use actix_web::App;
+use apikey_actix::admin::{Admin, BasicAuth};
+use apikey_actix::FnPermission as Deny;
+use apikey_core::scaffold::KeyTable;
+use apikey_core::{ApiKey, ApiKeyModel, BackendKind, DjangoApiKey, KeyFilter, Manager, NewKey};
+use apikey_tests::{backend_tests, TestDb};
+
+/// `admin:s3cret` in Basic form.
+const AUTH: &str = "Basic YWRtaW46czNjcmV0";
+
+fn run(f: impl std::future::Future<Output = ()>) {
+    actix_rt::System::new().block_on(f);
+}
+
+fn admin_of<M: ApiKeyModel>(keys: &Manager<M>) -> Admin<M>
+where
+    M::Extra: apikey_core::FormFields,
+{
+    Admin::new(keys.clone()).permission(BasicAuth::new("admin", "s3cret"))
+}
+
+/// One response, read whole.
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Resp {
+    fn header(&self, name: header::HeaderName) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect()
+    }
+
+    /// The CSRF token of the page's forms.
+    fn csrf(&self) -> String {
+        let marker = "name=\"csrf_token\" value=\"";
+        let start = self.body.find(marker).expect("a form with a CSRF token") + marker.len();
+        let len = self.body[start..].find('"').expect("end of token");
+        self.body[start..start + len].to_owned()
+    }
+
+    /// The number of key rows in a list page.
+    fn rows(&self) -> usize {
+        self.body.matches("<td data-label=\"Prefix\">").count()
+    }
+}
+
+/// A browser's view of the admin: Basic credentials and the CSRF cookie.
+struct Browser<S> {
+    svc: S,
+    auth: Option<&'static str>,
+    cookie: Option<String>,
+}
+
+impl<S, B> Browser<S>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    fn new(svc: S) -> Self {
+        Browser {
+            svc,
+            auth: Some(AUTH),
+            cookie: None,
+        }
+    }
+
+    async fn send(&mut self, mut req: atest::TestRequest) -> Resp {
+        if let Some(auth) = self.auth {
+            req = req.insert_header((header::AUTHORIZATION, auth));
+        }
+        if let Some(cookie) = &self.cookie {
+            req = req.insert_header((header::COOKIE, format!("apikey_admin_csrf={cookie}")));
+        }
+        let res = atest::call_service(&self.svc, req.to_request()).await;
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        for c in headers.get_all(header::SET_COOKIE) {
+            let c = c.to_str().expect("ascii cookie");
+            if let Some(v) = c.strip_prefix("apikey_admin_csrf=") {
+                self.cookie = Some(v.split(';').next().unwrap_or_default().to_owned());
+            }
+        }
+        let body = atest::read_body(res).await;
+        Resp {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Resp {
+        self.send(atest::TestRequest::get().uri(path)).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
+        self.send(atest::TestRequest::post().uri(path).set_form(form))
+            .await
+    }
+
+    /// GETs `page` for its token, then POSTs `form` with it to `path`.
+    async fn submit(&mut self, page: &str, path: &str, form: &[(&str, &str)]) -> Resp {
+        let token = self.get(page).await.csrf();
+        let mut all = form.to_vec();
+        all.push(("csrf_token", &token));
+        self.post(path, &all).await
+    }
+}
+
+/// Inserts keys by raw SQL: (prefix, name, created, revoked, expiry).
+fn insert_raw(db: &TestDb, table: &str, rows: &[(&str, &str, &str, bool, Option<&str>)]) {
+    for (prefix, name, created, revoked, expiry) in rows {
+        let expiry = expiry.map_or("NULL".to_owned(), |e| format!("'{e}'"));
+        let (created, revoked) = match db.kind {
+            BackendKind::Postgres => (format!("'{created}+00'"), revoked.to_string()),
+            _ => (
+                format!("'{created}.000000'"),
+                i32::from(*revoked).to_string(),
+            ),
+        };
+        db.raw_sql(&format!(
+            "INSERT INTO {table} (prefix, hashed_key, created, name, revoked, expiry_date) \
+             VALUES ('{prefix}', 'sha512$$0', {created}, '{name}', {revoked}, {expiry})"
+        ))
+        .expect("insert key");
+    }
+}
+
+fn find(keys: &Manager<ApiKey>, prefix: &str) -> ApiKey {
+    keys.find_by_prefix(prefix)
+        .expect("db")
+        .expect("key exists")
+}
+
+// ---------------------------------------------------------------------------
+
+fn permission_refused(db: &TestDb) {
+    let keys = Manager::<ApiKey>::new(db.database());
+    let (row, _) = keys.create_key(NewKey::new("kept")).expect("create");
+    let prefix = row.prefix().to_owned();
+    run(async {
+        let app = atest::init_service(App::new().service(admin_of(&keys).scope("/admin"))).await;
+        let mut anon = Browser::new(app);
+        anon.auth = None;
+        let revoke = format!("/admin/keys/{prefix}/revoke");
+        let detail = format!("/admin/keys/{prefix}");
+        for path in [
+            "/admin",
+            "/admin/",
+            "/admin/new",
+            "/admin/static/admin.css",
+            &detail,
+            &revoke,
+            "/admin/nope",
+        ] {
+            let res = anon.get(path).await;
+            assert_eq!(res.status, 401, "GET {path}");
+            assert!(
+                res.header(header::WWW_AUTHENTICATE)
+                    .starts_with("Basic realm=\"apikey admin\""),
+                "{res:?}"
+            );
+            assert!(!res.body.contains("kept"), "GET {path} leaked the list");
+            assert!(res.set_cookies().is_empty(), "no cookie before login");
+        }
+        for (path, form) in [
+            ("/admin/new", vec![("name", "sneaky")]),
+            (revoke.as_str(), vec![]),
+            (detail.as_str(), vec![("name", "renamed")]),
+        ] {
+            assert_eq!(anon.post(path, &form).await.status, 401, "POST {path}");
+        }
+        // Wrong password, wrong scheme, garbage.
+        for auth in [
+            "Basic YWRtaW46d3Jvbmc=",
+            "Api-Key abc.def",
+            "Basic !!!",
+            "Basic",
+        ] {
+            anon.auth = Some(auth);
+            assert_eq!(anon.get("/admin/").await.status, 401, "{auth}");
+            assert_eq!(anon.post(&revoke, &[]).await.status, 401, "{auth}");
+        }
+    });
+    assert_eq!(keys.count(&KeyFilter::default()).expect("count"), 1);
+    assert!(!find(&keys, &prefix).revoked, "nothing changed");
+    assert_eq!(find(&keys, &prefix).name, "kept");
+
+    // No permission at all: everything 403 (fails closed); a refusing one: 403.
+    run(async {
+        let app = atest::init_service(
+            App::new()
+                .service(Admin::new(keys.clone()).scope("/open"))
+                .service(
+                    Admin::new(keys.clone())
+                        .permission(Deny(|_: &actix_web::HttpRequest| false))
+                        .scope("/deny"),
+                ),
+        )
+        .await;
+        let mut b = Browser::new(app);
+        for path in ["/open/", "/open/static/admin.css", "/deny/", "/deny/new"] {
+            let res = b.get(path).await;
+            assert_eq!(res.status, 403, "{path}");
+            assert!(!res.body.contains("kept"));
+        }
+        assert_eq!(b.post("/deny/new", &[("name", "x")]).await.status, 403);
+    });
+    assert_eq!(keys.count(&KeyFilter::default()).expect("count"), 1);
+}
+
+fn csrf_refused(db: &TestDb) {
+    let keys = Manager::<ApiKey>::new(db.database());
+    let (row, _) = keys.create_key(NewKey::new("target")).expect("create");
+    let prefix = row.prefix().to_owned();
+    let detail = format!("/admin/keys/{prefix}");
+    let revoke = format!("{detail}/revoke");
+    run(async {
+        let app = atest::init_service(App::new().service(admin_of(&keys).scope("/admin"))).await;
+        let mut b = Browser::new(app);
+        let page = b.get("/admin/new").await;
+        assert_eq!(page.status, 200);
+        let cookie = page
+            .set_cookies()
+            .into_iter()
+            .find(|c| c.starts_with("apikey_admin_csrf="))
+            .expect("csrf cookie");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        assert!(cookie.contains("Path=/admin"), "{cookie}");
+        let token = page.csrf();
+        let forged = {
+            let mut t = token.clone().into_bytes();
+            t[0] = if t[0] == b'a' { b'b' } else { b'a' };
+            String::from_utf8(t).expect("utf8")
+        };
+
+        for (path, mut form) in [
+            ("/admin/new", vec![("name", "csrf victim")]),
+            (detail.as_str(), vec![("name", "renamed"), ("expiry", "")]),
+            (revoke.as_str(), vec![]),
+        ] {
+            // Missing token.
+            let res = b.post(path, &form).await;
+            assert_eq!(res.status, 403, "no token: {path}");
+            assert!(res.body.contains("CSRF"), "{}", res.body);
+            // Wrong token.
+            form.push(("csrf_token", &forged));
+            assert_eq!(b.post(path, &form).await.status, 403, "forged: {path}");
+            // The right token without the cookie (a cross-site form).
+            form.pop();
+            form.push(("csrf_token", &token));
+            let cookie = b.cookie.take();
+            assert_eq!(b.post(path, &form).await.status, 403, "no cookie: {path}");
+            // A cookie and field that agree but were not minted here.
+            b.cookie = Some("0".repeat(32) + "." + &"0".repeat(64));
+            form.pop();
+            let fake = "0".repeat(32) + "." + &"0".repeat(64);
+            form.push(("csrf_token", &fake));
+            assert_eq!(b.post(path, &form).await.status, 403, "unsigned: {path}");
+            b.cookie = cookie;
+        }
+        // With the right token and cookie it works.
+        let res = b
+            .submit("/admin/new", "/admin/new", &[("name", "legit")])
+            .await;
+        assert_eq!(res.status, 201, "{}", res.body);
+    });
+    let all = keys.list(&KeyFilter::default()).expect("list");
+    let names: Vec<_> = all.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names.contains(&"legit") && names.contains(&"target"),
+        "{names:?}"
+    );
+    let target = find(&keys, &prefix);
+    assert_eq!(target.name, "target");
+    assert!(!target.revoked);
+}
+
+fn user_text_is_escaped(db: &TestDb) {
+    let keys = Manager::<ApiKey>::new(db.database());
+    let evil = "<script>alert(1)</script>";
+    let (row, _) = keys.create_key(NewKey::new(evil)).expect("create");
+    run(async {
+        let app = atest::init_service(App::new().service(admin_of(&keys).scope("/admin"))).await;
+        let mut b = Browser::new(app);
+        let escaped = "&lt;script&gt;alert(1)&lt;/script&gt;";
+        for path in [
+            "/admin/".to_owned(),
+            format!("/admin/keys/{}", row.prefix()),
+            format!("/admin/keys/{}/revoke", row.prefix()),
+        ] {
+            let res = b.get(&path).await;
+            assert_eq!(res.status, 200, "{path}");
+            assert!(!res.body.contains("<script"), "{path}: {}", res.body);
+            assert!(res.body.contains(escaped), "{path}: {}", res.body);
+            assert!(res
+                .header(header::CONTENT_SECURITY_POLICY)
+                .contains("default-src 'none'"));
+        }
+        // Through the create form too, and in reflected search text.
+        let res = b
+            .submit(
+                "/admin/new",
+                "/admin/new",
+                &[("name", "\"><img src=x onerror=alert(2)>")],
+            )
+            .await;
+        assert_eq!(res.status, 201);
+        assert!(!res.body.contains("<img"), "{}", res.body);
+        assert!(res.body.contains("&quot;&gt;&lt;img"), "{}", res.body);
+        let res = b.get("/admin/?q=%3Cb%3Ebold%3C%2Fb%3E").await;
+        assert!(!res.body.contains("<b>bold"), "{}", res.body);
+        assert!(res.body.contains("&lt;b&gt;bold"));
+    });
+}
+
+fn bad_input_is_shown_back_and_changes_nothing(db: &TestDb) {
+    let keys = Manager::<ApiKey>::new(db.database());
+    let (row, _) = keys.create_key(NewKey::new("original")).expect("create");
+    let detail = format!("/admin/keys/{}", row.prefix());
+    run(async {
+        let app = atest::init_service(App::new().service(admin_of(&keys).scope("/admin"))).await;
+        let mut b = Browser::new(app);
+        let res = b
+            .submit("/admin/new", "/admin/new", &[("name", "  ")])
+            .await;
+        assert_eq!(res.status, 400);
+        assert!(res.body.contains("a name is required"), "{}", res.body);
+        assert!(res.body.contains("nothing was changed"), "{}", res.body);
+
+        let long = "n".repeat(51);
+        let res = b
+            .submit(
+                "/admin/new",
+                "/admin/new",
+                &[("name", &long), ("expiry", "tomorrow")],
+            )
+            .await;
+        assert_eq!(res.status, 400);
+        assert!(res.body.contains("at most 50 characters"), "{}", res.body);
+        assert!(
+            res.body.contains("“tomorrow” is not a date and time"),
+            "{}",
+            res.body
+        );
+        assert!(
+            res.body.contains(&format!("value=\"{long}\"")),
+            "input kept"
+        );
+        assert!(res.body.contains("value=\"tomorrow\""), "input kept");
+
+        let res = b
+            .submit(&detail, &detail, &[("name", ""), ("expiry", "")])
+            .await;
+        assert_eq!(res.status, 400);
+        assert!(res.body.contains("a name is required"));
+        let res = b
+            .submit(
+                &detail,
+                &detail,
+                &[("name", "new name"), ("expiry", "2030-13-01")],
+            )
+            .await;
+        assert_eq!(res.status, 400);
+        assert!(res.body.contains("is not a date and time"), "{}", res.body);
+
+        // Too large a form: refused before anything is read.
+        let token = b.get("/admin/new").await.csrf();
+        let big = "x".repeat(20 * 1024);
+        let res = b
+            .post(
+                "/admin/new",
+                &[("name", "big"), ("csrf_token", &token), ("pad", &big)],
+            )
+            .await;
+        assert_eq!(res.status, 413, "{}", res.body);
+        // Not a form at all.
+        let res = b
+            .send(
+                atest::TestRequest::post()
+                    .uri("/admin/new")
+                    .insert_header((header::CONTENT_TYPE, "application/json"))
+                    .set_payload("{\"name\":\"json\"}"),
+            )
+            .await;
+        assert_eq!(res.status, 415);
+
+        // Bad filters: a message, the rest of the list still shown.
+        let res = b
+            .get("/admin/?created_from=yesterday&revoked=maybe&page=zero")
+            .await;
+        assert_eq!(res.status, 200);
+        assert!(
+            res.body.contains("“yesterday” is not a date"),
+            "{}",
+            res.body
+        );
+        assert!(res.body.contains("revoked: choose All, Yes or No"));
+        assert!(res.body.contains("“zero” is not a page number"));
+        assert_eq!(res.rows(), 1);
+        // Unknown key: 404.
+        assert_eq!(b.get("/admin/keys/NOSUCHKY").await.status, 404);
+        assert_eq!(b.get("/admin/keys/NOSUCHKY/revoke").await.status, 404);
+    });
+    assert_eq!(keys.count(&KeyFilter::default()).expect("count"), 1);
+    let kept = find(&keys, row.prefix());
+    assert_eq!(kept.name, "original");
+    assert_eq!(kept.expiry_date, None);
+}
+
+fn pagination_newest_first(db: &TestDb) {
+    let database = db.database();
+    let keys = Manager::<ApiKey>::new(database);
+    let rows: Vec<(String, String, String)> = (0..120)
+        .map(|i| {
+            (
+                format!("pg{i:06}"),
+                format!("key number {i}"),
+                format!("2026-01-01 00:{:02}:{:02}", i / 60, i % 60),
+            )
+        })
+        .collect();
+    let refs: Vec<_> = rows
+        .iter()
+        .map(|(p, n, c)| (p.as_str(), n.as_str(), c.as_str(), false, None))
+        .collect();
+    insert_raw(db, "api_keys", &refs);
+    run(async {
+        let app = atest::init_service(App::new().service(admin_of(&keys).scope("/admin"))).await;
+        let mut b = Browser::new(app);
+        let first = b.get("/admin/").await;
+        assert_eq!(first.rows(), 50);
+        assert!(
+            first.body.contains("1–50 of 120 API keys"),
+            "{}",
+            first.body
+        );
+        assert!(first.body.contains("Page 1 of 3"));
+        // Newest first: key 119 leads, key 70 ends the page.
+        let at = |s: &str| first.body.find(s).unwrap_or(usize::MAX);
+        assert!(at(">pg000119<") < at(">pg000118<"));
+        assert!(first.body.contains(">pg000070<") && !first.body.contains(">pg000069<"));
+        assert!(
+            first.body.contains("href=\"/admin/?page=2\""),
+            "{}",
+            first.body
+        );
+
+        let last = b.get("/admin/?page=3").await;
+        assert_eq!(last.rows(), 20);
+        assert!(last.body.contains("101–120 of 120"));
+        assert!(last.body.contains(">pg000000<"));
+        // Past the end: the last page.
+        let past = b.get("/admin/?page=99").await;
+        assert!(past.body.contains("Page 3 of 3"));
+        let searched = b.get("/admin/?q=number+1&revoked=no").await;
+        assert!(
+            searched.body.contains("1–31 of 31 API keys"),
+            "{}",
+            searched.body
+        );
+        // Page size is a setting.
+        let small =
+            atest::init_service(App::new().service(admin_of(&keys).page_size(7).scope("/small")))
+                .await;
+        let mut s = Browser::new(small);
+        let res = s.get("/small/?page=2").await;
+        assert_eq!(res.rows(), 7);
+        assert!(res.body.contains("8–14 of 120"));
+        // Filters stay in the page links.
+        let res = s.get("/small/?q=number+1&revoked=no&page=2").await;
+        assert!(res.body.contains("8–14 of 31"), "{}", res.body);
+        assert!(
+            res.body
+                .contains("href=\"/small/?q=number+1&amp;revoked=no&amp;page=3\" rel=\"next\""),
+            "{}",
+            res.body
+        );
+    });
+}
+
+/// The names of the keys a list page shows, sorted.
+async fn names<S, B>(b: &mut Browser<S>, path: &str) -> String
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let res = b.get(path).await;
+    assert_eq!(res.status, 200, "{path}");
+    let mut found: Vec<&str> = ["alpha", "beta", "gamma", "delta"]
+        .into_iter()
+        .filter(|n| res.body.contains(&format!("class=\"name\">{n}")))
+        .collect();
+    found.sort_unstable();
+    found.join(",")
+}
+
+fn filters(db: &TestDb) {
+    let keys = Manager::<ApiKey>::new(db.database());
+    insert_raw(
+        db,
+        "api_keys",
+        &[
+            ("alpha001", "alpha", "2026-03-01 10:00:00", true, None),
+            (
+                "beta0002",
+                "beta",
+                "2026-03-02 10:00:00",
+                false,
+                Some("2026-03-03 00:00:00"),
+            ),
+            ("gamma003", "gamma", "2020-06-01 10:00:00", false, None),
+            (
+                "delta004",
+                "delta 100%_off",
+                "2026-03-04 10:00:00",
+                false,
+                Some("2999-01-01 00:00:00"),
+            ),
+        ],
+    );
+    run(async {
+        let app = atest::init_service(App::new().service(admin_of(&keys).scope("/admin"))).await;
+        let mut b = Browser::new(app);
+        assert_eq!(names(&mut b, "/admin/").await, "alpha,beta,delta,gamma");
+        assert_eq!(names(&mut b, "/admin/?revoked=yes").await, "alpha");
+        assert_eq!(
+            names(&mut b, "/admin/?revoked=no").await,
+            "beta,delta,gamma"
+        );
+        assert_eq!(names(&mut b, "/admin/?expired=yes").await, "beta");
+        assert_eq!(
+            names(&mut b, "/admin/?expired=no").await,
+            "alpha,delta,gamma"
+        );
+        assert_eq!(names(&mut b, "/admin/?q=ALP").await, "alpha");
+        assert_eq!(
+            names(&mut b, "/admin/?q=gamma00").await,
+            "gamma",
+            "by prefix"
+        );
+        assert_eq!(
+            names(&mut b, "/admin/?q=100%25_").await,
+            "delta",
+            "% and _ are literal"
+        );
+        assert_eq!(names(&mut b, "/admin/?q=%25").await, "delta");
+        assert_eq!(
+            names(&mut b, "/admin/?created_to=2020-06-01").await,
+            "gamma",
+            "inclusive end"
+        );
+        assert_eq!(
+            names(&mut b, "/admin/?created_from=2026-03-02").await,
+            "beta,delta"
+        );
+        assert_eq!(
+            names(
+                &mut b,
+                "/admin/?created_from=2026-01-01&created_to=2026-03-02&revoked=no"
+            )
+            .await,
+            "beta"
+        );
+        let none = b.get("/admin/?q=zzz").await;
+        assert!(
+            none.body.contains("No API keys match these filters."),
+            "{}",
+            none.body
+        );
+        // The form shows the filters in force.
+        let res = b.get("/admin/?revoked=yes&q=al").await;
+        assert!(
+            res.body.contains("<option value=\"yes\" selected>"),
+            "{}",
+            res.body
+        );
+        assert!(res.body.contains("value=\"al\""));
+    });
+}
+
+/// The created page: the whole key, once, never in a cookie or a URL.
+fn create_shows_the_key_once(db: &TestDb) {
+    let keys = Manager::<ApiKey>::new(db.database());
+    run(async {
+        let app = atest::init_service(App::new().service(admin_of(&keys).scope("/admin"))).await;
+        let mut b = Browser::new(app);
+        let res = b
+            .submit(
+                "/admin/new",
+                "/admin/new",
+                &[("name", "billing"), ("expiry", "2031-05-06T07:08")],
+            )
+            .await;
+        assert_eq!(res.status, 201, "{}", res.body);
+        assert_eq!(res.header(header::CACHE_CONTROL), "no-store");
+        assert!(res.header(header::LOCATION).is_empty(), "no redirect");
+        assert!(res.body.contains("It will not be shown again"));
+        // The key is in the page, as a readonly input's value.
+        let marker = "id=\"key\" class=\"mono\" type=\"text\" value=\"";
+        let start = res.body.find(marker).expect("key shown") + marker.len();
+        let key = &res.body[start..start + 41];
+        assert_eq!(key.as_bytes()[8], b'.', "{key}");
+        assert!(keys.is_valid(key).expect("is_valid"), "the shown key works");
+        let secret = &key[9..];
+        for cookie in res.set_cookies() {
+            assert!(!cookie.contains(secret), "key in a cookie: {cookie}");
+        }
+        assert!(b.cookie.as_deref().is_some_and(|c| !c.contains(secret)));
+        let row = find(&keys, &key[..8]);
+        assert_eq!(row.name, "billing");
+        assert_eq!(
+            row.expiry_date.map(|t| t.to_string()).as_deref(),
+            Some("2031-05-06 07:08:00")
+        );
+        // Never again: not on the list, the detail or the revoke page.
+        for path in [
+            "/admin/".to_owned(),
+            format!("/admin/keys/{}", &key[..8]),
+            format!("/admin/keys/{}/revoke", &key[..8]),
+        ] {
+            let page = b.get(&path).await;
+            assert_eq!(page.status, 200);
+            assert!(page.body.contains(&key[..8]));
+            assert!(!page.body.contains(secret), "{path} shows the secret");
+            assert_eq!(page.header(header::CACHE_CONTROL), "no-store");
+        }
+    });
+}
+
+fn edit_then_revoke_then_read_only(db: &TestDb) {
+    let keys = Manager::<ApiKey>::new(db.database());
+    let (row, key) = keys.create_key(NewKey::new("to edit")).expect("create");
+    let prefix = row.prefix().to_owned();
+    let detail = format!("/admin/keys/{prefix}");
+    let revoke = format!("{detail}/revoke");
+    run(async {
+        let app = atest::init_service(App::new().service(admin_of(&keys).scope("/admin"))).await;
+        let mut b = Browser::new(app);
+        let res = b
+            .submit(
+                &detail,
+                &detail,
+                &[("name", "edited"), ("expiry", "2032-01-02 03:04:05")],
+            )
+            .await;
+        assert_eq!(res.status, 303, "{}", res.body);
+        assert_eq!(res.header(header::LOCATION), format!("{detail}?done=saved"));
+        let page = b.get(&format!("{detail}?done=saved")).await;
+        assert!(page.body.contains("Saved."));
+        assert!(
+            page.body.contains("value=\"2032-01-02T03:04:05\""),
+            "{}",
+            page.body
+        );
+        assert_eq!(find(&keys, &prefix).name, "edited");
+        // Clearing the expiry.
+        let res = b
+            .submit(&detail, &detail, &[("name", "edited"), ("expiry", "")])
+            .await;
+        assert_eq!(res.status, 303);
+        assert_eq!(find(&keys, &prefix).expiry_date, None);
+
+        // Revoke: a confirmation page first; GET changes nothing.
+        let confirm = b.get(&revoke).await;
+        assert_eq!(confirm.status, 200);
+        assert!(confirm.body.contains("This cannot be undone."));
+        assert!(!find(&keys, &prefix).revoked);
+        let res = b.submit(&revoke, &revoke, &[]).await;
+        assert_eq!(res.status, 303);
+        assert_eq!(
+            res.header(header::LOCATION),
+            format!("{detail}?done=revoked")
+        );
+        assert!(find(&keys, &prefix).revoked);
+        assert!(!keys.is_valid(key.expose_secret()).expect("is_valid"));
+
+        // Read-only now: no edit form, no revoke link, and a POST is refused.
+        let page = b.get(&detail).await;
+        assert!(page.body.contains("read-only"), "{}", page.body);
+        assert!(!page.body.contains("name=\"name\""), "no edit form");
+        assert!(!page.body.contains("method=\"post\""), "no form at all");
+        let token = b.get("/admin/new").await.csrf();
+        let res = b
+            .post(
+                &detail,
+                &[
+                    ("name", "after revoke"),
+                    ("expiry", ""),
+                    ("csrf_token", &token),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, 409, "{}", res.body);
+        assert!(res.body.contains("revoked: it is read-only"));
+        // The confirmation page of a revoked key sends back to the key.
+        assert_eq!(b.get(&revoke).await.status, 303);
+    });
+    let row = find(&keys, &prefix);
+    assert_eq!(row.name, "edited");
+    assert!(row.revoked);
+}
+
+// ---------------------------------------------------------------------------
+// A derived model with a column of its own.
+
+mod org {
+    use chrono::NaiveDateTime;
+    use diesel::prelude::*;
+
+    diesel::table! {
+        team_api_keys (id) {
+            id -> BigInt,
+            prefix -> Text,
+            hashed_key -> Text,
+            created -> Timestamp,
+            name -> Text,
+            revoked -> Bool,
+            expiry_date -> Nullable<Timestamp>,
+            team_id -> BigInt,
+            note -> Nullable<Text>,
+        }
+    }
+
+    /// A key of a team.
+    #[derive(Debug, Clone, Queryable, Selectable, apikey_core::ApiKeyModel)]
+    #[diesel(table_name = team_api_keys)]
+    #[apikey(table = team_api_keys, verbose_name = "Team API key")]
+    pub struct TeamApiKey {
+        pub id: i64,
+        pub prefix: String,
+        pub hashed_key: String,
+        pub created: NaiveDateTime,
+        pub name: String,
+        pub revoked: bool,
+        pub expiry_date: Option<NaiveDateTime>,
+        /// The team (a foreign key).
+        pub team_id: i64,
+        /// A free note.
+        pub note: Option<String>,
+    }
+}
+
+fn derived_model_with_own_columns(db: &TestDb) {
+    let database = db.database();
+    let teams = match db.kind {
+        BackendKind::Postgres => "CREATE TABLE teams (id BIGINT PRIMARY KEY, name TEXT NOT NULL);",
+        _ => "CREATE TABLE teams (id INTEGER PRIMARY KEY, name TEXT NOT NULL);",
+    };
+    db.raw_sql(teams).expect("teams");
+    db.raw_sql("INSERT INTO teams (id, name) VALUES (7, 'Ops');")
+        .expect("team");
+    let table = KeyTable::new("team_api_keys")
+        .column("team_id BIGINT NOT NULL REFERENCES teams (id) ON DELETE CASCADE")
+        .column("note TEXT NULL")
+        .index("team_id");
+    db.raw_sql(&table.migration(db.kind).expect("scaffold").up)
+        .expect("table");
+    let keys = Manager::<org::TeamApiKey>::new(database);
+    run(async {
+        let app = atest::init_service(
+            App::new().service(
+                admin_of(&keys)
+                    .list_display(["team_id"])
+                    .scope("/teams/admin"),
+            ),
+        )
+        .await;
+        let mut b = Browser::new(app);
+        let form = b.get("/teams/admin/new").await;
+        assert!(form.body.contains("Create Team API key"), "{}", form.body);
+        assert!(form.body.contains("name=\"field_team_id\""));
+        assert!(form.body.contains("name=\"field_note\""));
+
+        let res = b
+            .submit(
+                "/teams/admin/new",
+                "/teams/admin/new",
+                &[("name", "ops ci"), ("field_team_id", "seven")],
+            )
+            .await;
+        assert_eq!(res.status, 400);
+        assert!(
+            res.body.contains("invalid team id: invalid digit"),
+            "{}",
+            res.body
+        );
+        assert!(res.body.contains("value=\"seven\""), "input kept");
+        let res = b
+            .submit(
+                "/teams/admin/new",
+                "/teams/admin/new",
+                &[("name", "ops ci"), ("field_team_id", "99")],
+            )
+            .await;
+        assert_eq!(res.status, 400, "no team 99");
+        assert!(
+            res.body.contains("the database refused the key"),
+            "{}",
+            res.body
+        );
+        assert_eq!(keys.count(&KeyFilter::default()).expect("count"), 0);
+
+        let res = b
+            .submit(
+                "/teams/admin/new",
+                "/teams/admin/new",
+                &[
+                    ("name", "ops ci"),
+                    ("field_team_id", " 7 "),
+                    ("field_note", "<i>on call</i>"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, 201, "{}", res.body);
+        let row = keys.list(&KeyFilter::default()).expect("list").remove(0);
+        assert_eq!(row.team_id, 7);
+        assert_eq!(row.note.as_deref(), Some("<i>on call</i>"));
+
+        let list = b.get("/teams/admin/").await;
+        assert!(list.body.contains("<th>Team id</th>"), "{}", list.body);
+        assert!(
+            list.body.contains("<td data-label=\"Team id\">7</td>"),
+            "{}",
+            list.body
+        );
+        assert!(
+            !list.body.contains("<th>Note</th>"),
+            "only list_display columns"
+        );
+        let detail = b.get(&format!("/teams/admin/keys/{}", row.prefix)).await;
+        assert!(
+            detail
+                .body
+                .contains("<dt>Note</dt><dd>&lt;i&gt;on call&lt;/i&gt;</dd>"),
+            "{}",
+            detail.body
+        );
+        // Links stay under the nested mount path.
+        assert!(
+            detail.body.contains("action=\"/teams/admin/keys/"),
+            "{}",
+            detail.body
+        );
+    });
+}
+
+/// The Django table's model mounts the same way.
+fn django_model_admin(db: &TestDb) {
+    let created = match db.kind {
+        BackendKind::Postgres => "timestamp with time zone",
+        _ => "datetime",
+    };
+    db.raw_sql(&format!(
+        "CREATE TABLE rest_framework_api_key_apikey (
+            id varchar(150) NOT NULL PRIMARY KEY,
+            created {created} NOT NULL,
+            name varchar(50) NOT NULL,
+            revoked bool NOT NULL,
+            expiry_date {created} NULL,
+            hashed_key varchar(150) NOT NULL,
+            prefix varchar(8) NOT NULL UNIQUE)"
+    ))
+    .expect("django table");
+    let keys = Manager::<DjangoApiKey>::new(apikey_core::Database::connect(&db.url).expect("db"));
+    run(async {
+        let app =
+            atest::init_service(App::new().service(admin_of(&keys).scope("/django-keys"))).await;
+        let mut b = Browser::new(app);
+        let res = b
+            .submit(
+                "/django-keys/new",
+                "/django-keys/new",
+                &[("name", "shared")],
+            )
+            .await;
+        assert_eq!(res.status, 201, "{}", res.body);
+        let list = b.get("/django-keys/").await;
+        assert_eq!(list.rows(), 1);
+        assert!(list.body.contains("shared"));
+    });
+}
+
+/// 100,000 keys inserted in bulk: the list stays one COUNT and one
+/// LIMIT/OFFSET query. Times are printed, not asserted (a benchmark's job).
+fn list_over_100k_keys(db: &TestDb) {
+    let keys = Manager::<ApiKey>::new(db.database());
+    let started = Instant::now();
+    let sql = match db.kind {
+        BackendKind::Postgres => {
+            "INSERT INTO api_keys (prefix, hashed_key, created, name, revoked, expiry_date)
+             SELECT 'b' || lpad(x::text, 7, '0'), 'sha512$$0',
+                    timestamptz '2025-01-01 00:00:00+00' + x * interval '1 minute',
+                    'bulk key ' || x, x % 10 = 0,
+                    CASE WHEN x % 7 = 0 THEN timestamptz '2025-06-01 00:00:00+00' END
+             FROM generate_series(1, 100000) AS x;
+             ANALYZE api_keys;"
+        }
+        _ => {
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100000)
+             INSERT INTO api_keys (prefix, hashed_key, created, name, revoked, expiry_date)
+             SELECT 'b' || substr('0000000' || x, -7, 7), 'sha512$$0',
+                    strftime('%Y-%m-%d %H:%M:%S', '2025-01-01', '+' || x || ' minutes') || '.000000',
+                    'bulk key ' || x, x % 10 = 0,
+                    CASE WHEN x % 7 = 0 THEN '2025-06-01 00:00:00.000000' END
+             FROM n;
+             ANALYZE;"
+        }
+    };
+    db.raw_sql(sql).expect("bulk insert");
+    let inserted = started.elapsed();
+    run(async {
+        let app = atest::init_service(App::new().service(admin_of(&keys).scope("/admin"))).await;
+        let mut b = Browser::new(app);
+        let mut timed = Vec::new();
+        for path in [
+            "/admin/",
+            "/admin/?page=1000",
+            "/admin/?page=2000",
+            "/admin/?revoked=no&expired=no",
+            "/admin/?q=key+4242",
+            "/admin/?created_from=2025-02-01&created_to=2025-02-01",
+        ] {
+            let t = Instant::now();
+            let res = b.get(path).await;
+            timed.push((path, t.elapsed()));
+            assert_eq!(res.status, 200, "{path}");
+            assert!(res.rows() > 0, "{path}");
+            if path == "/admin/" {
+                assert!(res.body.contains("1–50 of 100000 API keys"), "{}", res.body);
+                assert!(res.body.contains(">b0100000<"), "newest first");
+            }
+            if path == "/admin/?page=2000" {
+                assert!(res.body.contains(">b0000001<"), "oldest last");
+            }
+            if path.contains("created_from") {
+                assert!(res.body.contains("of 1440 API keys"), "{}", res.body);
+            }
+        }
+        eprintln!(
+            "admin list over 100,000 keys on {} (bulk insert {inserted:.2?}):",
+            db.kind
+        );
+        for (path, t) in timed {
+            eprintln!("  GET {path:<60} {t:.2?}");
+        }
+    });
+}
+
+backend_tests!(
+    permission_refused,
+    csrf_refused,
+    user_text_is_escaped,
+    bad_input_is_shown_back_and_changes_nothing,
+    pagination_newest_first,
+    filters,
+    create_shows_the_key_once,
+    edit_then_revoke_then_read_only,
+    derived_model_with_own_columns,
+    django_model_admin,
+    list_over_100k_keys,
+);
