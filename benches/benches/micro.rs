@@ -135,6 +135,34 @@ fn header_parsing(c: &mut Criterion) {
     g.finish();
 }
 
+/// The two hops of a lookup that are not SQL: a pool checkout (and return)
+/// and the `web::block` round trip the extractor makes to leave the executor.
+fn overheads(c: &mut Criterion) {
+    let dir = target_dir().join("bench");
+    let _ = std::fs::create_dir_all(&dir);
+    let url = dir.join("overheads.sqlite3").display().to_string();
+    let db = Database::connect(&url)
+        .and_then(|db| db.migrate().map(|_| db))
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    let mut g = c.benchmark_group("overhead");
+    g.bench_function("pool checkout + return (sqlite, r2d2)", |b| {
+        b.iter(|| db.run(|_conn| Ok(())))
+    });
+    let system = actix_rt::System::new();
+    g.bench_function("web::block round trip (actix)", |b| {
+        b.iter_custom(|iters| {
+            system.block_on(async move {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    let _ = black_box(actix_web::web::block(|| black_box(1)).await);
+                }
+                started.elapsed()
+            })
+        })
+    });
+    g.finish();
+}
+
 // ---------------------------------------------------------------------------
 // get_from_key on filled tables
 
@@ -341,7 +369,8 @@ criterion_group!(
     key_generation,
     hashing,
     legacy_pbkdf2,
-    header_parsing
+    header_parsing,
+    overheads
 );
 criterion_group!(lookups, get_from_key_sqlite, get_from_key_postgres);
 criterion_main!(pieces, lookups);
