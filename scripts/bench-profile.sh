@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Where the time of a guarded request goes: samples the release quickstart
-# (SQLite) with `perf record -e cpu-clock` while wrk sends GET /protected with
+# (SQLite) with `perf record -e cpu-clock --call-graph dwarf` while wrk sends GET /protected with
 # a valid key, then prints the hottest symbols and a rough split by area.
 #
 #   scripts/bench-profile.sh            (BENCH_DURATION=10s by default)
@@ -33,18 +33,24 @@ cat >"$work/auth.lua" <<'LUA'
 wrk.headers["Authorization"] = os.getenv("BENCH_AUTH")
 LUA
 echo "bench-profile: load before:$(uptime | sed 's/.*load average://')" >&2
-perf record -q -e cpu-clock -F 1999 -g -p "$pid" -o "$work/perf.data" -- sleep "${duration%s}" 2>/dev/null &
+perf record -q -e cpu-clock -F 499 --call-graph dwarf,16384 -p "$pid" -o "$work/perf.data" -- sleep "${duration%s}" 2>/dev/null &
 perf_pid=$!
 wrk -t2 -c32 -d"$duration" --latency -s "$work/auth.lua" "http://127.0.0.1:$port/protected" >"$work/wrk.txt"
 wait "$perf_pid" || true
 grep -E 'Requests/sec' "$work/wrk.txt" >&2
 
 perf report -i "$work/perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null \
-  | grep -v '^#' | grep -v '^$' >"$work/symbols.txt"
+  | grep -v '^#' | grep -v '^$' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/[[:space:]]+$//' >"$work/symbols.txt"
 perf report -i "$work/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null \
-  | grep -v '^#' | grep -v '^$' >"$work/dso.txt"
+  | grep -v '^#' | grep -v '^$' | sed -E 's/[[:space:]]+$//' >"$work/dso.txt"
 echo "## hottest symbols (self time, quickstart process, all threads)"
-head -n 40 "$work/symbols.txt"
+head -n 30 "$work/symbols.txt" | cut -c1-170
+echo
+echo "## inclusive time (children included) of the frames that matter"
+perf report -i "$work/perf.data" --children --sort symbol --stdio -g none 2>/dev/null \
+  | grep -v '^#' | awk '{ $1 = $1; sub(/ - -$/, "") }; NF' >"$work/inclusive.txt"
+grep -E 'Manager<M>::get_from_key|Database::run|first_by_prefix|sqlite3_step|sqlite3Reprepare|hashers::verify|r2d2::Pool<M>::get|PooledConnection<|blocking::pool::spawn_blocking|blocking::pool::Inner::run|Condvar::wait_until_internal|\[k\] futex_wake|BoxedSelectStatement.*walk_ast|cached_statement_non_generic|DjangoTimestamp|HasApiKey.*from_request|poll_request|__x64_sys_sendto' \
+  "$work/inclusive.txt" | cut -c1-170 | head -n 40
 echo
 echo "## by shared object"
 head -n 10 "$work/dso.txt"

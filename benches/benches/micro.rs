@@ -270,6 +270,12 @@ fn bench_lookups(c: &mut Criterion, backend: &str, n: u64, manager: &Manager<Api
     if let Err(e) = manager.get_from_key(&keys[0]) {
         panic!("{backend} {n}: the probe key does not verify: {e}");
     }
+    // The machine is shared: say how busy it is next to each figure.
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    eprintln!(
+        "get_from_key/{backend}, {n} keys: load average {}",
+        load.split(' ').take(3).collect::<Vec<_>>().join(" ")
+    );
     let mut g = c.benchmark_group(format!("get_from_key/{backend}"));
     for (what, list, valid) in [
         ("valid", &keys, true),
