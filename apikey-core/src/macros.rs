@@ -49,9 +49,13 @@ macro_rules! __api_key_model_common {
         ) -> $crate::__private::QueryResult<::core::option::Option<Self>> {
             use $crate::__private::diesel::prelude::*;
             use $table as t;
+            // `get_result`, not `first`: the prefix is unique, and `first`
+            // adds `LIMIT ?` with a bound 1, which makes SQLite re-prepare
+            // the cached statement on every execution (rebinding a parameter
+            // the planner looked at expires the statement).
             query
                 .filter(t::prefix.eq(prefix.to_owned()))
-                .first::<$model>(conn)
+                .get_result::<$model>(conn)
                 .optional()
         }
 
@@ -90,7 +94,7 @@ macro_rules! __api_key_model_common {
                     $crate::__private::Backend,
                 >>::as_select())
                 .filter(t::prefix.eq(prefix))
-                .first::<$model>(conn)
+                .get_result::<$model>(conn) // unique prefix: no `LIMIT ?` (see above)
                 .optional()
         }
 
