@@ -79,7 +79,7 @@ macro_rules! __api_key_model_common {
                         .is_null()
                         .or(t::expiry_date.gt($crate::sql_types::DjangoTimestamp(now))),
                 )
-                .first::<$model>(conn)
+                .get_result::<$model>(conn) // unique prefix: no `LIMIT ?` (see above)
                 .optional()
         }
 
