@@ -96,6 +96,10 @@ pub(crate) fn lookup<M: ApiKeyModel>(
             return Err(Denial::Internal);
         };
         let key = key.ok_or(Denial::MissingKey)?;
+        // A key remembered by `Manager::with_cache` needs no blocking thread.
+        if let Some(model) = manager.get_cached(key.expose_secret()) {
+            return Ok(model);
+        }
         match web::block(move || manager.get_from_key(key.expose_secret())).await {
             Ok(Ok(model)) => Ok(model),
             Ok(Err(CoreError::InvalidKey)) => Err(Denial::InvalidKey),

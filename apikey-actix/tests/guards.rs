@@ -559,6 +559,41 @@ fn missing_manager_is_a_server_error(db: &TestDb) {
     });
 }
 
+fn cached_keys(db: &TestDb) {
+    let f = fixture(db);
+    let keys = f
+        .keys
+        .clone()
+        .with_cache(std::time::Duration::from_secs(60), 100);
+    let revoke_raw = format!(
+        "UPDATE api_keys SET revoked = true WHERE prefix = '{}'",
+        &f.valid[..8]
+    );
+    run(async move {
+        let app = service!(keys, ApiKeyConfig::default());
+        let auth = vec![("authorization", hv(&format!("Api-Key {}", f.valid)))];
+        assert_eq!(status_with(&app, &auth).await, StatusCode::OK);
+        assert!(
+            keys.get_cached(&f.valid).is_some(),
+            "the guard filled the cache"
+        );
+        // Revoked behind the manager's back: remembered (the opt-in trade-off).
+        db.raw_sql(&revoke_raw).expect("raw revoke");
+        assert_eq!(status_with(&app, &auth).await, StatusCode::OK);
+        // Revoked through the same manager: refused at once.
+        keys.revoke(&f.valid[..8]).expect("revoke");
+        assert_eq!(status_with(&app, &auth).await, StatusCode::UNAUTHORIZED);
+        // Wrong secrets and unknown keys are never served from the cache.
+        let wrong = vec![(
+            "authorization",
+            hv(&format!("Api-Key {}.{}", &f.tomorrow[..8], "z".repeat(32))),
+        )];
+        let ok = vec![("authorization", hv(&format!("Api-Key {}", f.tomorrow)))];
+        assert_eq!(status_with(&app, &ok).await, StatusCode::OK);
+        assert_eq!(status_with(&app, &wrong).await, StatusCode::UNAUTHORIZED);
+    });
+}
+
 backend_tests!(
     reference_matrix,
     custom_header_and_keyword,
@@ -568,6 +603,7 @@ backend_tests!(
     combinations,
     custom_permission,
     missing_manager_is_a_server_error,
+    cached_keys,
 );
 
 #[test]

@@ -30,6 +30,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 mod builtin;
+mod cache;
 pub mod db;
 mod django;
 mod error;

@@ -3,11 +3,13 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::QueryResult;
 
+use crate::cache::KeyCache;
 use crate::db::{Database, DbConnection};
 use crate::error::{Error, Result};
 use crate::hashers::Verification;
@@ -125,6 +127,7 @@ pub struct Manager<M: ApiKeyModel> {
     db: Database,
     usable: Arc<dyn UsableKeys<M>>,
     generator: Arc<dyn GenerateKey>,
+    cache: Option<Arc<KeyCache<M>>>,
     _model: PhantomData<fn() -> M>,
 }
 
@@ -134,6 +137,7 @@ impl<M: ApiKeyModel> Clone for Manager<M> {
             db: self.db.clone(),
             usable: Arc::clone(&self.usable),
             generator: Arc::clone(&self.generator),
+            cache: self.cache.clone(),
             _model: PhantomData,
         }
     }
@@ -163,8 +167,39 @@ impl<M: ApiKeyModel> Manager<M> {
             db,
             usable: Arc::new(AllUsable),
             generator: Arc::new(KeyGenerator::default()),
+            cache: None,
             _model: PhantomData,
         }
+    }
+
+    /// Remembers verified keys in memory for `ttl`, so that a key seen
+    /// recently is accepted without a database lookup (opt-in; off by
+    /// default). At most `capacity` keys are kept.
+    ///
+    /// The trade-off: a revocation or edit made through *this* manager (or a
+    /// clone of it) takes effect at once, but one made elsewhere (another
+    /// process, the `apikey` CLI, raw SQL, a narrower [`UsableKeys`] whose
+    /// data changed, such as a deactivated organization) takes effect only
+    /// when the key's entry is older than `ttl`. Expiry dates are always
+    /// checked. Only digests of keys are kept, never keys.
+    pub fn with_cache(mut self, ttl: Duration, capacity: usize) -> Self {
+        self.cache = if ttl.is_zero() {
+            None
+        } else {
+            Some(Arc::new(KeyCache::new(ttl, capacity)))
+        };
+        self
+    }
+
+    /// The key from the memory of [`Manager::with_cache`], without touching
+    /// the database (`None`: not remembered, or no cache). Cheap and
+    /// non-blocking: async code calls it before moving to a blocking thread.
+    pub fn get_cached(&self, key: &str) -> Option<M> {
+        let cache = self.cache.as_ref()?;
+        if key.is_empty() || key.len() > MAX_KEY_LENGTH {
+            return None;
+        }
+        cache.get(split_prefix(key), key)
     }
 
     /// Replaces the key generator (lengths, or the whole algorithm).
@@ -238,6 +273,17 @@ impl<M: ApiKeyModel> Manager<M> {
         if prefix.is_empty() {
             return Err(Error::InvalidKey);
         }
+        if let Some(model) = self.get_cached(key) {
+            return Ok(model);
+        }
+        let model = self.lookup(key, prefix)?;
+        if let Some(cache) = &self.cache {
+            cache.insert(key, &model);
+        }
+        Ok(model)
+    }
+
+    fn lookup(&self, key: &str, prefix: &str) -> Result<M> {
         let now = now();
         let model = self
             .db
@@ -290,7 +336,10 @@ impl<M: ApiKeyModel> Manager<M> {
     /// Revokes the key with this prefix and returns it. Revoking a revoked key
     /// is not an error; revocation cannot be undone.
     pub fn revoke(&self, prefix: &str) -> Result<M> {
+        self.forget(prefix);
         let changed = self.db.run(|conn| M::revoke_by_prefix(conn, prefix))?;
+        // Again: a lookup racing with the update may have remembered it.
+        self.forget(prefix);
         if changed == 0 {
             return Err(Error::NotFound(prefix.to_owned()));
         }
@@ -307,9 +356,11 @@ impl<M: ApiKeyModel> Manager<M> {
     ) -> Result<M> {
         validate_name(name)?;
         let expiry = expiry_date.map(|t| truncate_micros(t.naive_utc()));
+        self.forget(prefix);
         let changed = self
             .db
             .run(|conn| M::update_details(conn, prefix, name, expiry))?;
+        self.forget(prefix);
         let current = self
             .find_by_prefix(prefix)?
             .ok_or_else(|| Error::NotFound(prefix.to_owned()))?;
@@ -320,6 +371,12 @@ impl<M: ApiKeyModel> Manager<M> {
             ));
         }
         Ok(current)
+    }
+
+    fn forget(&self, prefix: &str) {
+        if let Some(cache) = &self.cache {
+            cache.forget(prefix);
+        }
     }
 
     /// The keys matching `filter`, newest first.

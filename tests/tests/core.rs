@@ -547,6 +547,87 @@ fn fast_and_boxed_usable_queries_agree(db: &TestDb) {
     assert!(check(soon - Duration::microseconds(1)));
 }
 
+fn cache_remembers_and_forgets(db: &TestDb) {
+    let keys = manager(db).with_cache(std::time::Duration::from_secs(60), 100);
+    let (row, key) = keys.create_key(NewKey::new("cached")).expect("create");
+    let key = key.expose_secret().to_owned();
+    assert!(
+        keys.get_cached(&key).is_none(),
+        "not remembered before a lookup"
+    );
+    keys.get_from_key(&key).expect("valid");
+    assert_eq!(
+        keys.get_cached(&key).map(|k| k.prefix().to_owned()),
+        Some(row.prefix().to_owned())
+    );
+
+    // A wrong secret with a remembered prefix is refused (digests differ).
+    let wrong = format!("{}.{}", row.prefix(), "x".repeat(32));
+    assert!(keys.get_cached(&wrong).is_none());
+    assert!(matches!(keys.get_from_key(&wrong), Err(Error::InvalidKey)));
+
+    // Revoked elsewhere (raw SQL): remembered until the TTL runs out.
+    db.raw_sql(&format!(
+        "UPDATE api_keys SET revoked = true WHERE prefix = '{}'",
+        row.prefix()
+    ))
+    .expect("raw revoke");
+    assert!(
+        keys.is_valid(&key).expect("is_valid"),
+        "the documented trade-off"
+    );
+    // A manager without a cache sees it at once.
+    assert!(!manager(db).is_valid(&key).expect("is_valid"));
+
+    // Revoked through the manager: forgotten at once.
+    let (row2, key2) = keys.create_key(NewKey::new("cached 2")).expect("create");
+    let key2 = key2.expose_secret().to_owned();
+    assert!(keys.is_valid(&key2).expect("is_valid"));
+    keys.clone().revoke(row2.prefix()).expect("revoke");
+    assert!(keys.get_cached(&key2).is_none());
+    assert!(!keys.is_valid(&key2).expect("is_valid"));
+}
+
+fn cache_entries_age_and_expire(db: &TestDb) {
+    let keys = manager(db).with_cache(std::time::Duration::from_millis(300), 100);
+    let (row, key) = keys.create_key(NewKey::new("short")).expect("create");
+    let key = key.expose_secret().to_owned();
+    keys.get_from_key(&key).expect("valid");
+    db.raw_sql(&format!(
+        "UPDATE api_keys SET revoked = true WHERE prefix = '{}'",
+        row.prefix()
+    ))
+    .expect("raw revoke");
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert!(keys.get_cached(&key).is_none(), "entry older than the TTL");
+    assert!(!keys.is_valid(&key).expect("is_valid"));
+
+    // The key's own expiry date is checked on every hit.
+    let keys = manager(db).with_cache(std::time::Duration::from_secs(60), 100);
+    let soon = Utc::now() + Duration::milliseconds(500);
+    let (_, key) = keys
+        .create_key(NewKey::new("expiring").expires(soon))
+        .expect("create");
+    let key = key.expose_secret().to_owned();
+    keys.get_from_key(&key).expect("valid");
+    assert!(keys.get_cached(&key).is_some());
+    while Utc::now() <= soon {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(keys.get_cached(&key).is_none(), "expired while remembered");
+    assert!(!keys.is_valid(&key).expect("is_valid"));
+
+    // A full cache makes room instead of growing.
+    let keys = manager(db).with_cache(std::time::Duration::from_secs(60), 2);
+    for i in 0..5 {
+        let (_, k) = keys
+            .create_key(NewKey::new(format!("k{i}")))
+            .expect("create");
+        keys.get_from_key(k.expose_secret()).expect("valid");
+        assert!(keys.get_cached(k.expose_secret()).is_some());
+    }
+}
+
 backend_tests!(
     key_characters,
     custom_lengths,
@@ -563,6 +644,8 @@ backend_tests!(
     update_details,
     timestamps_round_trip_in_utc,
     fast_and_boxed_usable_queries_agree,
+    cache_remembers_and_forgets,
+    cache_entries_age_and_expire,
 );
 
 // ---- bad database URLs and unreachable stores ----

@@ -7,6 +7,8 @@
 //! - `DATABASE_URL`: the key store (default `apikeys.db` in the current
 //!   folder; `postgres://...` works too). Migrations run at start.
 //! - `BIND`: the address to serve on (default `127.0.0.1:8080`).
+//! - `APIKEY_CACHE_TTL_MS`: remember verified keys this long (default: off;
+//!   see `Manager::with_cache` for the trade-off).
 //! - `APIKEY_ADMIN_USER` and `APIKEY_ADMIN_PASSWORD`: when both are set, the
 //!   web admin is served at `/admin` behind HTTP Basic authentication with
 //!   these credentials (create, list, edit and revoke keys in a browser).
@@ -48,8 +50,21 @@ async fn main() -> std::io::Result<()> {
 
     let db = Database::connect(&url).map_err(|e| fail("database", e))?;
     db.migrate().map_err(|e| fail("migrations", e))?;
-    let keys = Manager::<ApiKey>::new(db);
+    let mut keys = Manager::<ApiKey>::new(db);
     eprintln!("key store: {}", keys.database().redacted_url());
+    if let Some(ms) = std::env::var("APIKEY_CACHE_TTL_MS")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        let ms: u64 = ms
+            .parse()
+            .map_err(|_| fail("APIKEY_CACHE_TTL_MS", "expected milliseconds, e.g. 1000"))?;
+        keys = keys.with_cache(std::time::Duration::from_millis(ms), 10_000);
+        eprintln!(
+            "key cache: verified keys are remembered for {ms} ms \
+             (revocations made elsewhere take up to that long to apply)"
+        );
+    }
 
     let admin_auth = BasicAuth::from_env("APIKEY_ADMIN_USER", "APIKEY_ADMIN_PASSWORD");
     let server = HttpServer::new({
