@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::test as atest;
 use actix_web::{web, App, HttpResponse};
 use apikey_actix::HasApiKey;
-use apikey_core::{ApiKey, ApiKeyModel, BackendKind, Database, DjangoApiKey, Manager, NewKey};
+use apikey_core::{ApiKey, ApiKeyModel, Database, DjangoApiKey, Manager, NewKey};
 use apikey_tests::{backend_tests, TestDb};
 use chrono::{Duration, Utc};
 
@@ -18,21 +18,7 @@ async fn protected(key: HasApiKey<DjangoApiKey>) -> HttpResponse {
 /// Django's table, as `python manage.py migrate` makes it (Django 4.2,
 /// djangorestframework-api-key 3.1.0 migrations).
 fn django_table(db: &TestDb) {
-    let time = match db.kind {
-        BackendKind::Postgres => "timestamp with time zone",
-        _ => "datetime",
-    };
-    db.raw_sql(&format!(
-        "CREATE TABLE rest_framework_api_key_apikey (
-            id varchar(150) NOT NULL PRIMARY KEY,
-            created {time} NOT NULL,
-            name varchar(50) NOT NULL,
-            revoked bool NOT NULL,
-            expiry_date {time} NULL,
-            hashed_key varchar(150) NOT NULL,
-            prefix varchar(8) NOT NULL UNIQUE)"
-    ))
-    .expect("django table");
+    db.create_django_table();
 }
 
 fn django_keys_guard_routes(db: &TestDb) {

@@ -140,7 +140,7 @@ enum Command {
     /// --column "organization_id BIGINT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE"
     /// --index organization_id
     Scaffold {
-        /// The key table: a lowercase SQL identifier ([a-z_][a-z0-9_]*).
+        /// The key table: a lowercase SQL identifier (`[a-z_][a-z0-9_]*`).
         #[arg(long)]
         table: String,
         /// One of the model's own columns, as an SQL column definition, on

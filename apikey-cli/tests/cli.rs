@@ -254,21 +254,7 @@ fn no_key_material_leaves_except_create(db: &TestDb) {
 fn django_table(db: &TestDb) {
     // Django's DDL for the table (Django 4.2, djangorestframework-api-key
     // 3.1.0 migrations); the interop tests create it with Django itself.
-    let created = match db.kind {
-        BackendKind::Postgres => "timestamp with time zone",
-        _ => "datetime",
-    };
-    db.raw_sql(&format!(
-        "CREATE TABLE rest_framework_api_key_apikey (
-            id varchar(150) NOT NULL PRIMARY KEY,
-            created {created} NOT NULL,
-            name varchar(50) NOT NULL,
-            revoked bool NOT NULL,
-            expiry_date {created} NULL,
-            hashed_key varchar(150) NOT NULL,
-            prefix varchar(8) NOT NULL UNIQUE)"
-    ))
-    .expect("django table");
+    db.create_django_table();
     let run = apikey(db, &["--model", "django", "migrate"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("manage.py migrate"));

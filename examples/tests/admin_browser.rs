@@ -12,6 +12,7 @@
 //! The WebDriver client is the few W3C WebDriver commands the test needs,
 //! spoken as JSON over HTTP/1.1 on a plain TCP socket (no extra crates).
 
+use apikey_tests::server::{spawn_server, Spawned};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -307,55 +308,31 @@ impl Drop for Browser {
 }
 
 struct Quickstart {
-    child: Child,
+    _srv: Spawned,
     addr: String,
 }
 
-impl Drop for Quickstart {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_quickstart(dir: &Path, password: &str) -> Quickstart {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quickstart"))
-        .env("DATABASE_URL", dir.join("keys.db").display().to_string())
-        .env("BIND", "127.0.0.1:0")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_quickstart"));
+    cmd.env("DATABASE_URL", dir.join("keys.db").display().to_string())
         .env("APIKEY_ADMIN_USER", USER)
         .env("APIKEY_ADMIN_PASSWORD", password)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start quickstart");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let (mut addr, mut admin_line) = (String::new(), String::new());
-    let mut line = String::new();
-    while stderr.read_line(&mut line).expect("read stderr") > 0 {
-        if line.starts_with("web admin:") {
-            admin_line = line.trim().to_owned();
-        }
-        if let Some(rest) = line.trim().strip_prefix("serving on http://") {
-            addr = rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            break;
-        }
-        line.clear();
-    }
-    assert!(!addr.is_empty(), "quickstart did not start");
+        .current_dir(dir);
+    let srv = spawn_server(cmd);
+    let admin_line = srv
+        .stderr
+        .iter()
+        .find(|l| l.starts_with("web admin:"))
+        .cloned()
+        .unwrap_or_default();
     assert!(
         admin_line.contains("/admin/"),
         "admin not announced: {admin_line}"
     );
-    std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = stderr.read_to_end(&mut sink);
-    });
-    Quickstart { child, addr }
+    Quickstart {
+        addr: srv.addr.clone(),
+        _srv: srv,
+    }
 }
 
 fn protected(addr: &str, key: &str) -> u16 {

@@ -6,118 +6,48 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use apikey_core::{ApiKey, Database, Manager, NewKey};
+use apikey_tests::server::{http_get, is_key, spawn_server, Spawned};
 use apikey_tests::{backend_tests, TestDb};
 use serde_json::Value;
 
 struct Server {
-    child: Child,
+    srv: Spawned,
     addr: String,
-    /// Everything printed on stdout before "serving on".
-    stdout: Vec<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Server {
     /// The key printed on the line that names `org` (e.g. "Acme (active):").
     fn key_of(&self, org: &str) -> String {
-        self.stdout
+        self.srv
+            .stdout
             .iter()
             .filter(|l| l.trim_start().starts_with(org))
             .flat_map(|l| l.split_whitespace())
             .find(|t| is_key(t))
-            .unwrap_or_else(|| panic!("no key printed for {org}: {:?}", self.stdout))
+            .unwrap_or_else(|| panic!("no key printed for {org}: {:?}", self.srv.stdout))
             .to_owned()
     }
 }
 
-fn is_key(t: &str) -> bool {
-    t.len() == 41
-        && t.as_bytes()[8] == b'.'
-        && t.bytes().all(|b| b == b'.' || b.is_ascii_alphanumeric())
-}
-
 fn start(url: &str, dir: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_organizations"))
-        .env("DATABASE_URL", url)
-        .env("BIND", "127.0.0.1:0")
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start organizations");
-    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut addr = String::new();
-    let mut seen = String::new();
-    let mut line = String::new();
-    while stderr.read_line(&mut line).expect("read stderr") > 0 {
-        if let Some(rest) = line.trim().strip_prefix("serving on http://") {
-            addr = rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            break;
-        }
-        seen.push_str(&line);
-        line.clear();
-    }
-    assert!(!addr.is_empty(), "organizations did not start: {seen}");
-    // Everything on stdout was written before "serving on" reached stderr.
-    let mut lines = Vec::new();
-    while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
-        lines.push(line);
-    }
-    std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = stderr.read_to_end(&mut sink);
-    });
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_organizations"));
+    cmd.env("DATABASE_URL", url).current_dir(dir);
+    let srv = spawn_server(cmd);
     Server {
-        child,
-        addr,
-        stdout: lines,
+        addr: srv.addr.clone(),
+        srv,
     }
 }
 
 /// GET `path` with an optional `Authorization: Api-Key <key>`; the status
 /// and the body.
 fn get(addr: &str, path: &str, key: Option<&str>) -> (u16, String) {
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
-    if let Some(key) = key {
-        req.push_str(&format!("Authorization: Api-Key {key}\r\n"));
-    }
-    req.push_str("\r\n");
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    s.write_all(req.as_bytes()).expect("send");
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let auth = key.map(|k| format!("Authorization: Api-Key {k}"));
+    let headers: Vec<&str> = auth.iter().map(String::as_str).collect();
+    let (status, text) = http_get(addr, path, &headers);
     let body = text
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_owned())
@@ -157,11 +87,12 @@ fn active_key_gets_its_own_organization(db: &TestDb) {
     let dormant = srv.key_of("Dormant");
     assert_ne!(acme, dormant);
     assert!(
-        srv.stdout
+        srv.srv
+            .stdout
             .iter()
             .any(|l| l.contains("curl") && l.contains("/organization")),
         "curl lines printed: {:?}",
-        srv.stdout
+        srv.srv.stdout
     );
 
     let (status, body) = get(&srv.addr, "/", None);
@@ -340,12 +271,13 @@ fn second_start_keeps_keys(db: &TestDb) {
     let second = start(&db.url, dir.path());
     assert!(
         !second
+            .srv
             .stdout
             .iter()
             .flat_map(|l| l.split_whitespace())
             .any(is_key),
         "a second set of keys was printed: {:?}",
-        second.stdout
+        second.srv.stdout
     );
     assert_eq!(get(&second.addr, "/organization", Some(&acme)).0, 200);
     let made = new_key(&db.url, dir.path(), "Acme");

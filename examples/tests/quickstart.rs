@@ -1,101 +1,38 @@
 //! The quickstart binary, run as a user runs it, probed over real HTTP
 //! (a plain TCP client, so malformed requests reach the server as sent).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use apikey_tests::server::{http_get, http_raw as raw, is_key, spawn_server, Spawned};
 use apikey_tests::TestDb;
 
 struct Server {
-    child: Child,
+    _srv: Spawned,
     addr: String,
     key: String,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start(url: &str, dir: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quickstart"))
-        .env("DATABASE_URL", url)
-        .env("BIND", "127.0.0.1:0")
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start quickstart");
-    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut addr = String::new();
-    let mut line = String::new();
-    while stderr.read_line(&mut line).expect("read stderr") > 0 {
-        if let Some(rest) = line.trim().strip_prefix("serving on http://") {
-            addr = rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            break;
-        }
-        line.clear();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_quickstart"));
+    cmd.env("DATABASE_URL", url).current_dir(dir);
+    let srv = spawn_server(cmd);
+    let key = srv
+        .stdout
+        .iter()
+        .map(|l| l.trim())
+        .find(|t| is_key(t))
+        .unwrap_or_default()
+        .to_owned();
+    Server {
+        addr: srv.addr.clone(),
+        key,
+        _srv: srv,
     }
-    assert!(!addr.is_empty(), "quickstart did not start: {line}");
-    // Everything on stdout was written before "serving on" reached stderr.
-    let mut key = String::new();
-    while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
-        let t = line.trim();
-        if t.len() == 41 && t.as_bytes()[8] == b'.' {
-            key = t.to_owned();
-        }
-    }
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = stderr.read_to_end(&mut sink);
-    });
-    Server { child, addr, key }
-}
-
-/// Sends raw bytes, returns the status code and the whole response.
-fn raw(addr: &str, request: &[u8]) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    s.write_all(request).expect("send");
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, text)
 }
 
 fn get(addr: &str, headers: &[&str]) -> (u16, String) {
-    let mut req = String::from("GET /protected HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
-    for h in headers {
-        req.push_str(h);
-        req.push_str("\r\n");
-    }
-    req.push_str("\r\n");
-    raw(addr, req.as_bytes())
+    http_get(addr, "/protected", headers)
 }
 
 fn quickstart_over_http(db: &TestDb) {

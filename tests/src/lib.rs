@@ -6,6 +6,8 @@
 //! missing server fails the PostgreSQL tests instead of skipping them.
 #![forbid(unsafe_code)]
 
+pub mod server;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use apikey_core::{BackendKind, Database, DatabaseConfig};
@@ -129,6 +131,27 @@ impl TestDb {
                 c.batch_execute(sql)
             }
         }
+    }
+
+    /// Creates Django's key table `rest_framework_api_key_apikey` exactly as
+    /// `manage.py migrate` makes it (Django 4.2, djangorestframework-api-key
+    /// 3.1.0 migrations), for tests that do not run Django itself.
+    pub fn create_django_table(&self) {
+        let time = match self.kind {
+            BackendKind::Postgres => "timestamp with time zone",
+            _ => "datetime",
+        };
+        self.raw_sql(&format!(
+            "CREATE TABLE rest_framework_api_key_apikey (
+                id varchar(150) NOT NULL PRIMARY KEY,
+                created {time} NOT NULL,
+                name varchar(50) NOT NULL,
+                revoked bool NOT NULL,
+                expiry_date {time} NULL,
+                hashed_key varchar(150) NOT NULL,
+                prefix varchar(8) NOT NULL UNIQUE)"
+        ))
+        .expect("django table");
     }
 }
 

@@ -875,21 +875,7 @@ fn derived_model_with_own_columns(db: &TestDb) {
 
 /// The Django table's model mounts the same way.
 fn django_model_admin(db: &TestDb) {
-    let created = match db.kind {
-        BackendKind::Postgres => "timestamp with time zone",
-        _ => "datetime",
-    };
-    db.raw_sql(&format!(
-        "CREATE TABLE rest_framework_api_key_apikey (
-            id varchar(150) NOT NULL PRIMARY KEY,
-            created {created} NOT NULL,
-            name varchar(50) NOT NULL,
-            revoked bool NOT NULL,
-            expiry_date {created} NULL,
-            hashed_key varchar(150) NOT NULL,
-            prefix varchar(8) NOT NULL UNIQUE)"
-    ))
-    .expect("django table");
+    db.create_django_table();
     let keys = Manager::<DjangoApiKey>::new(apikey_core::Database::connect(&db.url).expect("db"));
     run(async {
         let app =
