@@ -57,7 +57,7 @@ pub use config::ApiKeyConfig;
 pub use error::{AuthError, Denial};
 pub use extractor::HasApiKey;
 pub use middleware::{RequirePermission, RequirePermissionMiddleware};
-pub use parser::{AuthorizationParser, HeaderParser, KeyParser};
+pub use parser::{AuthorizationParser, FirstOf, HeaderParser, KeyParser};
 pub use permission::{
     All, AllOf, AllowAny, And, Any, AnyOf, ApiKeyPermission, Authenticated, FnPermission,
     IsAuthenticated, Not, Or, Permission, PermissionFuture, Permitted,

@@ -110,3 +110,35 @@ impl KeyParser for HeaderParser {
             .map(|v| PlainKey::new(v.to_owned()))
     }
 }
+
+/// Tries several parsers in order and takes the first key found, e.g. a
+/// custom header, then `Authorization: Api-Key`, then `Authorization: Bearer`.
+///
+/// ```
+/// use actix_web::http::header::HeaderName;
+/// use apikey_actix::parser::{AuthorizationParser, FirstOf, HeaderParser};
+/// use apikey_actix::ApiKeyConfig;
+///
+/// let config = ApiKeyConfig::default().parser(
+///     FirstOf::default()
+///         .or(HeaderParser::new(HeaderName::from_static("x-api-key")))
+///         .or(AuthorizationParser::new("Api-Key"))
+///         .or(AuthorizationParser::new("Bearer")),
+/// );
+/// ```
+#[derive(Debug, Default)]
+pub struct FirstOf(Vec<Box<dyn KeyParser>>);
+
+impl FirstOf {
+    /// Adds a parser, tried after the ones before it.
+    pub fn or(mut self, parser: impl KeyParser) -> Self {
+        self.0.push(Box::new(parser));
+        self
+    }
+}
+
+impl KeyParser for FirstOf {
+    fn parse(&self, req: &HttpRequest) -> Option<PlainKey> {
+        self.0.iter().find_map(|p| p.parse(req))
+    }
+}

@@ -53,6 +53,29 @@ fn quickstart_over_http(db: &TestDb) {
     );
     assert!(!body.contains(&srv.key[9..]), "secret echoed: {body}");
 
+    // The other forms the quickstart reads, and what they must refuse.
+    for h in [
+        format!("X-Api-Key: {}", srv.key),
+        format!("Authorization: Bearer {}", srv.key),
+        format!("Authorization: bearer {}", srv.key),
+        format!("Authorization: api-key {}", srv.key),
+    ] {
+        assert_eq!(get(&srv.addr, &[&h]).0, 200, "{h:.24}");
+    }
+    for h in [
+        "X-Api-Key: abcd".to_owned(),
+        "X-Api-Key: ".to_owned(),
+        format!("X-Api-Key: Api-Key {}", srv.key),
+        format!("Authorization: X-Key {}", srv.key),
+        format!("Authorization: Api-Key:{}", srv.key),
+        format!("Authorization: Token {}", srv.key),
+        format!("Authorization: Api-Key  {}", srv.key),
+        format!("Authorization: Api-Key {}", srv.key.to_uppercase()),
+        format!("Authorization: Api-Key {}", &srv.key[1..]),
+    ] {
+        assert_eq!(get(&srv.addr, &[&h]).0, 401, "{h:.24}");
+    }
+
     let (status, body) = get(&srv.addr, &[]);
     assert_eq!(status, 401);
     assert!(

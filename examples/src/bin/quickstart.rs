@@ -16,10 +16,15 @@
 //! When the key table is empty, a demo key is created and printed once, with
 //! curl lines to try it. `GET /` is public; `GET /protected` answers the
 //! key's name and prefix, or 401 without a usable key. Ctrl-C stops it.
+//!
+//! The key is read, first found wins, from `X-Api-Key: <key>`, then
+//! `Authorization: Api-Key <key>`, then `Authorization: Bearer <key>`
+//! (keywords case-insensitive), to show the key parsers side by side.
 
+use actix_web::http::header::HeaderName;
 use actix_web::{get, web, App, HttpResponse, HttpServer, Responder};
 use apikey_actix::admin::{Admin, BasicAuth};
-use apikey_actix::HasApiKey;
+use apikey_actix::{ApiKeyConfig, AuthorizationParser, FirstOf, HasApiKey, HeaderParser};
 use apikey_core::{ApiKey, ApiKeyModel, Database, KeyFilter, Manager, NewKey};
 
 #[get("/")]
@@ -67,13 +72,21 @@ async fn main() -> std::io::Result<()> {
     }
 
     let admin_auth = BasicAuth::from_env("APIKEY_ADMIN_USER", "APIKEY_ADMIN_PASSWORD");
+    let config = ApiKeyConfig::default().parser(
+        FirstOf::default()
+            .or(HeaderParser::new(HeaderName::from_static("x-api-key")))
+            .or(AuthorizationParser::new("Api-Key"))
+            .or(AuthorizationParser::new("Bearer")),
+    );
     let server = HttpServer::new({
         let data = web::Data::new(keys.clone());
+        let config = config.clone();
         let keys = keys.clone();
         let admin_auth = admin_auth.clone();
         move || {
             let app = App::new()
                 .app_data(data.clone())
+                .app_data(config.clone())
                 .service(index)
                 .service(protected);
             match &admin_auth {
@@ -110,6 +123,14 @@ async fn main() -> std::io::Result<()> {
         println!("    curl -i {base}/");
         println!(
             "    curl -i -H 'Authorization: Api-Key {}' {base}/protected",
+            key.expose_secret()
+        );
+        println!(
+            "    curl -i -H 'X-Api-Key: {}' {base}/protected         # also accepted",
+            key.expose_secret()
+        );
+        println!(
+            "    curl -i -H 'Authorization: Bearer {}' {base}/protected  # also accepted",
             key.expose_secret()
         );
         println!("    curl -i {base}/protected    # no key: 401");
