@@ -183,7 +183,7 @@ quickstart_on() { # BACKEND URL [LABEL CACHE_TTL_MS]
 }
 
 quickstart_on sqlite "$work/apikey-rs.sqlite3"
-# The opt-in key cache (Manager::with_cache): revocations made elsewhere take
+# The opt-in key cache (BaseApiKeyManager::with_cache): revocations made elsewhere take
 # up to the TTL to apply, so it is a separate configuration, not the default.
 quickstart_on sqlite "$work/apikey-rs.sqlite3" "cached apikey-rs (key cache 1 s)" 1000
 

@@ -49,7 +49,7 @@ echo
 echo "## inclusive time (children included) of the frames that matter"
 perf report -i "$work/perf.data" --children --sort symbol --stdio -g none 2>/dev/null \
   | grep -v '^#' | awk '{ $1 = $1; sub(/ - -$/, "") }; NF' >"$work/inclusive.txt"
-grep -E 'Manager<M>::get_from_key|Database::run|first_by_prefix|sqlite3_step|sqlite3Reprepare|hashers::verify|r2d2::Pool<M>::get|PooledConnection<|blocking::pool::spawn_blocking|blocking::pool::Inner::run|Condvar::wait_until_internal|\[k\] futex_wake|BoxedSelectStatement.*walk_ast|cached_statement_non_generic|DjangoTimestamp|HasApiKey.*from_request|poll_request|__x64_sys_sendto' \
+grep -E 'BaseApiKeyManager<M>::get_from_key|Database::run|first_by_prefix|sqlite3_step|sqlite3Reprepare|hashers::verify|r2d2::Pool<M>::get|PooledConnection<|blocking::pool::spawn_blocking|blocking::pool::Inner::run|Condvar::wait_until_internal|\[k\] futex_wake|BoxedSelectStatement.*walk_ast|cached_statement_non_generic|DjangoTimestamp|HasApiKey.*from_request|poll_request|__x64_sys_sendto' \
   "$work/inclusive.txt" | cut -c1-170 | head -n 40
 echo
 echo "## by shared object"

@@ -6,7 +6,7 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
-use apikey_core::{ApiKey, ApiKeyModel, Error as CoreError, Manager};
+use apikey_core::{AbstractApiKey, ApiKey, BaseApiKeyManager, Error as CoreError};
 
 use crate::config::ApiKeyConfig;
 use crate::error::{AuthError, Denial};
@@ -19,14 +19,14 @@ pub(crate) struct Verified<M>(pub(crate) M);
 
 /// Extracts the verified key model: the handler receives the row itself.
 ///
-/// Requires a `Manager<M>` in the app data (`web::Data<Manager<M>>` or a
-/// plain `Manager<M>`). Missing or invalid key: 401 with
+/// Requires a `BaseApiKeyManager<M>` in the app data (`web::Data<BaseApiKeyManager<M>>` or a
+/// plain `BaseApiKeyManager<M>`). Missing or invalid key: 401 with
 /// `WWW-Authenticate: Api-Key`; store unavailable: 503.
 ///
 /// ```no_run
 /// use actix_web::{get, web, App, HttpServer, Responder};
 /// use apikey_actix::HasApiKey;
-/// use apikey_core::{ApiKey, ApiKeyModel, Database, Manager};
+/// use apikey_core::{ApiKey, AbstractApiKey, Database, BaseApiKeyManager};
 ///
 /// #[get("/protected")]
 /// async fn protected(key: HasApiKey<ApiKey>) -> impl Responder {
@@ -35,7 +35,7 @@ pub(crate) struct Verified<M>(pub(crate) M);
 ///
 /// # async fn run() -> std::io::Result<()> {
 /// let db = Database::connect("apikeys.db").expect("db");
-/// let keys = web::Data::new(Manager::<ApiKey>::new(db));
+/// let keys = web::Data::new(BaseApiKeyManager::<ApiKey>::new(db));
 /// HttpServer::new(move || App::new().app_data(keys.clone()).service(protected))
 ///     .bind("127.0.0.1:8080")?
 ///     .run()
@@ -43,9 +43,9 @@ pub(crate) struct Verified<M>(pub(crate) M);
 /// # }
 /// ```
 #[derive(Debug, Clone)]
-pub struct HasApiKey<M: ApiKeyModel = ApiKey>(pub M);
+pub struct HasApiKey<M: AbstractApiKey = ApiKey>(pub M);
 
-impl<M: ApiKeyModel> HasApiKey<M> {
+impl<M: AbstractApiKey> HasApiKey<M> {
     /// The verified key model.
     pub fn into_inner(self) -> M {
         self.0
@@ -58,23 +58,23 @@ impl<M: ApiKeyModel> HasApiKey<M> {
     }
 }
 
-impl<M: ApiKeyModel> Deref for HasApiKey<M> {
+impl<M: AbstractApiKey> Deref for HasApiKey<M> {
     type Target = M;
     fn deref(&self) -> &M {
         &self.0
     }
 }
 
-fn manager_of<M: ApiKeyModel>(req: &HttpRequest) -> Option<web::Data<Manager<M>>> {
-    if let Some(data) = req.app_data::<web::Data<Manager<M>>>() {
+fn manager_of<M: AbstractApiKey>(req: &HttpRequest) -> Option<web::Data<BaseApiKeyManager<M>>> {
+    if let Some(data) = req.app_data::<web::Data<BaseApiKeyManager<M>>>() {
         return Some(data.clone());
     }
-    req.app_data::<Manager<M>>()
+    req.app_data::<BaseApiKeyManager<M>>()
         .map(|m| web::Data::new(m.clone()))
 }
 
 /// Reads the key from `req` and looks it up, off the async executor.
-pub(crate) fn lookup<M: ApiKeyModel>(
+pub(crate) fn lookup<M: AbstractApiKey>(
     req: &HttpRequest,
 ) -> impl Future<Output = Result<M, Denial>> + 'static {
     let cached = req.extensions().get::<Verified<M>>().map(|v| v.0.clone());
@@ -90,13 +90,13 @@ pub(crate) fn lookup<M: ApiKeyModel>(
         }
         let Some(manager) = manager else {
             log::error!(
-                "apikey-actix: no Manager<{}> in the app data; register one with App::app_data",
+                "apikey-actix: no BaseApiKeyManager<{}> in the app data; register one with App::app_data",
                 std::any::type_name::<M>()
             );
             return Err(Denial::Internal);
         };
         let key = key.ok_or(Denial::MissingKey)?;
-        // A key remembered by `Manager::with_cache` needs no blocking thread.
+        // A key remembered by `BaseApiKeyManager::with_cache` needs no blocking thread.
         if let Some(model) = manager.get_cached(key.expose_secret()) {
             return Ok(model);
         }
@@ -119,7 +119,7 @@ pub(crate) fn lookup<M: ApiKeyModel>(
     }
 }
 
-impl<M: ApiKeyModel> FromRequest for HasApiKey<M> {
+impl<M: AbstractApiKey> FromRequest for HasApiKey<M> {
     type Error = AuthError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, AuthError>>>>;
 

@@ -6,7 +6,7 @@
 //! ```no_run
 //! use actix_web::{get, web, App, HttpServer, Responder};
 //! use apikey_actix::{ApiKeyConfig, HasApiKey};
-//! use apikey_core::{ApiKey, ApiKeyModel, Database, Manager};
+//! use apikey_core::{ApiKey, AbstractApiKey, Database, BaseApiKeyManager};
 //!
 //! #[get("/protected")]
 //! async fn protected(key: HasApiKey<ApiKey>) -> impl Responder {
@@ -17,7 +17,7 @@
 //! async fn main() -> std::io::Result<()> {
 //!     let db = Database::connect("apikeys.db").expect("database");
 //!     db.migrate().expect("migrations");
-//!     let keys = web::Data::new(Manager::<ApiKey>::new(db));
+//!     let keys = web::Data::new(BaseApiKeyManager::<ApiKey>::new(db));
 //!     HttpServer::new(move || {
 //!         App::new()
 //!             .app_data(keys.clone())

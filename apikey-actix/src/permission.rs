@@ -20,7 +20,7 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
-use apikey_core::{ApiKey, ApiKeyModel};
+use apikey_core::{AbstractApiKey, ApiKey};
 
 use crate::config::ApiKeyConfig;
 use crate::error::{AuthError, Denial};
@@ -84,7 +84,7 @@ impl<M> Clone for ApiKeyPermission<M> {
     }
 }
 
-impl<M: ApiKeyModel> Permission for ApiKeyPermission<M> {
+impl<M: AbstractApiKey> Permission for ApiKeyPermission<M> {
     fn check(&self, req: &HttpRequest) -> PermissionFuture {
         let fut = lookup::<M>(req);
         let req = req.clone();
@@ -314,7 +314,7 @@ macro_rules! operators {
 }
 
 operators! {
-    [M: ApiKeyModel,] ApiKeyPermission<M>;
+    [M: AbstractApiKey,] ApiKeyPermission<M>;
     [] IsAuthenticated;
     [] AllowAny;
     [F: Fn(&HttpRequest) -> bool + 'static,] FnPermission<F>;

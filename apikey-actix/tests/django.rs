@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::test as atest;
 use actix_web::{web, App, HttpResponse};
 use apikey_actix::HasApiKey;
-use apikey_core::{ApiKey, ApiKeyModel, Database, DjangoApiKey, Manager, NewKey};
+use apikey_core::{AbstractApiKey, ApiKey, BaseApiKeyManager, Database, DjangoApiKey, NewKey};
 use apikey_tests::{backend_tests, TestDb};
 use chrono::{Duration, Utc};
 
@@ -24,7 +24,8 @@ fn django_table(db: &TestDb) {
 fn django_keys_guard_routes(db: &TestDb) {
     django_table(db);
     // Django owns the table: no migrate() here.
-    let keys: Manager<DjangoApiKey> = Manager::new(Database::connect(&db.url).expect("connect"));
+    let keys: BaseApiKeyManager<DjangoApiKey> =
+        BaseApiKeyManager::new(Database::connect(&db.url).expect("connect"));
     let make = |name: &str| keys.create_key(NewKey::new(name)).expect("create");
     let (valid_row, valid) = make("valid");
     let (revoked_row, revoked) = make("revoked");
@@ -87,9 +88,9 @@ fn django_keys_guard_routes(db: &TestDb) {
 fn builtin_key_is_not_a_django_key(db: &TestDb) {
     django_table(db);
     let database = db.database(); // the built-in table too
-    let builtin: Manager<ApiKey> = Manager::new(database.clone());
+    let builtin: BaseApiKeyManager<ApiKey> = BaseApiKeyManager::new(database.clone());
     let (_, key) = builtin.create_key(NewKey::new("built-in")).expect("create");
-    let django: Manager<DjangoApiKey> = Manager::new(database);
+    let django: BaseApiKeyManager<DjangoApiKey> = BaseApiKeyManager::new(database);
     actix_rt::System::new().block_on(async {
         let app = atest::init_service(
             App::new()

@@ -10,7 +10,7 @@ use apikey_actix::{
     All, AllowAny, Any, ApiKeyConfig, ApiKeyPermission, AuthError, Authenticated, Denial,
     FnPermission, HasApiKey, IsAuthenticated, KeyParser, Not, Or, Permitted, RequirePermission,
 };
-use apikey_core::{ApiKey, ApiKeyModel, Manager, NewKey, PlainKey};
+use apikey_core::{AbstractApiKey, ApiKey, BaseApiKeyManager, NewKey, PlainKey};
 use apikey_tests::{backend_tests, TestDb};
 use chrono::{Duration, Utc};
 
@@ -32,7 +32,7 @@ fn run(f: impl std::future::Future<Output = ()>) {
 }
 
 struct Fixture {
-    keys: Manager<ApiKey>,
+    keys: BaseApiKeyManager<ApiKey>,
     valid: String,
     revoked: String,
     expired: String,
@@ -40,7 +40,7 @@ struct Fixture {
 }
 
 fn fixture(db: &TestDb) -> Fixture {
-    let keys = Manager::<ApiKey>::new(db.database());
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
     let make = |name: &str, expiry| {
         keys.create_key(NewKey::new(name).expiry(expiry))
             .expect("create")
@@ -615,7 +615,7 @@ fn unreachable_store_is_503_not_401() {
                 .connection_timeout(std::time::Duration::from_millis(200)),
         )
         .expect("lazy");
-        let keys = Manager::<ApiKey>::new(db);
+        let keys = BaseApiKeyManager::<ApiKey>::new(db);
         let app = service!(keys, ApiKeyConfig::default().drf_compatible(true));
         let h = vec![("authorization", hv("Api-Key abcdefgh.0123456789"))];
         let res = atest::call_service(

@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use apikey_core::scaffold::KeyTable;
 use apikey_core::{
-    ApiKey, ApiKeyModel, BackendKind, Database, DatabaseConfig, DatabaseUrl, DjangoApiKey, Error,
-    KeyFilter, Manager, NewKey,
+    AbstractApiKey, ApiKey, BackendKind, BaseApiKeyManager, Database, DatabaseConfig, DatabaseUrl,
+    DjangoApiKey, Error, KeyFilter, NewKey,
 };
 use chrono::Utc;
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
@@ -129,7 +129,7 @@ enum Command {
     },
     /// Write the migrations of a custom key table (needs no database).
     ///
-    /// For a model deriving ApiKeyModel: writes
+    /// For a model deriving AbstractApiKey: writes
     /// DIR/sqlite/VERSION_create_TABLE/{up,down}.sql and the same under
     /// DIR/postgres/, with the base columns, the unique prefix, the index on
     /// `created`, the trigger that makes revocation irreversible, and the
@@ -255,7 +255,11 @@ fn run(cli: Cli) -> CliResult {
     }
 }
 
-fn dispatch<M: ApiKeyModel<Extra = ()>>(db: Database, command: Command, model: Model) -> CliResult {
+fn dispatch<M: AbstractApiKey<Extra = ()>>(
+    db: Database,
+    command: Command,
+    model: Model,
+) -> CliResult {
     let fail = |e: Error| db_failure(e, model);
     match command {
         Command::Migrate => {
@@ -284,7 +288,7 @@ fn dispatch<M: ApiKeyModel<Extra = ()>>(db: Database, command: Command, model: M
                 }
                 None => None,
             };
-            let keys: Manager<M> = Manager::new(db);
+            let keys: BaseApiKeyManager<M> = BaseApiKeyManager::new(db);
             let (row, key) = keys
                 .create_key(NewKey::new(name).expiry(expiry))
                 .map_err(fail)?;
@@ -336,7 +340,7 @@ fn dispatch<M: ApiKeyModel<Extra = ()>>(db: Database, command: Command, model: M
             } else if expired {
                 filter.expired = Some(true);
             }
-            let keys: Manager<M> = Manager::new(db);
+            let keys: BaseApiKeyManager<M> = BaseApiKeyManager::new(db);
             let rows = keys.list(&filter).map_err(fail)?;
             let text = if json {
                 let items: Vec<KeyJson> = rows.iter().map(KeyJson::from_model).collect();
@@ -356,7 +360,7 @@ fn dispatch<M: ApiKeyModel<Extra = ()>>(db: Database, command: Command, model: M
                     "expected a key prefix (the part before the dot), not a key",
                 ));
             }
-            let keys: Manager<M> = Manager::new(db);
+            let keys: BaseApiKeyManager<M> = BaseApiKeyManager::new(db);
             let shown = sanitize(&prefix, 64);
             let before = keys.find_by_prefix(&prefix).map_err(fail)?;
             let Some(before) = before else {
@@ -387,7 +391,7 @@ fn dispatch<M: ApiKeyModel<Extra = ()>>(db: Database, command: Command, model: M
             } else {
                 key
             };
-            let keys: Manager<M> = Manager::new(db);
+            let keys: BaseApiKeyManager<M> = BaseApiKeyManager::new(db);
             match keys.get_from_key(key.trim()) {
                 Ok(row) => {
                     eprintln_quiet(&format!(

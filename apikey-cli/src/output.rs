@@ -1,6 +1,6 @@
 //! What `list` prints: an aligned table for people, JSON for machines.
 
-use apikey_core::ApiKeyModel;
+use apikey_core::AbstractApiKey;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
@@ -21,7 +21,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 
 impl KeyJson {
     /// The row's public fields (never its hash).
-    pub fn from_model<M: ApiKeyModel>(key: &M) -> Self {
+    pub fn from_model<M: AbstractApiKey>(key: &M) -> Self {
         KeyJson {
             prefix: key.prefix().to_owned(),
             name: key.name().to_owned(),
@@ -48,7 +48,7 @@ pub fn sanitize(s: &str, max: usize) -> String {
 }
 
 /// The aligned table: a header, then one line per key.
-pub fn table<M: ApiKeyModel>(keys: &[M]) -> String {
+pub fn table<M: AbstractApiKey>(keys: &[M]) -> String {
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
     let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
     let header = ["PREFIX", "NAME", "CREATED", "EXPIRES", "EXPIRED", "REVOKED"].map(String::from);

@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use apikey_core::{ApiKey, BackendKind, Database, Manager, NewKey};
+use apikey_core::{ApiKey, BackendKind, BaseApiKeyManager, Database, NewKey};
 use apikey_tests::{backend_tests, TestDb};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
@@ -201,7 +201,8 @@ fn every_command(db: &TestDb) {
             .map(|k| k["name"].as_str().unwrap_or_default().to_owned())
             .collect()
     };
-    let manager: Manager<ApiKey> = Manager::new(Database::connect(&db.url).expect("connect"));
+    let manager: BaseApiKeyManager<ApiKey> =
+        BaseApiKeyManager::new(Database::connect(&db.url).expect("connect"));
     manager
         .create_key(NewKey::new("old").expires(Utc::now() - Duration::hours(1)))
         .expect("expired key");

@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
-use crate::model::{ApiKeyModel, NewKeyRow};
+use crate::model::{AbstractApiKey, NewKeyRow};
 use crate::sql_types::DjangoTimestamp;
 
 /// The diesel schema of the built-in table.
@@ -60,7 +60,7 @@ impl fmt::Display for ApiKey {
     }
 }
 
-impl ApiKeyModel for ApiKey {
+impl AbstractApiKey for ApiKey {
     type Id = i64;
     type Extra = ();
     type Query = crate::__api_key_query_type!(api_keys::table, ApiKey);
@@ -80,7 +80,7 @@ impl ApiKeyModel for ApiKey {
                 api_keys::expiry_date.eq(DjangoTimestamp::opt(row.expiry_date)),
             ))
             .execute(conn)?;
-        <Self as ApiKeyModel>::find_by_prefix(conn, row.prefix)?
+        <Self as AbstractApiKey>::find_by_prefix(conn, row.prefix)?
             .ok_or(diesel::result::Error::NotFound)
     }
 

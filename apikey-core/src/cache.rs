@@ -1,4 +1,4 @@
-//! An opt-in, short-lived memory of verified keys ([`crate::Manager::with_cache`]).
+//! An opt-in, short-lived memory of verified keys ([`crate::BaseApiKeyManager::with_cache`]).
 //!
 //! Entries are found by prefix (not secret) and hold the SHA-512 digest of
 //! the full key, compared in constant time; the plain key is never kept.
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha512};
 use subtle::ConstantTimeEq;
 
-use crate::model::{now, ApiKeyModel};
+use crate::model::{now, AbstractApiKey};
 
 struct Entry<M> {
     digest: [u8; 64],
@@ -41,7 +41,7 @@ fn digest(key: &str) -> [u8; 64] {
     Sha512::digest(key.as_bytes()).into()
 }
 
-impl<M: ApiKeyModel> KeyCache<M> {
+impl<M: AbstractApiKey> KeyCache<M> {
     pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
         KeyCache {
             ttl,

@@ -20,11 +20,11 @@
 //! as djangorestframework-api-key 3.x does), so Django still verifies the key.
 //!
 //! ```no_run
-//! use apikey_core::{Database, DjangoApiKey, Manager};
+//! use apikey_core::{Database, DjangoApiKey, BaseApiKeyManager};
 //!
 //! # fn main() -> apikey_core::Result<()> {
 //! // The database of the Django service (no `migrate()`: Django owns the table).
-//! let keys: Manager<DjangoApiKey> = Manager::new(Database::connect("postgres://app@db/app")?);
+//! let keys: BaseApiKeyManager<DjangoApiKey> = BaseApiKeyManager::new(Database::connect("postgres://app@db/app")?);
 //! let ok = keys.is_valid("Hg5vTnT1.Tg4JjbiO8A0QEGGb3kTg0Qx5ZQMNUEHn")?;
 //! # Ok(())
 //! # }
@@ -36,7 +36,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
-use crate::model::{ApiKeyModel, NewKeyRow};
+use crate::model::{AbstractApiKey, NewKeyRow};
 use crate::sql_types::DjangoTimestamp;
 
 /// The diesel schema of Django's key table.
@@ -91,7 +91,7 @@ impl fmt::Display for DjangoApiKey {
     }
 }
 
-impl ApiKeyModel for DjangoApiKey {
+impl AbstractApiKey for DjangoApiKey {
     type Id = String;
     type Extra = ();
     type Query = crate::__api_key_query_type!(t::table, DjangoApiKey);
@@ -114,7 +114,7 @@ impl ApiKeyModel for DjangoApiKey {
                 t::expiry_date.eq(DjangoTimestamp::opt(row.expiry_date)),
             ))
             .execute(conn)?;
-        <Self as ApiKeyModel>::find_by_prefix(conn, row.prefix)?
+        <Self as AbstractApiKey>::find_by_prefix(conn, row.prefix)?
             .ok_or(diesel::result::Error::NotFound)
     }
 

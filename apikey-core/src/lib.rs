@@ -6,12 +6,12 @@
 //! service keep working.
 //!
 //! ```
-//! use apikey_core::{ApiKey, ApiKeyModel, Database, Manager, NewKey};
+//! use apikey_core::{ApiKey, AbstractApiKey, Database, BaseApiKeyManager, NewKey};
 //!
 //! # fn main() -> apikey_core::Result<()> {
 //! let db = Database::connect(":memory:")?;
 //! db.migrate()?;
-//! let keys: Manager<ApiKey> = Manager::new(db);
+//! let keys: BaseApiKeyManager<ApiKey> = BaseApiKeyManager::new(db);
 //!
 //! let (row, key) = keys.create_key(NewKey::new("billing service"))?;
 //! // `key` is shown to its owner once; only `row.hashed_key` is stored.
@@ -49,19 +49,22 @@ pub use django::{django_schema, DjangoApiKey};
 pub use error::{Error, Result};
 pub use hashers::Verification;
 pub use key::{GenerateKey, GeneratedKey, KeyGenerator, PlainKey};
-pub use manager::{AllUsable, Manager, NewKey, UsableKeys, MAX_CREATE_ATTEMPTS, MAX_KEY_LENGTH};
+pub use manager::{
+    AllUsable, BaseApiKeyManager, NewKey, UsableKeys, MAX_CREATE_ATTEMPTS, MAX_KEY_LENGTH,
+};
 pub use model::{
-    now, validate_name, ApiKeyModel, FormField, FormFields, KeyFilter, NewKeyRow, MAX_NAME_LENGTH,
+    now, validate_name, AbstractApiKey, FormField, FormFields, KeyFilter, NewKeyRow,
+    MAX_NAME_LENGTH,
 };
 
-/// Derives [`ApiKeyModel`](trait@ApiKeyModel) for an application's own key
+/// Derives [`AbstractApiKey`](trait@AbstractApiKey) for an application's own key
 /// model: a struct with the base fields plus its own, for a diesel `table!`
 /// the application declares (the counterpart of subclassing the reference's
 /// `AbstractAPIKey`).
 ///
 /// ```
 /// use apikey_core::scaffold::KeyTable;
-/// use apikey_core::{ApiKeyModel, Database, Manager, NewKey, UsableKeys};
+/// use apikey_core::{AbstractApiKey, ApiKeyModel, BaseApiKeyManager, Database, NewKey, UsableKeys};
 /// use chrono::NaiveDateTime;
 /// use diesel::prelude::*;
 ///
@@ -111,7 +114,7 @@ pub use model::{
 /// struct ActiveOrganizations;
 ///
 /// impl UsableKeys<OrganizationApiKey> for ActiveOrganizations {
-///     fn get_usable_keys(&self, now: NaiveDateTime) -> <OrganizationApiKey as ApiKeyModel>::Query {
+///     fn get_usable_keys(&self, now: NaiveDateTime) -> <OrganizationApiKey as AbstractApiKey>::Query {
 ///         OrganizationApiKey::usable_keys(now).filter(
 ///             organization_api_keys::organization_id.eq_any(
 ///                 organizations::table.filter(organizations::active).select(organizations::id),
@@ -141,7 +144,7 @@ pub use model::{
 ///     )
 /// })?;
 ///
-/// let keys = Manager::<OrganizationApiKey>::new(db.clone()).with_usable_keys(ActiveOrganizations);
+/// let keys = BaseApiKeyManager::<OrganizationApiKey>::new(db.clone()).with_usable_keys(ActiveOrganizations);
 /// let (row, key) = keys.create_key(NewKey::with_extra(
 ///     "acme ci",
 ///     OrganizationApiKeyFields { organization_id: 1 },
@@ -192,7 +195,7 @@ pub use model::{
 ///
 /// # What it generates
 ///
-/// - `impl ApiKeyModel`: `Id` = the type of `id`, `Extra` = the fields
+/// - `impl AbstractApiKey`: `Id` = the type of `id`, `Extra` = the fields
 ///   struct below, the display-name consts, `TABLE_NAME` (the last segment of
 ///   `table`), `insert` writing the base and own columns, and the shared
 ///   queries of every model.

@@ -1,7 +1,7 @@
 //! The SQL shared by every key model, as a macro expanded inside each model's
-//! `impl ApiKeyModel` (the built-in models and the derive's output).
+//! `impl AbstractApiKey` (the built-in models and the derive's output).
 
-/// Expands to the accessors and the query functions of [`crate::ApiKeyModel`]
+/// Expands to the accessors and the query functions of [`crate::AbstractApiKey`]
 /// for a struct with the base fields and a diesel `table!` module with the
 /// base columns. Everything but `insert` and the associated types.
 #[doc(hidden)]

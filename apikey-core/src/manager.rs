@@ -14,7 +14,7 @@ use crate::db::{Database, DbConnection};
 use crate::error::{Error, Result};
 use crate::hashers::Verification;
 use crate::key::{split_prefix, GenerateKey, KeyGenerator, PlainKey};
-use crate::model::{now, truncate_micros, validate_name, ApiKeyModel, KeyFilter, NewKeyRow};
+use crate::model::{now, truncate_micros, validate_name, AbstractApiKey, KeyFilter, NewKeyRow};
 
 /// The longest key `get_from_key` looks up; anything longer is invalid
 /// without touching the database.
@@ -32,14 +32,14 @@ pub const MAX_CREATE_ATTEMPTS: u32 = 10;
 /// ```ignore
 /// struct ActiveOrganizations;
 /// impl UsableKeys<OrganizationApiKey> for ActiveOrganizations {
-///     fn get_usable_keys(&self, now: NaiveDateTime) -> <OrganizationApiKey as ApiKeyModel>::Query {
+///     fn get_usable_keys(&self, now: NaiveDateTime) -> <OrganizationApiKey as AbstractApiKey>::Query {
 ///         OrganizationApiKey::usable_keys(now).filter(
 ///             org_keys::organization_id.eq_any(organizations::table.filter(organizations::active).select(organizations::id)),
 ///         )
 ///     }
 /// }
 /// ```
-pub trait UsableKeys<M: ApiKeyModel>: Send + Sync + 'static {
+pub trait UsableKeys<M: AbstractApiKey>: Send + Sync + 'static {
     /// The usable keys at `now`, as a diesel query.
     fn get_usable_keys(&self, now: NaiveDateTime) -> M::Query {
         M::usable_keys(now)
@@ -62,7 +62,7 @@ pub trait UsableKeys<M: ApiKeyModel>: Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AllUsable;
 
-impl<M: ApiKeyModel> UsableKeys<M> for AllUsable {
+impl<M: AbstractApiKey> UsableKeys<M> for AllUsable {
     fn find_usable(
         &self,
         conn: &mut DbConnection,
@@ -123,7 +123,7 @@ impl<E> NewKey<E> {
 /// Creates, finds, checks and revokes keys of model `M` (the counterpart of
 /// the reference's `BaseAPIKeyManager`). Cheap to clone; blocking (call it
 /// from a blocking thread in async code).
-pub struct Manager<M: ApiKeyModel> {
+pub struct BaseApiKeyManager<M: AbstractApiKey> {
     db: Database,
     usable: Arc<dyn UsableKeys<M>>,
     generator: Arc<dyn GenerateKey>,
@@ -131,9 +131,9 @@ pub struct Manager<M: ApiKeyModel> {
     _model: PhantomData<fn() -> M>,
 }
 
-impl<M: ApiKeyModel> Clone for Manager<M> {
+impl<M: AbstractApiKey> Clone for BaseApiKeyManager<M> {
     fn clone(&self) -> Self {
-        Manager {
+        BaseApiKeyManager {
             db: self.db.clone(),
             usable: Arc::clone(&self.usable),
             generator: Arc::clone(&self.generator),
@@ -143,9 +143,9 @@ impl<M: ApiKeyModel> Clone for Manager<M> {
     }
 }
 
-impl<M: ApiKeyModel> fmt::Debug for Manager<M> {
+impl<M: AbstractApiKey> fmt::Debug for BaseApiKeyManager<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Manager")
+        f.debug_struct("BaseApiKeyManager")
             .field("model", &M::VERBOSE_NAME)
             .field("db", &self.db)
             .field("generator", &self.generator)
@@ -160,10 +160,10 @@ fn is_unique_violation(err: &DieselError) -> bool {
     )
 }
 
-impl<M: ApiKeyModel> Manager<M> {
+impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     /// A manager with the default generator and definition of usable.
     pub fn new(db: Database) -> Self {
-        Manager {
+        BaseApiKeyManager {
             db,
             usable: Arc::new(AllUsable),
             generator: Arc::new(KeyGenerator::default()),
@@ -191,7 +191,7 @@ impl<M: ApiKeyModel> Manager<M> {
         self
     }
 
-    /// The key from the memory of [`Manager::with_cache`], without touching
+    /// The key from the memory of [`BaseApiKeyManager::with_cache`], without touching
     /// the database (`None`: not remembered, or no cache). Cheap and
     /// non-blocking: async code calls it before moving to a blocking thread.
     pub fn get_cached(&self, key: &str) -> Option<M> {

@@ -1,4 +1,4 @@
-//! Code generation: the fields struct, `Display`, and `impl ApiKeyModel`.
+//! Code generation: the fields struct, `Display`, and `impl AbstractApiKey`.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
@@ -167,7 +167,7 @@ fn expand(model: &Model<'_>) -> TokenStream {
             }
 
             #[automatically_derived]
-            impl ::apikey_core::ApiKeyModel for #ident {
+            impl ::apikey_core::AbstractApiKey for #ident {
                 type Id = #id_ty;
                 type Extra = #extra_ty;
                 type Query = ::apikey_core::__api_key_query_type!(#table::table, #ident);
@@ -197,7 +197,7 @@ fn expand(model: &Model<'_>) -> TokenStream {
                         ))
                         .execute(conn)?;
                     // No RETURNING: the unique prefix finds the row on every backend.
-                    <Self as ::apikey_core::ApiKeyModel>::find_by_prefix(conn, row.prefix)?
+                    <Self as ::apikey_core::AbstractApiKey>::find_by_prefix(conn, row.prefix)?
                         .ok_or(::apikey_core::__private::diesel::result::Error::NotFound)
                 }
 

@@ -1,4 +1,4 @@
-//! Derive macro for `apikey_core::ApiKeyModel`. Use it through `apikey-core`,
+//! Derive macro implementing `apikey_core::AbstractApiKey`. Use it through `apikey-core`,
 //! which re-exports it next to the trait and documents it there.
 //!
 //! The pipeline follows thiserror's: `attr` parses the `#[apikey(...)]` and
@@ -16,8 +16,8 @@ mod ctxt;
 mod expand;
 mod valid;
 
-/// Derives `apikey_core::ApiKeyModel` for a key model struct (see the
-/// documentation of `apikey_core::ApiKeyModel`).
+/// Derives `apikey_core::AbstractApiKey` for a key model struct (see the
+/// documentation of `apikey_core::AbstractApiKey`).
 #[proc_macro_derive(ApiKeyModel, attributes(apikey))]
 pub fn derive_api_key_model(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);

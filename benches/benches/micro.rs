@@ -25,7 +25,7 @@ use actix_web::test::TestRequest;
 use apikey_actix::{AuthorizationParser, HeaderParser, KeyParser};
 use apikey_core::hashers::{self, Verification};
 use apikey_core::key::KEY_CHARSET;
-use apikey_core::{ApiKey, Database, GenerateKey, KeyGenerator, Manager};
+use apikey_core::{ApiKey, BaseApiKeyManager, Database, GenerateKey, KeyGenerator};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode};
 use diesel::connection::SimpleConnection;
 
@@ -257,7 +257,7 @@ fn probes(n: u64) -> Vec<String> {
     (0..count).map(|k| row_key(k * (n / count))).collect()
 }
 
-fn bench_lookups(c: &mut Criterion, backend: &str, n: u64, manager: &Manager<ApiKey>) {
+fn bench_lookups(c: &mut Criterion, backend: &str, n: u64, manager: &BaseApiKeyManager<ApiKey>) {
     let keys = probes(n);
     // Same prefixes, wrong secrets: the row is found, the hash does not match.
     let wrong: Vec<String> = keys
@@ -331,7 +331,7 @@ fn get_from_key_sqlite(c: &mut Criterion) {
         } else {
             eprintln!("reusing {url} ({n} keys)");
         }
-        let manager = Manager::<ApiKey>::new(
+        let manager = BaseApiKeyManager::<ApiKey>::new(
             Database::connect(&url).unwrap_or_else(|e| panic!("{url}: {e}")),
         );
         bench_lookups(c, "sqlite", n, &manager);
@@ -356,7 +356,7 @@ fn get_from_key_postgres(c: &mut Criterion) {
     if let Err(e) = db.run(|conn| conn.batch_execute("TRUNCATE api_keys")) {
         panic!("emptying api_keys on PostgreSQL: {e}");
     }
-    let manager = Manager::<ApiKey>::new(db.clone());
+    let manager = BaseApiKeyManager::<ApiKey>::new(db.clone());
     let mut filled = 0;
     let mut wanted = sizes();
     wanted.sort_unstable();

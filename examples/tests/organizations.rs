@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 
-use apikey_core::{ApiKey, Database, Manager, NewKey};
+use apikey_core::{ApiKey, BaseApiKeyManager, Database, NewKey};
 use apikey_tests::server::{http_get, is_key, spawn_server, Spawned};
 use apikey_tests::{backend_tests, TestDb};
 use serde_json::Value;
@@ -172,7 +172,8 @@ fn builtin_key_is_refused(db: &TestDb) {
     let srv = start(&db.url, dir.path());
     let acme = srv.key_of("Acme");
     // The example's migrate_with ran the built-in migrations too.
-    let builtin: Manager<ApiKey> = Manager::new(Database::connect(&db.url).expect("connect"));
+    let builtin: BaseApiKeyManager<ApiKey> =
+        BaseApiKeyManager::new(Database::connect(&db.url).expect("connect"));
     let (_, key) = builtin.create_key(NewKey::new("built-in")).expect("create");
     assert!(builtin.is_valid(key.expose_secret()).expect("valid"));
     assert_refused(&srv, Some(key.expose_secret()));

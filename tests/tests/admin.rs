@@ -14,7 +14,9 @@ use actix_web::App;
 use apikey_actix::admin::{Admin, BasicAuth};
 use apikey_actix::FnPermission as Deny;
 use apikey_core::scaffold::KeyTable;
-use apikey_core::{ApiKey, ApiKeyModel, BackendKind, DjangoApiKey, KeyFilter, Manager, NewKey};
+use apikey_core::{
+    AbstractApiKey, ApiKey, BackendKind, BaseApiKeyManager, DjangoApiKey, KeyFilter, NewKey,
+};
 use apikey_tests::{backend_tests, TestDb};
 
 /// `admin:s3cret` in Basic form.
@@ -24,7 +26,7 @@ fn run(f: impl std::future::Future<Output = ()>) {
     actix_rt::System::new().block_on(f);
 }
 
-fn admin_of<M: ApiKeyModel>(keys: &Manager<M>) -> Admin<M>
+fn admin_of<M: AbstractApiKey>(keys: &BaseApiKeyManager<M>) -> Admin<M>
 where
     M::Extra: apikey_core::FormFields,
 {
@@ -150,7 +152,7 @@ fn insert_raw(db: &TestDb, table: &str, rows: &[(&str, &str, &str, bool, Option<
     }
 }
 
-fn find(keys: &Manager<ApiKey>, prefix: &str) -> ApiKey {
+fn find(keys: &BaseApiKeyManager<ApiKey>, prefix: &str) -> ApiKey {
     keys.find_by_prefix(prefix)
         .expect("db")
         .expect("key exists")
@@ -159,7 +161,7 @@ fn find(keys: &Manager<ApiKey>, prefix: &str) -> ApiKey {
 // ---------------------------------------------------------------------------
 
 fn permission_refused(db: &TestDb) {
-    let keys = Manager::<ApiKey>::new(db.database());
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
     let (row, _) = keys.create_key(NewKey::new("kept")).expect("create");
     let prefix = row.prefix().to_owned();
     run(async {
@@ -234,7 +236,7 @@ fn permission_refused(db: &TestDb) {
 }
 
 fn csrf_refused(db: &TestDb) {
-    let keys = Manager::<ApiKey>::new(db.database());
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
     let (row, _) = keys.create_key(NewKey::new("target")).expect("create");
     let prefix = row.prefix().to_owned();
     let detail = format!("/admin/keys/{prefix}");
@@ -305,7 +307,7 @@ fn csrf_refused(db: &TestDb) {
 }
 
 fn user_text_is_escaped(db: &TestDb) {
-    let keys = Manager::<ApiKey>::new(db.database());
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
     let evil = "<script>alert(1)</script>";
     let (row, _) = keys.create_key(NewKey::new(evil)).expect("create");
     run(async {
@@ -343,7 +345,7 @@ fn user_text_is_escaped(db: &TestDb) {
 }
 
 fn bad_input_is_shown_back_and_changes_nothing(db: &TestDb) {
-    let keys = Manager::<ApiKey>::new(db.database());
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
     let (row, _) = keys.create_key(NewKey::new("original")).expect("create");
     let detail = format!("/admin/keys/{}", row.prefix());
     run(async {
@@ -438,7 +440,7 @@ fn bad_input_is_shown_back_and_changes_nothing(db: &TestDb) {
 
 fn pagination_newest_first(db: &TestDb) {
     let database = db.database();
-    let keys = Manager::<ApiKey>::new(database);
+    let keys = BaseApiKeyManager::<ApiKey>::new(database);
     let rows: Vec<(String, String, String)> = (0..120)
         .map(|i| {
             (
@@ -524,7 +526,7 @@ where
 }
 
 fn filters(db: &TestDb) {
-    let keys = Manager::<ApiKey>::new(db.database());
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
     insert_raw(
         db,
         "api_keys",
@@ -609,7 +611,7 @@ fn filters(db: &TestDb) {
 
 /// The created page: the whole key, once, never in a cookie or a URL.
 fn create_shows_the_key_once(db: &TestDb) {
-    let keys = Manager::<ApiKey>::new(db.database());
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
     run(async {
         let app = atest::init_service(App::new().service(admin_of(&keys).scope("/admin"))).await;
         let mut b = Browser::new(app);
@@ -657,7 +659,7 @@ fn create_shows_the_key_once(db: &TestDb) {
 }
 
 fn edit_then_revoke_then_read_only(db: &TestDb) {
-    let keys = Manager::<ApiKey>::new(db.database());
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
     let (row, key) = keys.create_key(NewKey::new("to edit")).expect("create");
     let prefix = row.prefix().to_owned();
     let detail = format!("/admin/keys/{prefix}");
@@ -784,7 +786,7 @@ fn derived_model_with_own_columns(db: &TestDb) {
         .index("team_id");
     db.raw_sql(&table.migration(db.kind).expect("scaffold").up)
         .expect("table");
-    let keys = Manager::<org::TeamApiKey>::new(database);
+    let keys = BaseApiKeyManager::<org::TeamApiKey>::new(database);
     run(async {
         let app = atest::init_service(
             App::new().service(
@@ -876,7 +878,9 @@ fn derived_model_with_own_columns(db: &TestDb) {
 /// The Django table's model mounts the same way.
 fn django_model_admin(db: &TestDb) {
     db.create_django_table();
-    let keys = Manager::<DjangoApiKey>::new(apikey_core::Database::connect(&db.url).expect("db"));
+    let keys = BaseApiKeyManager::<DjangoApiKey>::new(
+        apikey_core::Database::connect(&db.url).expect("db"),
+    );
     run(async {
         let app =
             atest::init_service(App::new().service(admin_of(&keys).scope("/django-keys"))).await;
@@ -898,7 +902,7 @@ fn django_model_admin(db: &TestDb) {
 /// 100,000 keys inserted in bulk: the list stays one COUNT and one
 /// LIMIT/OFFSET query. Times are printed, not asserted (a benchmark's job).
 fn list_over_100k_keys(db: &TestDb) {
-    let keys = Manager::<ApiKey>::new(db.database());
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
     let started = Instant::now();
     let sql = match db.kind {
         BackendKind::Postgres => {

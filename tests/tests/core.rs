@@ -8,15 +8,15 @@ use std::sync::Arc;
 
 use apikey_core::key::{push_random, GeneratedKey};
 use apikey_core::{
-    hashers, ApiKey, ApiKeyModel, Database, DatabaseConfig, Error, GenerateKey, KeyFilter,
-    KeyGenerator, Manager, NewKey, PlainKey, UsableKeys,
+    hashers, AbstractApiKey, ApiKey, BaseApiKeyManager, Database, DatabaseConfig, Error,
+    GenerateKey, KeyFilter, KeyGenerator, NewKey, PlainKey, UsableKeys,
 };
 use apikey_tests::{backend_tests, TestDb};
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
 
-fn manager(db: &TestDb) -> Manager<ApiKey> {
-    Manager::new(db.database())
+fn manager(db: &TestDb) -> BaseApiKeyManager<ApiKey> {
+    BaseApiKeyManager::new(db.database())
 }
 
 fn is_key_shaped(key: &str, prefix_len: usize, secret_len: usize) -> bool {
@@ -294,7 +294,8 @@ fn prefix_collision_is_retried(db: &TestDb) {
 }
 
 fn concurrent_creation_loses_nothing(db: &TestDb) {
-    let keys = Manager::<ApiKey>::new(db.database_with(DatabaseConfig::default().max_size(8)));
+    let keys =
+        BaseApiKeyManager::<ApiKey>::new(db.database_with(DatabaseConfig::default().max_size(8)));
     let handles: Vec<_> = (0..8)
         .map(|t| {
             let keys = keys.clone();
@@ -327,7 +328,7 @@ fn concurrent_creation_loses_nothing(db: &TestDb) {
 struct NotNamedBlocked;
 
 impl UsableKeys<ApiKey> for NotNamedBlocked {
-    fn get_usable_keys(&self, now: chrono::NaiveDateTime) -> <ApiKey as ApiKeyModel>::Query {
+    fn get_usable_keys(&self, now: chrono::NaiveDateTime) -> <ApiKey as AbstractApiKey>::Query {
         use apikey_core::schema::api_keys::dsl::*;
         ApiKey::usable_keys(now).filter(name.ne("blocked"))
     }
@@ -684,7 +685,7 @@ fn unreachable_store_is_unavailable_not_invalid() {
         DatabaseConfig::default().connection_timeout(std::time::Duration::from_millis(300)),
     )
     .expect("lazy pool");
-    let keys: Manager<ApiKey> = Manager::new(db);
+    let keys: BaseApiKeyManager<ApiKey> = BaseApiKeyManager::new(db);
     let err = keys.get_from_key("abcdefgh.0123456789").expect_err("down");
     assert!(err.is_unavailable(), "{err}");
     assert!(

@@ -5,8 +5,8 @@
 
 use apikey_core::scaffold::{self, KeyTable};
 use apikey_core::{
-    ApiKey, ApiKeyModel, BackendKind, Database, Error, KeyFilter, KeyGenerator, Manager, NewKey,
-    UsableKeys,
+    AbstractApiKey, ApiKey, BackendKind, BaseApiKeyManager, Database, Error, KeyFilter,
+    KeyGenerator, NewKey, UsableKeys,
 };
 use apikey_tests::{backend_tests, TestDb};
 use chrono::NaiveDateTime;
@@ -121,7 +121,7 @@ fn for_org(name: &str, organization_id: i64) -> NewKey<OrganizationApiKeyFields>
 struct ActiveOrganizations;
 
 impl UsableKeys<OrganizationApiKey> for ActiveOrganizations {
-    fn get_usable_keys(&self, now: NaiveDateTime) -> <OrganizationApiKey as ApiKeyModel>::Query {
+    fn get_usable_keys(&self, now: NaiveDateTime) -> <OrganizationApiKey as AbstractApiKey>::Query {
         OrganizationApiKey::usable_keys(now).filter(
             organization_api_keys::organization_id.eq_any(
                 organizations::table
@@ -132,8 +132,8 @@ impl UsableKeys<OrganizationApiKey> for ActiveOrganizations {
     }
 }
 
-fn org_keys(db: &Database) -> Manager<OrganizationApiKey> {
-    Manager::new(db.clone()).with_usable_keys(ActiveOrganizations)
+fn org_keys(db: &Database) -> BaseApiKeyManager<OrganizationApiKey> {
+    BaseApiKeyManager::new(db.clone()).with_usable_keys(ActiveOrganizations)
 }
 
 fn create_key_with_extra_fields(db: &TestDb) {
@@ -193,7 +193,7 @@ fn keys_of_inactive_organizations_are_refused(db: &TestDb) {
         .expect("other org unaffected"));
     // The plain manager (no narrowing) still finds it: the narrowing is the
     // only difference.
-    let plain: Manager<OrganizationApiKey> = Manager::new(database.clone());
+    let plain: BaseApiKeyManager<OrganizationApiKey> = BaseApiKeyManager::new(database.clone());
     assert!(plain.is_valid(acme.expose_secret()).expect("is_valid"));
 
     set_active(&database, 1, true);
@@ -238,7 +238,7 @@ fn custom_generator_lengths(db: &TestDb) {
 fn builtin_key_is_not_an_organization_key(db: &TestDb) {
     let database = app_database(db);
     add_organization(&database, 1, "Acme");
-    let builtin: Manager<ApiKey> = Manager::new(database.clone());
+    let builtin: BaseApiKeyManager<ApiKey> = BaseApiKeyManager::new(database.clone());
     let (_, plain_key) = builtin.create_key(NewKey::new("built-in")).expect("create");
     let keys = org_keys(&database);
     let (_, org_key) = keys.create_key(for_org("acme", 1)).expect("create");
@@ -313,7 +313,7 @@ fn scaffold_up_down_up(db: &TestDb) {
 
     // The built-in migration still runs afterwards (same trigger function).
     let database = db.database();
-    let (_, key) = Manager::<ApiKey>::new(database)
+    let (_, key) = BaseApiKeyManager::<ApiKey>::new(database)
         .create_key(NewKey::new("built-in"))
         .expect("create");
     assert!(!key.expose_secret().is_empty());
@@ -382,7 +382,7 @@ fn display_names_are_consts() {
         "Organization API keys"
     );
     assert_eq!(OrganizationApiKey::TABLE_NAME, "organization_api_keys");
-    const _: &str = <OrganizationApiKey as ApiKeyModel>::VERBOSE_NAME;
+    const _: &str = <OrganizationApiKey as AbstractApiKey>::VERBOSE_NAME;
 }
 
 #[test]
@@ -431,12 +431,12 @@ mod defaults {
 
     #[test]
     fn defaults_follow_django() {
-        use apikey_core::ApiKeyModel;
+        use apikey_core::AbstractApiKey;
         assert_eq!(TeamAPIKey::VERBOSE_NAME, "team api key");
         assert_eq!(TeamAPIKey::VERBOSE_NAME_PLURAL, "team api keys");
         assert_eq!(TeamAPIKey::TABLE_NAME, "team_keys");
         // No own columns: `Extra` is `()`, so `NewKey::new` fits.
-        let _: apikey_core::NewKey<<TeamAPIKey as ApiKeyModel>::Extra> =
+        let _: apikey_core::NewKey<<TeamAPIKey as AbstractApiKey>::Extra> =
             apikey_core::NewKey::new("x");
     }
 }
@@ -444,7 +444,7 @@ mod defaults {
 /// What the web admin reads from a derived model: its own columns as text,
 /// and its fields struct parsed from form text.
 mod form_and_columns {
-    use apikey_core::{ApiKeyModel, FormField, FormFields};
+    use apikey_core::{AbstractApiKey, FormField, FormFields};
     use chrono::NaiveDateTime;
     use diesel::prelude::*;
 

@@ -13,7 +13,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use apikey_core::{
-    hashers, ApiKeyModel, BackendKind, Database, DjangoApiKey, Error, KeyFilter, Manager, NewKey,
+    hashers, AbstractApiKey, BackendKind, BaseApiKeyManager, Database, DjangoApiKey, Error,
+    KeyFilter, NewKey,
 };
 use apikey_tests::{backend_tests, TestDb};
 use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
@@ -82,9 +83,9 @@ fn django(db: &TestDb, args: &[&str], stdin: &str) -> Value {
 }
 
 /// Django's migrate on the test database, then a manager on the same table.
-fn setup(db: &TestDb) -> Manager<DjangoApiKey> {
+fn setup(db: &TestDb) -> BaseApiKeyManager<DjangoApiKey> {
     django(db, &["migrate"], "");
-    Manager::new(Database::connect(&db.url).expect("connect"))
+    BaseApiKeyManager::new(Database::connect(&db.url).expect("connect"))
 }
 
 fn is_valid_in_django(db: &TestDb, key: &str) -> bool {

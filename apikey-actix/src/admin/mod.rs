@@ -9,13 +9,13 @@
 //! ```no_run
 //! use actix_web::{App, HttpServer};
 //! use apikey_actix::admin::{Admin, BasicAuth};
-//! use apikey_core::{ApiKey, Database, Manager};
+//! use apikey_core::{ApiKey, Database, BaseApiKeyManager};
 //!
 //! #[actix_web::main]
 //! async fn main() -> std::io::Result<()> {
 //!     let db = Database::connect("apikeys.db").expect("database");
 //!     db.migrate().expect("migrations");
-//!     let keys = Manager::<ApiKey>::new(db);
+//!     let keys = BaseApiKeyManager::<ApiKey>::new(db);
 //!     let auth = BasicAuth::from_env("APIKEY_ADMIN_USER", "APIKEY_ADMIN_PASSWORD")
 //!         .expect("set APIKEY_ADMIN_USER and APIKEY_ADMIN_PASSWORD");
 //!     HttpServer::new(move || {
@@ -81,7 +81,7 @@ use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse, T
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, Error, HttpResponse, Scope};
-use apikey_core::{ApiKeyModel, Manager};
+use apikey_core::{AbstractApiKey, BaseApiKeyManager};
 
 pub use apikey_core::{FormField, FormFields};
 pub use basic::BasicAuth;
@@ -98,15 +98,15 @@ pub const DEFAULT_PAGE_SIZE: u32 = 50;
 
 /// The web admin of key model `M`, as an actix-web scope (see the
 /// [module documentation](self)).
-pub struct Admin<M: ApiKeyModel> {
-    manager: Manager<M>,
+pub struct Admin<M: AbstractApiKey> {
+    manager: BaseApiKeyManager<M>,
     permission: Option<Rc<dyn Permission>>,
     page_size: u32,
     list_display: Vec<&'static str>,
     site: Option<String>,
 }
 
-impl<M: ApiKeyModel> fmt::Debug for Admin<M> {
+impl<M: AbstractApiKey> fmt::Debug for Admin<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Admin")
             .field("model", &M::VERBOSE_NAME_PLURAL)
@@ -118,20 +118,20 @@ impl<M: ApiKeyModel> fmt::Debug for Admin<M> {
 }
 
 /// What the handlers share.
-pub(crate) struct State<M: ApiKeyModel> {
-    pub(crate) manager: Manager<M>,
+pub(crate) struct State<M: AbstractApiKey> {
+    pub(crate) manager: BaseApiKeyManager<M>,
     pub(crate) page_size: u32,
     pub(crate) list_display: Vec<&'static str>,
     pub(crate) site: String,
 }
 
-impl<M: ApiKeyModel> Admin<M>
+impl<M: AbstractApiKey> Admin<M>
 where
     M::Extra: FormFields,
 {
     /// The admin of the keys of `manager`. It refuses every request until
     /// [`Admin::permission`] says who may use it.
-    pub fn new(manager: Manager<M>) -> Self {
+    pub fn new(manager: BaseApiKeyManager<M>) -> Self {
         Admin {
             manager,
             permission: None,

@@ -7,7 +7,7 @@ use actix_web::error::{InternalError, QueryPayloadError, UrlencodedError};
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use apikey_core::{now, validate_name, ApiKeyModel, Error as CoreError, KeyFilter, NewKey};
+use apikey_core::{now, validate_name, AbstractApiKey, Error as CoreError, KeyFilter, NewKey};
 use askama::Template;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
@@ -43,7 +43,7 @@ fn base_path(req: &HttpRequest, depth: usize) -> String {
     path.to_owned()
 }
 
-fn session<M: ApiKeyModel>(req: &HttpRequest, state: &State<M>, depth: usize) -> Session {
+fn session<M: AbstractApiKey>(req: &HttpRequest, state: &State<M>, depth: usize) -> Session {
     let base = base_path(req, depth);
     let (token, new_cookie) = match csrf::from_cookie(req) {
         Some(token) => (token, None),
@@ -330,7 +330,7 @@ struct KeyView {
     href: String,
 }
 
-fn key_view<M: ApiKeyModel>(key: &M, base: &str, at: NaiveDateTime) -> KeyView {
+fn key_view<M: AbstractApiKey>(key: &M, base: &str, at: NaiveDateTime) -> KeyView {
     KeyView {
         prefix: key.prefix().to_owned(),
         name: key.name().to_owned(),
@@ -381,7 +381,7 @@ pub(crate) async fn list<M>(
     query: web::Query<HashMap<String, String>>,
 ) -> HttpResponse
 where
-    M: ApiKeyModel,
+    M: AbstractApiKey,
     M::Extra: FormFields,
 {
     let Session { c, new_cookie } = session(&req, &state, 0);
@@ -537,7 +537,7 @@ struct NewPage {
     fields: Vec<FieldInput>,
 }
 
-fn field_inputs<M: ApiKeyModel>(form: &HashMap<String, String>) -> Vec<FieldInput>
+fn field_inputs<M: AbstractApiKey>(form: &HashMap<String, String>) -> Vec<FieldInput>
 where
     M::Extra: FormFields,
 {
@@ -558,7 +558,7 @@ where
 /// `GET /new`: the create form.
 pub(crate) async fn new_form<M>(req: HttpRequest, state: web::Data<State<M>>) -> HttpResponse
 where
-    M: ApiKeyModel,
+    M: AbstractApiKey,
     M::Extra: FormFields,
 {
     let Session { c, new_cookie } = session(&req, &state, 1);
@@ -599,7 +599,7 @@ pub(crate) async fn create<M>(
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse
 where
-    M: ApiKeyModel,
+    M: AbstractApiKey,
     M::Extra: FormFields,
 {
     let Session { c, new_cookie } = session(&req, &state, 1);
@@ -690,7 +690,7 @@ struct DetailPage {
     expiry: String,
 }
 
-async fn find<M: ApiKeyModel>(state: &State<M>, prefix: &str) -> apikey_core::Result<M> {
+async fn find<M: AbstractApiKey>(state: &State<M>, prefix: &str) -> apikey_core::Result<M> {
     let manager = state.manager.clone();
     let p = prefix.to_owned();
     blocking(move || manager.find_by_prefix(&p))
@@ -706,7 +706,7 @@ pub(crate) async fn detail<M>(
     query: web::Query<HashMap<String, String>>,
 ) -> HttpResponse
 where
-    M: ApiKeyModel,
+    M: AbstractApiKey,
     M::Extra: FormFields,
 {
     let Session { c, new_cookie } = session(&req, &state, 2);
@@ -744,7 +744,7 @@ pub(crate) async fn edit<M>(
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse
 where
-    M: ApiKeyModel,
+    M: AbstractApiKey,
     M::Extra: FormFields,
 {
     let Session { c, new_cookie } = session(&req, &state, 2);
@@ -820,7 +820,7 @@ pub(crate) async fn revoke_form<M>(
     prefix: web::Path<String>,
 ) -> HttpResponse
 where
-    M: ApiKeyModel,
+    M: AbstractApiKey,
     M::Extra: FormFields,
 {
     let Session { c, new_cookie } = session(&req, &state, 3);
@@ -843,7 +843,7 @@ pub(crate) async fn revoke<M>(
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse
 where
-    M: ApiKeyModel,
+    M: AbstractApiKey,
     M::Extra: FormFields,
 {
     let Session { c, .. } = session(&req, &state, 3);

@@ -6,13 +6,13 @@
 //!
 //! `DATABASE_URL` picks the database (default: `apikeys.db` here).
 
-use apikey_core::{ApiKey, ApiKeyModel, Database, Manager, NewKey};
+use apikey_core::{AbstractApiKey, ApiKey, BaseApiKeyManager, Database, NewKey};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "apikeys.db".into());
     let db = Database::connect(&url)?;
     db.migrate()?;
-    let keys: Manager<ApiKey> = Manager::new(db);
+    let keys: BaseApiKeyManager<ApiKey> = BaseApiKeyManager::new(db);
 
     let (row, key) = keys.create_key(NewKey::new("create_and_verify example"))?;
     println!(

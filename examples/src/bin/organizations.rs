@@ -34,7 +34,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, web, App, HttpResponse, HttpServer, Responder, ResponseError};
 use apikey_actix::HasApiKey;
-use apikey_core::{ApiKeyModel, Database, Manager, NewKey, UsableKeys};
+use apikey_core::{AbstractApiKey, BaseApiKeyManager, Database, NewKey, UsableKeys};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
@@ -126,7 +126,7 @@ pub struct OrganizationApiKey {
 pub struct ActiveOrganizations;
 
 impl UsableKeys<OrganizationApiKey> for ActiveOrganizations {
-    fn get_usable_keys(&self, now: NaiveDateTime) -> <OrganizationApiKey as ApiKeyModel>::Query {
+    fn get_usable_keys(&self, now: NaiveDateTime) -> <OrganizationApiKey as AbstractApiKey>::Query {
         OrganizationApiKey::usable_keys(now).filter(
             organization_api_keys::organization_id.eq_any(
                 organizations::table
@@ -192,7 +192,7 @@ impl ResponseError for AppError {
 
 /// Runs a query on the pool, off the async executor.
 async fn query<T: Send + 'static>(
-    keys: &web::Data<Manager<OrganizationApiKey>>,
+    keys: &web::Data<BaseApiKeyManager<OrganizationApiKey>>,
     f: impl FnOnce(&mut apikey_core::DbConnection) -> QueryResult<T> + Send + 'static,
 ) -> Result<T, AppError> {
     let db = keys.database().clone();
@@ -220,7 +220,7 @@ async fn index() -> impl Responder {
 #[get("/organization")]
 async fn organization(
     key: HasApiKey<OrganizationApiKey>,
-    keys: web::Data<Manager<OrganizationApiKey>>,
+    keys: web::Data<BaseApiKeyManager<OrganizationApiKey>>,
 ) -> Result<HttpResponse, AppError> {
     let org_id = key.organization_id;
     let org = query(&keys, move |conn| {
@@ -244,7 +244,7 @@ async fn organization(
 #[get("/organization/projects")]
 async fn organization_projects(
     key: HasApiKey<OrganizationApiKey>,
-    keys: web::Data<Manager<OrganizationApiKey>>,
+    keys: web::Data<BaseApiKeyManager<OrganizationApiKey>>,
 ) -> Result<HttpResponse, AppError> {
     let org_id = key.organization_id;
     let rows = query(&keys, move |conn| {
@@ -319,7 +319,11 @@ fn organization_key(name: String, organization_id: i64) -> NewKey<OrganizationAp
 
 /// `organizations new-key ORGANIZATION [NAME]`: a new key for an existing
 /// organization, printed alone on stdout.
-fn new_key(keys: &Manager<OrganizationApiKey>, org: &str, name: &str) -> std::io::Result<()> {
+fn new_key(
+    keys: &BaseApiKeyManager<OrganizationApiKey>,
+    org: &str,
+    name: &str,
+) -> std::io::Result<()> {
     let wanted = org.to_owned();
     let id: Option<i64> = keys
         .database()
@@ -381,7 +385,8 @@ async fn run() -> std::io::Result<()> {
     let db = Database::connect(&url).map_err(|e| fail("database", e))?;
     db.migrate_with([(SQLITE_MIGRATIONS, POSTGRES_MIGRATIONS)])
         .map_err(|e| fail("migrations", e))?;
-    let keys = Manager::<OrganizationApiKey>::new(db.clone()).with_usable_keys(ActiveOrganizations);
+    let keys = BaseApiKeyManager::<OrganizationApiKey>::new(db.clone())
+        .with_usable_keys(ActiveOrganizations);
     if let Some((org, name)) = command {
         return new_key(&keys, org, name);
     }

@@ -8,7 +8,7 @@
 //!   folder; `postgres://...` works too). Migrations run at start.
 //! - `BIND`: the address to serve on (default `127.0.0.1:8080`).
 //! - `APIKEY_CACHE_TTL_MS`: remember verified keys this long (default: off;
-//!   see `Manager::with_cache` for the trade-off).
+//!   see `BaseApiKeyManager::with_cache` for the trade-off).
 //! - `APIKEY_ADMIN_USER` and `APIKEY_ADMIN_PASSWORD`: when both are set, the
 //!   web admin is served at `/admin` behind HTTP Basic authentication with
 //!   these credentials (create, list, edit and revoke keys in a browser).
@@ -25,7 +25,7 @@ use actix_web::http::header::HeaderName;
 use actix_web::{get, web, App, HttpResponse, HttpServer, Responder};
 use apikey_actix::admin::{Admin, BasicAuth};
 use apikey_actix::{ApiKeyConfig, AuthorizationParser, FirstOf, HasApiKey, HeaderParser};
-use apikey_core::{ApiKey, ApiKeyModel, Database, KeyFilter, Manager, NewKey};
+use apikey_core::{AbstractApiKey, ApiKey, BaseApiKeyManager, Database, KeyFilter, NewKey};
 
 #[get("/")]
 async fn index() -> impl Responder {
@@ -55,7 +55,7 @@ async fn main() -> std::io::Result<()> {
 
     let db = Database::connect(&url).map_err(|e| fail("database", e))?;
     db.migrate().map_err(|e| fail("migrations", e))?;
-    let mut keys = Manager::<ApiKey>::new(db);
+    let mut keys = BaseApiKeyManager::<ApiKey>::new(db);
     eprintln!("key store: {}", keys.database().redacted_url());
     if let Some(ms) = std::env::var("APIKEY_CACHE_TTL_MS")
         .ok()

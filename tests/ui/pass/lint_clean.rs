@@ -83,7 +83,7 @@ pub mod models {
 }
 
 fn main() {
-    use apikey_core::{ApiKeyModel, NewKey};
+    use apikey_core::{AbstractApiKey, NewKey};
     use models::{OrganizationApiKey, OrganizationApiKeyFields};
 
     let new = NewKey::with_extra(
