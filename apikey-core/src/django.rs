@@ -30,14 +30,9 @@
 //! # }
 //! ```
 
-use std::fmt;
-
+use apikey_derive::ApiKeyModel;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-
-use crate::db::DbConnection;
-use crate::model::{AbstractApiKey, NewKeyRow};
-use crate::sql_types::DjangoTimestamp;
 
 /// The diesel schema of Django's key table.
 pub mod django_schema {
@@ -62,12 +57,18 @@ pub mod django_schema {
     }
 }
 
-use django_schema::rest_framework_api_key_apikey as t;
+use django_schema::rest_framework_api_key_apikey;
 
 /// A key in Django's table `rest_framework_api_key_apikey` (the reference's
-/// `APIKey` model itself).
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = t)]
+/// `APIKey` model itself). Its text `id` is `{prefix}.{hashed_key}` at
+/// creation, as the reference's manager assigns it.
+#[derive(Debug, Clone, Queryable, Selectable, ApiKeyModel)]
+#[diesel(table_name = rest_framework_api_key_apikey)]
+#[apikey(
+    table = rest_framework_api_key_apikey,
+    verbose_name = "API key",
+    verbose_name_plural = "API keys"
+)]
 pub struct DjangoApiKey {
     /// Primary key, `{prefix}.{hashed_key}` as first stored.
     pub id: String,
@@ -83,40 +84,4 @@ pub struct DjangoApiKey {
     pub revoked: bool,
     /// Expiry time, UTC.
     pub expiry_date: Option<NaiveDateTime>,
-}
-
-impl fmt::Display for DjangoApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)
-    }
-}
-
-impl AbstractApiKey for DjangoApiKey {
-    type Id = String;
-    type Extra = ();
-    type Query = crate::__api_key_query_type!(t::table, DjangoApiKey);
-
-    const VERBOSE_NAME: &'static str = "API key";
-    const VERBOSE_NAME_PLURAL: &'static str = "API keys";
-    const TABLE_NAME: &'static str = "rest_framework_api_key_apikey";
-
-    fn insert(conn: &mut DbConnection, row: &NewKeyRow<'_>, _extra: &()) -> QueryResult<Self> {
-        // As the reference's `BaseAPIKeyManager.assign_key`: id = prefix.hashed_key.
-        let id = format!("{}.{}", row.prefix, row.hashed_key);
-        diesel::insert_into(t::table)
-            .values((
-                t::id.eq(&id),
-                t::prefix.eq(row.prefix),
-                t::hashed_key.eq(row.hashed_key),
-                t::created.eq(DjangoTimestamp(row.created)),
-                t::name.eq(row.name),
-                t::revoked.eq(false),
-                t::expiry_date.eq(DjangoTimestamp::opt(row.expiry_date)),
-            ))
-            .execute(conn)?;
-        <Self as AbstractApiKey>::find_by_prefix(conn, row.prefix)?
-            .ok_or(diesel::result::Error::NotFound)
-    }
-
-    crate::__api_key_model_common!(t, DjangoApiKey);
 }

@@ -29,6 +29,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+// The derive's output names `::apikey_core`, also for the built-in models.
+extern crate self as apikey_core;
+
 mod builtin;
 mod cache;
 pub mod db;
@@ -37,11 +40,11 @@ mod error;
 mod form_helpers;
 pub mod hashers;
 pub mod key;
-mod macros;
 mod manager;
 mod model;
 pub mod scaffold;
 pub mod sql_types;
+mod storage;
 
 pub use builtin::{schema, ApiKey};
 pub use db::{BackendKind, Database, DatabaseConfig, DatabaseUrl, DbConnection};
@@ -53,8 +56,7 @@ pub use manager::{
     AllUsable, BaseApiKeyManager, NewKey, UsableKeys, MAX_CREATE_ATTEMPTS, MAX_KEY_LENGTH,
 };
 pub use model::{
-    now, validate_name, AbstractApiKey, FormField, FormFields, KeyFilter, NewKeyRow,
-    MAX_NAME_LENGTH,
+    now, validate_name, AbstractApiKey, FormField, FormFields, KeyFilter, MAX_NAME_LENGTH,
 };
 
 /// Derives [`AbstractApiKey`](trait@AbstractApiKey) for an application's own key
@@ -223,6 +225,7 @@ pub use apikey_derive::ApiKeyModel;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::db::{Backend, DbConnection};
+    pub use crate::storage::{KeyStorage, NewKeyRow};
     pub use chrono::NaiveDateTime;
     pub use diesel;
     pub use diesel::QueryResult;

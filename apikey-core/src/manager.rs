@@ -14,7 +14,8 @@ use crate::db::{Database, DbConnection};
 use crate::error::{Error, Result};
 use crate::hashers::Verification;
 use crate::key::{split_prefix, GenerateKey, KeyGenerator, PlainKey};
-use crate::model::{now, truncate_micros, validate_name, AbstractApiKey, KeyFilter, NewKeyRow};
+use crate::model::{now, truncate_micros, validate_name, AbstractApiKey, KeyFilter};
+use crate::storage::NewKeyRow;
 
 /// The longest key `get_from_key` looks up; anything longer is invalid
 /// without touching the database.

@@ -1,13 +1,13 @@
-//! The [`AbstractApiKey`] trait: what every key model is and can do.
+//! The [`AbstractApiKey`] trait: what every key model is and what an
+//! application reads of it.
 
 use std::fmt;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::QueryResult;
 
-use crate::db::DbConnection;
 use crate::error::{Error, Result};
 use crate::hashers;
+use crate::storage::KeyStorage;
 
 /// The longest name a key may have, in characters.
 pub const MAX_NAME_LENGTH: usize = 50;
@@ -44,22 +44,6 @@ pub fn validate_name(name: &str) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// The stored columns of a key about to be inserted (the base columns; the
-/// model's own columns come from [`AbstractApiKey::Extra`]).
-#[derive(Debug, Clone)]
-pub struct NewKeyRow<'a> {
-    /// The unique prefix.
-    pub prefix: &'a str,
-    /// The hash of the full key.
-    pub hashed_key: &'a str,
-    /// Creation time (UTC).
-    pub created: NaiveDateTime,
-    /// The key's name.
-    pub name: &'a str,
-    /// Expiry time (UTC), if any.
-    pub expiry_date: Option<NaiveDateTime>,
 }
 
 /// Which keys to list, for the CLI and the admin.
@@ -105,13 +89,14 @@ impl KeyFilter {
 ///
 /// Every model has the base columns `id`, `prefix` (unique), `hashed_key`,
 /// `created` (indexed), `name` (1 to 50 characters), `revoked` and
-/// `expiry_date` (nullable), and may add its own. The built-in
-/// [`crate::ApiKey`] implements it by hand; an application's model gets it from
-/// `#[derive(ApiKeyModel)]`. The database functions are the only SQL the
-/// manager needs; call them through [`crate::BaseApiKeyManager`], which adds the rules
-/// (what is usable, validation, hash upgrades, retries).
+/// `expiry_date` (nullable), and may add its own. Implement it with
+/// `#[derive(ApiKeyModel)]` (the built-in [`crate::ApiKey`] and
+/// [`crate::DjangoApiKey`] are derived too); read keys through it, and
+/// create, find, check and revoke them through [`crate::BaseApiKeyManager`].
+/// The SQL the derive generates sits behind a hidden supertrait that only
+/// the manager calls, so no caller can skip its rules.
 pub trait AbstractApiKey:
-    Clone + fmt::Debug + fmt::Display + Send + Sync + Sized + 'static
+    KeyStorage + Clone + fmt::Debug + fmt::Display + Send + Sync + Sized + 'static
 {
     /// The primary key type.
     type Id: Clone + fmt::Debug + fmt::Display + Send + Sync + 'static;
@@ -164,63 +149,17 @@ pub trait AbstractApiKey:
         matches!(self.expiry_date_naive(), Some(expiry) if expiry <= now)
     }
 
-    /// True when `key` matches this row's hash (any supported format).
-    /// It does not look at revocation or expiry; the manager's
-    /// [`crate::BaseApiKeyManager::get_from_key`] does.
-    fn is_valid(&self, key: &str) -> bool {
+    /// True when `key` matches this row's stored hash (any supported
+    /// format). It checks the secret only, not revocation, expiry or a
+    /// narrowing: [`crate::BaseApiKeyManager::is_valid`] says whether a key
+    /// is usable.
+    fn matches_key(&self, key: &str) -> bool {
         hashers::verify(key, self.hashed_key()).is_valid()
     }
 
-    /// The base definition of usable: not revoked, and no expiry date or one
-    /// after `now`.
+    /// The base definition of usable, as a query: not revoked, and no
+    /// expiry date or one after `now`. A [`crate::UsableKeys`] narrows it.
     fn usable_keys(now: NaiveDateTime) -> Self::Query;
-
-    /// The first row of `query` with this prefix.
-    fn first_by_prefix(
-        conn: &mut DbConnection,
-        query: Self::Query,
-        prefix: &str,
-    ) -> QueryResult<Option<Self>>;
-
-    /// The usable row with this prefix at `now`, by the model's own
-    /// definition ([`AbstractApiKey::usable_keys`]) with a prepared statement
-    /// the connection caches: the fast path of [`crate::AllUsable`].
-    fn find_usable_by_prefix(
-        conn: &mut DbConnection,
-        now: NaiveDateTime,
-        prefix: &str,
-    ) -> QueryResult<Option<Self>>;
-
-    /// The row with this prefix, whatever its state.
-    fn find_by_prefix(conn: &mut DbConnection, prefix: &str) -> QueryResult<Option<Self>>;
-
-    /// Inserts a row and returns it.
-    fn insert(
-        conn: &mut DbConnection,
-        row: &NewKeyRow<'_>,
-        extra: &Self::Extra,
-    ) -> QueryResult<Self>;
-
-    /// Replaces the hash of the row with this prefix, only if it still is
-    /// `old_hash`; returns the number of rows changed.
-    fn replace_hashed_key(
-        conn: &mut DbConnection,
-        prefix: &str,
-        old_hash: &str,
-        new_hash: &str,
-    ) -> QueryResult<usize>;
-
-    /// Marks the row with this prefix revoked; returns the number of rows changed.
-    fn revoke_by_prefix(conn: &mut DbConnection, prefix: &str) -> QueryResult<usize>;
-
-    /// Sets name and expiry of the row with this prefix if it is not revoked;
-    /// returns the number of rows changed.
-    fn update_details(
-        conn: &mut DbConnection,
-        prefix: &str,
-        name: &str,
-        expiry_date: Option<NaiveDateTime>,
-    ) -> QueryResult<usize>;
 
     /// The model's own columns as `(field name, text)`, in declaration order,
     /// for display (the web admin's list and detail pages; the counterpart of
@@ -231,12 +170,6 @@ pub trait AbstractApiKey:
     fn extra_columns(&self) -> Vec<(&'static str, String)> {
         Vec::new()
     }
-
-    /// The rows matching `filter`, newest first.
-    fn list(conn: &mut DbConnection, filter: &KeyFilter) -> QueryResult<Vec<Self>>;
-
-    /// How many rows match `filter` (ignoring limit and offset).
-    fn count(conn: &mut DbConnection, filter: &KeyFilter) -> QueryResult<i64>;
 }
 
 /// One of a model's own fields, as a form asks for it.

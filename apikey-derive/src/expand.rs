@@ -1,7 +1,9 @@
-//! Code generation: the fields struct, `Display`, and `impl AbstractApiKey`.
+//! Code generation: the fields struct, `Display`, `impl AbstractApiKey` and
+//! the hidden storage impl (every SQL statement of the model).
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::DeriveInput;
 
 use crate::ast::Model;
@@ -154,6 +156,213 @@ fn expand(model: &Model<'_>) -> TokenStream {
     } else {
         quote!(extra)
     };
+    // A text primary key has no sequence: it is `{prefix}.{hashed_key}`, as
+    // djangorestframework-api-key's manager assigns it.
+    let id_value = if is_string(id_ty) {
+        quote!(t::id.eq(::std::format!("{}.{}", row.prefix, row.hashed_key)),)
+    } else {
+        TokenStream::new()
+    };
+
+    // Everything that names the user's table or its columns carries the span
+    // of `table = ...`, so a mismatch with the user's `table!` is reported
+    // there, in the user's code.
+    let span = table.span();
+    let private = quote_spanned!(span=> ::apikey_core::__private);
+    let timestamp = quote_spanned!(span=> ::apikey_core::sql_types::DjangoTimestamp);
+    let select = quote_spanned! {span=>
+        t::table.select(<#ident as #private::diesel::SelectableHelper<#private::Backend>>::as_select())
+    };
+    // The one definition of "usable" in SQL: not revoked, not expired at `now`.
+    let not_expired = quote_spanned! {span=>
+        t::expiry_date.is_null().or(t::expiry_date.gt(#timestamp(now)))
+    };
+    let usable = quote_spanned!(span=> t::revoked.eq(false).and(#not_expired));
+    let expired = quote_spanned! {span=>
+        t::expiry_date.is_not_null().and(t::expiry_date.le(#timestamp(now)))
+    };
+    let query_ty = quote_spanned! {span=>
+        #private::diesel::helper_types::IntoBoxed<
+            'static,
+            #private::diesel::helper_types::Select<
+                #table::table,
+                #private::diesel::helper_types::AsSelect<#ident, #private::Backend>,
+            >,
+            #private::Backend,
+        >
+    };
+    let filter = quote_spanned! {span=>
+        if let ::core::option::Option::Some(pattern) = filter.like_pattern() {
+            let pattern = pattern.to_lowercase();
+            query = query.filter(
+                #private::lower(t::name)
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(#private::lower(t::prefix).like(pattern).escape('\\')),
+            );
+        }
+        if let ::core::option::Option::Some(revoked) = filter.revoked {
+            query = query.filter(t::revoked.eq(revoked));
+        }
+        let now = filter.now.unwrap_or_else(::apikey_core::now);
+        match filter.expired {
+            ::core::option::Option::Some(true) => query = query.filter(#expired),
+            ::core::option::Option::Some(false) => query = query.filter(#not_expired),
+            ::core::option::Option::None => {}
+        }
+        if let ::core::option::Option::Some(after) = filter.created_after {
+            query = query.filter(t::created.ge(#timestamp(after)));
+        }
+        if let ::core::option::Option::Some(before) = filter.created_before {
+            query = query.filter(t::created.lt(#timestamp(before)));
+        }
+    };
+
+    let storage = quote_spanned! {span=>
+        #[automatically_derived]
+        #[allow(unused_qualifications)]
+        impl #private::KeyStorage for #ident {
+            fn first_by_prefix(
+                conn: &mut #private::DbConnection,
+                query: <Self as ::apikey_core::AbstractApiKey>::Query,
+                prefix: &str,
+            ) -> #private::QueryResult<::core::option::Option<Self>> {
+                use #private::diesel::prelude::*;
+                use #table as t;
+                // `get_result`, not `first`: the prefix is unique, and
+                // `first` adds `LIMIT ?`, which makes SQLite re-prepare the
+                // cached statement on every execution.
+                query
+                    .filter(t::prefix.eq(::std::borrow::ToOwned::to_owned(prefix)))
+                    .get_result::<Self>(conn)
+                    .optional()
+            }
+
+            fn find_usable_by_prefix(
+                conn: &mut #private::DbConnection,
+                now: #private::NaiveDateTime,
+                prefix: &str,
+            ) -> #private::QueryResult<::core::option::Option<Self>> {
+                use #private::diesel::prelude::*;
+                use #table as t;
+                // The conditions of `usable_keys` in a query that is not
+                // boxed: its SQL is fixed, so diesel caches the statement.
+                #select
+                    .filter(t::prefix.eq(prefix))
+                    .filter(#usable)
+                    .get_result::<Self>(conn)
+                    .optional()
+            }
+
+            fn find_by_prefix(
+                conn: &mut #private::DbConnection,
+                prefix: &str,
+            ) -> #private::QueryResult<::core::option::Option<Self>> {
+                use #private::diesel::prelude::*;
+                use #table as t;
+                #select
+                    .filter(t::prefix.eq(prefix))
+                    .get_result::<Self>(conn)
+                    .optional()
+            }
+
+            fn insert(
+                conn: &mut #private::DbConnection,
+                row: &#private::NewKeyRow<'_>,
+                #extra_arg: &<Self as ::apikey_core::AbstractApiKey>::Extra,
+            ) -> #private::QueryResult<Self> {
+                use #private::diesel::prelude::*;
+                use #table as t;
+                let _inserted: usize = #private::diesel::insert_into(t::table)
+                    .values((
+                        (
+                            #id_value
+                            t::prefix.eq(row.prefix),
+                            t::hashed_key.eq(row.hashed_key),
+                            t::created.eq(#timestamp(row.created)),
+                            t::name.eq(row.name),
+                            t::revoked.eq(false),
+                            t::expiry_date.eq(#timestamp::opt(row.expiry_date)),
+                        ),
+                        #extra_values
+                    ))
+                    .execute(conn)?;
+                // No RETURNING: the unique prefix finds the row on every backend.
+                <Self as #private::KeyStorage>::find_by_prefix(conn, row.prefix)?
+                    .ok_or(#private::diesel::result::Error::NotFound)
+            }
+
+            fn replace_hashed_key(
+                conn: &mut #private::DbConnection,
+                prefix: &str,
+                old_hash: &str,
+                new_hash: &str,
+            ) -> #private::QueryResult<usize> {
+                use #private::diesel::prelude::*;
+                use #table as t;
+                #private::diesel::update(
+                    t::table.filter(t::prefix.eq(prefix)).filter(t::hashed_key.eq(old_hash)),
+                )
+                .set(t::hashed_key.eq(new_hash))
+                .execute(conn)
+            }
+
+            fn revoke_by_prefix(
+                conn: &mut #private::DbConnection,
+                prefix: &str,
+            ) -> #private::QueryResult<usize> {
+                use #private::diesel::prelude::*;
+                use #table as t;
+                #private::diesel::update(t::table.filter(t::prefix.eq(prefix)))
+                    .set(t::revoked.eq(true))
+                    .execute(conn)
+            }
+
+            fn update_details(
+                conn: &mut #private::DbConnection,
+                prefix: &str,
+                name: &str,
+                expiry_date: ::core::option::Option<#private::NaiveDateTime>,
+            ) -> #private::QueryResult<usize> {
+                use #private::diesel::prelude::*;
+                use #table as t;
+                #private::diesel::update(
+                    t::table.filter(t::prefix.eq(prefix)).filter(t::revoked.eq(false)),
+                )
+                .set((t::name.eq(name), t::expiry_date.eq(#timestamp::opt(expiry_date))))
+                .execute(conn)
+            }
+
+            fn list(
+                conn: &mut #private::DbConnection,
+                filter: &::apikey_core::KeyFilter,
+            ) -> #private::QueryResult<::std::vec::Vec<Self>> {
+                use #private::diesel::prelude::*;
+                use #table as t;
+                let mut query = #select.into_boxed();
+                #filter
+                query = query.order((t::created.desc(), t::prefix.asc()));
+                if let ::core::option::Option::Some(limit) = filter.limit {
+                    query = query.limit(limit);
+                }
+                if let ::core::option::Option::Some(offset) = filter.offset {
+                    query = query.offset(offset);
+                }
+                query.load::<Self>(conn)
+            }
+
+            fn count(
+                conn: &mut #private::DbConnection,
+                filter: &::apikey_core::KeyFilter,
+            ) -> #private::QueryResult<i64> {
+                use #private::diesel::prelude::*;
+                use #table as t;
+                let mut query = t::table.count().into_boxed();
+                #filter
+                query.get_result::<i64>(conn)
+            }
+        }
+    };
 
     quote! {
         #fields_struct
@@ -167,47 +376,59 @@ fn expand(model: &Model<'_>) -> TokenStream {
             }
 
             #[automatically_derived]
+            #[allow(unused_qualifications)]
             impl ::apikey_core::AbstractApiKey for #ident {
                 type Id = #id_ty;
                 type Extra = #extra_ty;
-                type Query = ::apikey_core::__api_key_query_type!(#table::table, #ident);
+                type Query = #query_ty;
 
                 const VERBOSE_NAME: &'static str = #verbose_name;
                 const VERBOSE_NAME_PLURAL: &'static str = #verbose_name_plural;
                 const TABLE_NAME: &'static str = #table_name;
 
-                fn insert(
-                    conn: &mut ::apikey_core::__private::DbConnection,
-                    row: &::apikey_core::NewKeyRow<'_>,
-                    #extra_arg: &Self::Extra,
-                ) -> ::apikey_core::__private::QueryResult<Self> {
-                    use ::apikey_core::__private::diesel::prelude::*;
+                fn id(&self) -> &Self::Id {
+                    &self.id
+                }
+                fn prefix(&self) -> &str {
+                    &self.prefix
+                }
+                fn hashed_key(&self) -> &str {
+                    &self.hashed_key
+                }
+                fn name(&self) -> &str {
+                    &self.name
+                }
+                fn created_naive(&self) -> #private::NaiveDateTime {
+                    self.created
+                }
+                fn revoked(&self) -> bool {
+                    self.revoked
+                }
+                fn expiry_date_naive(&self) -> ::core::option::Option<#private::NaiveDateTime> {
+                    self.expiry_date
+                }
+
+                fn usable_keys(now: #private::NaiveDateTime) -> Self::Query {
+                    use #private::diesel::prelude::*;
                     use #table as t;
-                    ::apikey_core::__private::diesel::insert_into(t::table)
-                        .values((
-                            (
-                                t::prefix.eq(row.prefix),
-                                t::hashed_key.eq(row.hashed_key),
-                                t::created.eq(::apikey_core::sql_types::DjangoTimestamp(row.created)),
-                                t::name.eq(row.name),
-                                t::revoked.eq(false),
-                                t::expiry_date.eq(::apikey_core::sql_types::DjangoTimestamp::opt(row.expiry_date)),
-                            ),
-                            #extra_values
-                        ))
-                        .execute(conn)?;
-                    // No RETURNING: the unique prefix finds the row on every backend.
-                    <Self as ::apikey_core::AbstractApiKey>::find_by_prefix(conn, row.prefix)?
-                        .ok_or(::apikey_core::__private::diesel::result::Error::NotFound)
+                    #select.filter(#usable).into_boxed()
                 }
 
                 #extra_columns
-
-                ::apikey_core::__api_key_model_common!(#table, #ident);
             }
+
+            #storage
 
             #form_fields
         };
+    }
+}
+
+/// True for the type `String` (any path to it).
+fn is_string(ty: &syn::Type) -> bool {
+    match ty {
+        syn::Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "String"),
+        _ => false,
     }
 }
 
