@@ -6,10 +6,8 @@ use std::sync::{Arc, OnceLock};
 use actix_web::http::header::HeaderName;
 use actix_web::{HttpRequest, HttpResponse};
 
-use crate::error::AuthError;
+use crate::error::{AuthError, Denial, ErrorHandler};
 use crate::parser::{AuthorizationParser, HeaderParser, KeyParser};
-
-type ErrorHandler = Arc<dyn Fn(&AuthError) -> HttpResponse + Send + Sync>;
 
 /// Configuration of the guards, registered app-wide with
 /// `App::app_data(ApiKeyConfig::default()...)` and overridable per scope or
@@ -22,10 +20,10 @@ type ErrorHandler = Arc<dyn Fn(&AuthError) -> HttpResponse + Send + Sync>;
 #[derive(Clone)]
 pub struct ApiKeyConfig {
     parser: Arc<dyn KeyParser>,
-    pub(crate) scheme: String,
-    pub(crate) realm: Option<String>,
-    pub(crate) drf_compatible: bool,
-    pub(crate) error_handler: Option<ErrorHandler>,
+    scheme: String,
+    realm: Option<String>,
+    drf_compatible: bool,
+    error_handler: Option<ErrorHandler>,
 }
 
 impl fmt::Debug for ApiKeyConfig {
@@ -118,5 +116,26 @@ impl ApiKeyConfig {
                     .map(|d| &***d)
             })
             .unwrap_or_else(|| DEFAULT.get_or_init(ApiKeyConfig::default))
+    }
+}
+
+impl AuthError {
+    /// A refusal answered as `config` says: its challenge (scheme and
+    /// realm), its DRF-compatible setting and its error handler.
+    pub fn new(denial: Denial, config: &ApiKeyConfig) -> Self {
+        let challenge = match &config.realm {
+            Some(realm) => format!(
+                "{} realm=\"{}\"",
+                config.scheme,
+                realm.replace(['"', '\\'], "")
+            ),
+            None => config.scheme.clone(),
+        };
+        AuthError {
+            denial,
+            challenge,
+            drf_compatible: config.drf_compatible,
+            handler: config.error_handler.clone(),
+        }
     }
 }

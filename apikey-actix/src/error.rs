@@ -1,12 +1,15 @@
 //! [`AuthError`]: why a request was refused, and the response it becomes.
 
 use std::fmt;
+use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::config::ApiKeyConfig;
+/// A replacement for the default refusal response
+/// (`ApiKeyConfig::error_handler`).
+pub(crate) type ErrorHandler = Arc<dyn Fn(&AuthError) -> HttpResponse + Send + Sync>;
 
 /// Why a request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,19 +70,25 @@ impl Denial {
 }
 
 /// A refusal, carrying what it needs to render itself (it implements
-/// [`ResponseError`], so handlers can return it with `?`).
+/// [`ResponseError`], so handlers can return it with `?`): the denial, the
+/// `WWW-Authenticate` challenge, the DRF-compatible flag and the
+/// application's error handler, taken from the `ApiKeyConfig` that applies
+/// (`AuthError::new(denial, &config)`).
 #[derive(Clone)]
 pub struct AuthError {
-    denial: Denial,
-    config: ApiKeyConfig,
-    challenge: Option<String>,
+    pub(crate) denial: Denial,
+    pub(crate) challenge: String,
+    pub(crate) drf_compatible: bool,
+    pub(crate) handler: Option<ErrorHandler>,
 }
 
 impl fmt::Debug for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthError")
             .field("denial", &self.denial)
-            .finish()
+            .field("challenge", &self.challenge)
+            .field("drf_compatible", &self.drf_compatible)
+            .finish_non_exhaustive()
     }
 }
 
@@ -90,38 +99,20 @@ impl fmt::Display for AuthError {
 }
 
 impl AuthError {
-    /// A refusal answered with `config`.
-    pub fn new(denial: Denial, config: &ApiKeyConfig) -> Self {
-        AuthError {
-            denial,
-            config: config.clone(),
-            challenge: None,
-        }
-    }
-
     /// Uses this `WWW-Authenticate` challenge for a 401 instead of the
-    /// configured scheme (see [`crate::Permission::challenge`]).
+    /// configured scheme (see [`crate::Permission::challenge`]); `None`
+    /// keeps the configured one.
     pub fn with_challenge(mut self, challenge: Option<String>) -> Self {
-        if challenge.is_some() {
-            self.challenge = challenge;
+        if let Some(c) = challenge {
+            self.challenge = c;
         }
         self
     }
 
     /// The `WWW-Authenticate` value of a 401: the permission's own
     /// challenge, else the configured scheme (and realm).
-    pub fn challenge(&self) -> String {
-        if let Some(c) = &self.challenge {
-            return c.clone();
-        }
-        match &self.config.realm {
-            Some(realm) => format!(
-                "{} realm=\"{}\"",
-                self.config.scheme,
-                realm.replace(['"', '\\'], "")
-            ),
-            None => self.config.scheme.clone(),
-        }
+    pub fn challenge(&self) -> &str {
+        &self.challenge
     }
 
     /// Why the request was refused.
@@ -134,7 +125,7 @@ impl AuthError {
         let status = self.status_code();
         let mut res = HttpResponse::build(status);
         if status == StatusCode::UNAUTHORIZED {
-            if let Ok(v) = HeaderValue::from_str(&self.challenge()) {
+            if let Ok(v) = HeaderValue::from_str(&self.challenge) {
                 res.insert_header((header::WWW_AUTHENTICATE, v));
             }
         }
@@ -149,7 +140,7 @@ impl AuthError {
 impl ResponseError for AuthError {
     fn status_code(&self) -> StatusCode {
         let status = self.denial.status();
-        if self.config.drf_compatible && status == StatusCode::UNAUTHORIZED {
+        if self.drf_compatible && status == StatusCode::UNAUTHORIZED {
             StatusCode::FORBIDDEN
         } else {
             status
@@ -157,7 +148,7 @@ impl ResponseError for AuthError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        match &self.config.error_handler {
+        match &self.handler {
             Some(handler) => handler(self),
             None => self.default_response(),
         }

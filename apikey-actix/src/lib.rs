@@ -49,6 +49,7 @@ pub mod admin;
 mod config;
 mod error;
 mod extractor;
+pub mod lookup;
 mod middleware;
 pub mod parser;
 pub mod permission;
@@ -59,6 +60,6 @@ pub use extractor::HasApiKey;
 pub use middleware::{RequirePermission, RequirePermissionMiddleware};
 pub use parser::{AuthorizationParser, FirstOf, HeaderParser, KeyParser};
 pub use permission::{
-    All, AllOf, AllowAny, And, Any, AnyOf, ApiKeyPermission, Authenticated, FnPermission,
-    IsAuthenticated, Not, Or, Permission, PermissionFuture, Permitted,
+    AllOf, AllowAny, And, AnyOf, ApiKeyPermission, Authenticated, FnPermission, IsAuthenticated,
+    Not, Or, Permission, PermissionFuture, Permitted,
 };

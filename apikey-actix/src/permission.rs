@@ -19,12 +19,12 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use apikey_core::{AbstractApiKey, ApiKey};
 
 use crate::config::ApiKeyConfig;
 use crate::error::{AuthError, Denial};
-use crate::extractor::{lookup, Verified};
+use crate::lookup::{lookup, Verified};
 
 /// The future a permission check returns.
 pub type PermissionFuture = Pin<Box<dyn Future<Output = Result<(), Denial>>>>;
@@ -42,6 +42,19 @@ pub trait Permission: 'static {
     /// it is not the configured API key scheme (for example
     /// `Basic realm="admin"`). Combinators pass on the first one they have.
     fn challenge(&self) -> Option<String> {
+        None
+    }
+
+    /// The permission built from its type alone, for a [`Permitted<Self>`]
+    /// extractor when the application registered none with
+    /// `App::app_data` (`None`: it must be registered). The built-in
+    /// permissions that need no settings return `Some`, and so do their
+    /// combinations; a permission with settings (such as the admin's Basic
+    /// auth) is registered instead.
+    fn default_permission() -> Option<Self>
+    where
+        Self: Sized,
+    {
         None
     }
 }
@@ -94,6 +107,10 @@ impl<M: AbstractApiKey> Permission for ApiKeyPermission<M> {
             Ok(())
         })
     }
+
+    fn default_permission() -> Option<Self> {
+        Some(Self::default())
+    }
 }
 
 /// Marks a request as authenticated by the application's own means (a
@@ -120,6 +137,10 @@ impl Permission for IsAuthenticated {
             }
         })
     }
+
+    fn default_permission() -> Option<Self> {
+        Some(IsAuthenticated)
+    }
 }
 
 /// Grants every request.
@@ -129,6 +150,10 @@ pub struct AllowAny;
 impl Permission for AllowAny {
     fn check(&self, _req: &HttpRequest) -> PermissionFuture {
         Box::pin(async { Ok(()) })
+    }
+
+    fn default_permission() -> Option<Self> {
+        Some(AllowAny)
     }
 }
 
@@ -167,6 +192,10 @@ impl<A: Permission, B: Permission> Permission for Or<A, B> {
             }
         })
     }
+
+    fn default_permission() -> Option<Self> {
+        Some(Or(A::default_permission()?, B::default_permission()?))
+    }
 }
 
 /// `A & B`: granted when both are; the first refusal is reported.
@@ -184,6 +213,10 @@ impl<A: Permission, B: Permission> Permission for And<A, B> {
             a.await?;
             b.await
         })
+    }
+
+    fn default_permission() -> Option<Self> {
+        Some(And(A::default_permission()?, B::default_permission()?))
     }
 }
 
@@ -203,10 +236,14 @@ impl<A: Permission> Permission for Not<A> {
             }
         })
     }
+
+    fn default_permission() -> Option<Self> {
+        Some(Not(A::default_permission()?))
+    }
 }
 
-/// Any of several permissions, built like actix-web's guards:
-/// `Any(a).or(b).or(c)`.
+/// Any of a list of permissions built at run time (for a fixed set, write
+/// `a | b | c`): granted when one grants. An empty list refuses (403).
 #[derive(Default)]
 pub struct AnyOf(Vec<Box<dyn Permission>>);
 
@@ -216,17 +253,32 @@ impl std::fmt::Debug for AnyOf {
     }
 }
 
-/// Starts an [`AnyOf`].
-#[allow(non_snake_case)]
-pub fn Any(first: impl Permission) -> AnyOf {
-    AnyOf(vec![Box::new(first)])
-}
-
 impl AnyOf {
+    /// An empty list (which refuses until an alternative is added).
+    pub fn new() -> Self {
+        AnyOf(Vec::new())
+    }
+
     /// Adds an alternative.
     pub fn or(mut self, next: impl Permission) -> Self {
         self.0.push(Box::new(next));
         self
+    }
+
+    /// How many alternatives the list has.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when the list has no alternative (and so refuses).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<Box<dyn Permission>> for AnyOf {
+    fn from_iter<I: IntoIterator<Item = Box<dyn Permission>>>(iter: I) -> Self {
+        AnyOf(iter.into_iter().collect())
     }
 }
 
@@ -250,7 +302,10 @@ impl Permission for AnyOf {
     }
 }
 
-/// All of several permissions: `All(a).and(b).and(c)`.
+/// All of a list of permissions built at run time (for a fixed set, write
+/// `a & b & c`): granted when every one grants; the first refusal is
+/// reported. An empty list refuses (403): a requirement that lists nothing
+/// grants nothing.
 #[derive(Default)]
 pub struct AllOf(Vec<Box<dyn Permission>>);
 
@@ -260,17 +315,32 @@ impl std::fmt::Debug for AllOf {
     }
 }
 
-/// Starts an [`AllOf`].
-#[allow(non_snake_case)]
-pub fn All(first: impl Permission) -> AllOf {
-    AllOf(vec![Box::new(first)])
-}
-
 impl AllOf {
+    /// An empty list (which refuses until a requirement is added).
+    pub fn new() -> Self {
+        AllOf(Vec::new())
+    }
+
     /// Adds a requirement.
     pub fn and(mut self, next: impl Permission) -> Self {
         self.0.push(Box::new(next));
         self
+    }
+
+    /// How many requirements the list has.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when the list has no requirement (and so refuses).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<Box<dyn Permission>> for AllOf {
+    fn from_iter<I: IntoIterator<Item = Box<dyn Permission>>>(iter: I) -> Self {
+        AllOf(iter.into_iter().collect())
     }
 }
 
@@ -280,6 +350,9 @@ impl Permission for AllOf {
     }
 
     fn check(&self, req: &HttpRequest) -> PermissionFuture {
+        if self.0.is_empty() {
+            return Box::pin(async { Err(Denial::Forbidden) });
+        }
         let checks: Vec<_> = self.0.iter().map(|p| p.check(req)).collect();
         Box::pin(async move {
             for check in checks {
@@ -325,19 +398,47 @@ operators! {
     [] AllOf;
 }
 
-/// An extractor that runs permission `P` (built with `Default`) before the
-/// handler: `_: Permitted<Or<ApiKeyPermission<OrgKey>, IsAuthenticated>>`.
+/// An extractor that runs permission `P` before the handler:
+/// `_: Permitted<Or<ApiKeyPermission<OrgKey>, IsAuthenticated>>`.
+///
+/// The permission is the one registered with `App::app_data(p)` (or
+/// `web::Data<P>`) where the route is, else the one built from its type
+/// ([`Permission::default_permission`]: the built-in permissions without
+/// settings and their combinations). A permission with settings, such as
+/// the admin's `BasicAuth`, is registered:
+/// `App::new().app_data(BasicAuth::new("admin", "secret")?)` and
+/// `_: Permitted<BasicAuth>`. Neither registered nor buildable: 500, with a
+/// log line naming the type (a misconfiguration, never a grant).
 #[derive(Debug)]
 pub struct Permitted<P>(PhantomData<P>);
 
-impl<P: Permission + Default> FromRequest for Permitted<P> {
+impl<P: Permission> FromRequest for Permitted<P> {
     type Error = AuthError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, AuthError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let permission = P::default();
-        let check = permission.check(req);
-        let challenge = permission.challenge();
+        let built;
+        let permission: Option<&P> = match req.app_data::<P>() {
+            Some(p) => Some(p),
+            None => match req.app_data::<web::Data<P>>() {
+                Some(p) => Some(&**p),
+                None => {
+                    built = P::default_permission();
+                    built.as_ref()
+                }
+            },
+        };
+        let (check, challenge) = match permission {
+            Some(p) => (p.check(req), p.challenge()),
+            None => {
+                log::error!(
+                    "apikey-actix: Permitted<{}>: register the permission with App::app_data",
+                    std::any::type_name::<P>()
+                );
+                let refused: PermissionFuture = Box::pin(async { Err(Denial::Internal) });
+                (refused, None)
+            }
+        };
         let req = req.clone();
         Box::pin(async move {
             check

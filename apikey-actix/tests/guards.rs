@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::test as atest;
 use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse};
 use apikey_actix::{
-    All, AllowAny, Any, ApiKeyConfig, ApiKeyPermission, AuthError, Authenticated, Denial,
+    AllOf, AllowAny, AnyOf, ApiKeyConfig, ApiKeyPermission, AuthError, Authenticated, Denial,
     FnPermission, HasApiKey, IsAuthenticated, KeyParser, Not, Or, Permitted, RequirePermission,
 };
 use apikey_core::{AbstractApiKey, ApiKey, BaseApiKeyManager, NewKey, PlainKey};
@@ -379,7 +379,8 @@ fn combinations(db: &TestDb) {
                 .service(
                     web::scope("/any")
                         .wrap(RequirePermission::new(
-                            Any(FnPermission(|r: &HttpRequest| r.query_string() == "magic"))
+                            AnyOf::new()
+                                .or(FnPermission(|r: &HttpRequest| r.query_string() == "magic"))
                                 .or(HasApiKey::<ApiKey>::permission()),
                         ))
                         .route("", web::get().to(open)),
@@ -387,11 +388,36 @@ fn combinations(db: &TestDb) {
                 .service(
                     web::scope("/all")
                         .wrap(RequirePermission::new(
-                            All(AllowAny)
+                            AllOf::new()
+                                .and(AllowAny)
                                 .and(HasApiKey::<ApiKey>::permission())
                                 .and(FnPermission(|r: &HttpRequest| r.query_string() != "deny")),
                         ))
                         .route("", web::get().to(protected)),
+                )
+                .service(
+                    // Lists built at run time that came out empty grant nothing.
+                    web::scope("/all-empty")
+                        .wrap(RequirePermission::new(AllOf::new()))
+                        .route("", web::get().to(open)),
+                )
+                .service(
+                    web::scope("/any-empty")
+                        .wrap(RequirePermission::new(
+                            std::iter::empty::<Box<dyn apikey_actix::Permission>>()
+                                .collect::<AnyOf>(),
+                        ))
+                        .route("", web::get().to(open)),
+                )
+                .service(
+                    // A permission with settings (no `Default`), registered.
+                    web::resource("/typed-registered")
+                        .app_data(QueryIs("open-sesame"))
+                        .route(web::get().to(|_: Permitted<QueryIs>| async { "typed" })),
+                )
+                .route(
+                    "/typed-unregistered",
+                    web::get().to(|_: Permitted<QueryIs>| async { "typed" }),
                 )
                 .route(
                     "/typed",
@@ -471,6 +497,28 @@ fn combinations(db: &TestDb) {
             StatusCode::UNAUTHORIZED
         );
 
+        assert_eq!(
+            status(call("/all-empty", Some(&f.valid), true)).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status(call("/any-empty", Some(&f.valid), true)).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status(call("/typed-registered?open-sesame", None, false)).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            status(call("/typed-registered?other", None, false)).await,
+            StatusCode::FORBIDDEN
+        );
+        // Neither registered nor buildable from its type: a server error, not a grant.
+        assert_eq!(
+            status(call("/typed-unregistered?open-sesame", None, false)).await,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+
         // A valid key that a permission refuses: 403.
         assert_eq!(
             status(call("/all", Some(&f.valid), false)).await,
@@ -485,6 +533,23 @@ fn combinations(db: &TestDb) {
             StatusCode::UNAUTHORIZED
         );
     });
+}
+
+/// A permission with a setting and no `Default`: the query string must be
+/// this text.
+struct QueryIs(&'static str);
+
+impl apikey_actix::Permission for QueryIs {
+    fn check(&self, req: &HttpRequest) -> apikey_actix::PermissionFuture {
+        let ok = req.query_string() == self.0;
+        Box::pin(async move {
+            if ok {
+                Ok(())
+            } else {
+                Err(Denial::Forbidden)
+            }
+        })
+    }
 }
 
 /// A custom permission: only keys whose name starts with "valid".

@@ -303,7 +303,7 @@ where
                     let status = denial.status();
                     let mut res = pages::refusal(status, denial.detail());
                     if status == StatusCode::UNAUTHORIZED {
-                        if let Ok(v) = HeaderValue::from_str(&err.challenge()) {
+                        if let Ok(v) = HeaderValue::from_str(err.challenge()) {
                             res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                         }
                     }

@@ -33,7 +33,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{get, web, App, HttpResponse, HttpServer, Responder, ResponseError};
-use apikey_actix::HasApiKey;
+use apikey_actix::{Denial, HasApiKey};
 use apikey_core::{AbstractApiKey, BaseApiKeyManager, Database, NewKey, UsableKeys};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -190,21 +190,19 @@ impl ResponseError for AppError {
     }
 }
 
-/// Runs a query on the pool, off the async executor.
+/// Runs a query on the pool, off the async executor; a store that cannot be
+/// reached is 503, as for the key guard (the one mapping of apikey-actix).
 async fn query<T: Send + 'static>(
     keys: &web::Data<BaseApiKeyManager<OrganizationApiKey>>,
     f: impl FnOnce(&mut apikey_core::DbConnection) -> QueryResult<T> + Send + 'static,
 ) -> Result<T, AppError> {
     let db = keys.database().clone();
-    match web::block(move || db.run(f)).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) if e.is_unavailable() => Err(AppError::Unavailable),
-        Ok(Err(e)) => {
-            eprintln!("organizations: query failed: {e}");
-            Err(AppError::Internal)
-        }
-        Err(_) => Err(AppError::Unavailable),
-    }
+    apikey_actix::lookup::blocking(move || db.run(f))
+        .await
+        .map_err(|denial| match denial {
+            Denial::Unavailable => AppError::Unavailable,
+            _ => AppError::Internal,
+        })
 }
 
 #[get("/")]
