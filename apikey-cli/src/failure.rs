@@ -6,7 +6,7 @@ use apikey_core::Error;
 
 use crate::output::sanitize;
 
-/// Why a command failed, and its exit code (0 is success):
+/// Why a command failed. Each kind has its own exit code (0 is success):
 ///
 /// ```text
 /// 1  NotUsable   verify: the key is unknown, wrong, revoked or expired
@@ -14,9 +14,11 @@ use crate::output::sanitize;
 /// 2  Usage       the command line is wrong: clap's errors, a malformed
 ///                database URL, a refused value (name, --expires, prefix,
 ///                scaffold's table, column, version, an existing folder)
-/// 2  Database    the database cannot be opened or reached, is not
-///                migrated (no key table), or failed a query or a migration
-/// 2  Io          stdin, stdout or a file cannot be read or written
+/// 3  Database    the database cannot be opened or reached (server down,
+///                wrong host, credentials or database name, a SQLite file
+///                that does not exist), is not migrated (no key table), or
+///                failed a query or a migration
+/// 4  Io          stdin, stdout or a file cannot be read or written
 /// ```
 ///
 /// No message ever holds a key (the plain key is printed once, by `create`,
@@ -42,7 +44,9 @@ impl Failure {
     pub fn exit_code(&self) -> u8 {
         match self {
             Failure::NotUsable(_) | Failure::NotFound(_) => 1,
-            Failure::Usage(_) | Failure::Database(_) | Failure::Io(_) => 2,
+            Failure::Usage(_) => 2,
+            Failure::Database(_) => 3,
+            Failure::Io(_) => 4,
         }
     }
 
@@ -131,7 +135,7 @@ mod tests {
             Failure::Io(String::new()),
         ]
         .map(|f| f.exit_code());
-        assert_eq!(codes, [1, 1, 2, 2, 2]);
+        assert_eq!(codes, [1, 1, 2, 3, 4]);
     }
 
     #[test]

@@ -13,9 +13,10 @@
 //! ```
 //!
 //! Exit codes: 0 success; 1 a key that is not usable (`verify`) or an
-//! unknown prefix (`revoke`); 2 usage and database errors (see
-//! [`failure::Failure`]). Only `create` prints key material, on stdout;
-//! every message goes to stderr.
+//! unknown prefix (`revoke`); 2 a usage error; 3 a database that cannot be
+//! opened, is not migrated or fails; 4 stdin, stdout or a file that cannot
+//! be read or written (see [`failure::Failure`]). Only `create` prints key
+//! material, on stdout; every message goes to stderr.
 //!
 //! This file parses the arguments, opens the database, and hands over to
 //! the command's module in [`cmd`].
@@ -53,8 +54,14 @@ const DEFAULT_DATABASE: &str = "apikeys.db";
     about = "Manage API keys: migrate, create, list, revoke, verify",
     after_help = "Database: --database-url, else $DATABASE_URL, else apikeys.db in the current \
                   folder.\nURLs: sqlite://PATH, a bare PATH, postgres://user:password@host/db.\n\
-                  Exit codes: 0 ok; 1 key not usable (verify) or unknown prefix (revoke); \
-                  2 usage or database error."
+                  Exit codes:\n  \
+                  0  ok\n  \
+                  1  the key is not usable (verify), no key has this prefix (revoke)\n  \
+                  2  usage error: bad arguments, a malformed database URL, a refused value\n  \
+                  3  database error: the database cannot be opened or reached (no such\n     \
+                  file, server down, wrong credentials), has no key table (not migrated),\n     \
+                  or a query or migration failed\n  \
+                  4  stdin, stdout or a file cannot be read or written"
 )]
 struct Cli {
     /// Database URL: sqlite://PATH, a file path, or postgres://... [default:

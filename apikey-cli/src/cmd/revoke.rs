@@ -9,7 +9,7 @@ use crate::output::sanitize;
 /// Revoke the key with this prefix (cannot be undone).
 ///
 /// Exit 0 when the key is revoked (also when it already was), 1 when no
-/// key has this prefix.
+/// key has this prefix, 3 when the database cannot be used.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The key's prefix (the part before the dot).

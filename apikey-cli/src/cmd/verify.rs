@@ -13,6 +13,10 @@ const MAX_STDIN_KEY: u64 = 4096;
 
 /// Check a key: exit 0 when it is usable, 1 when it is not.
 ///
+/// Not usable means unknown, wrong, revoked or expired (one answer for all
+/// four). A database that cannot be used is exit 3, never 1: a script can
+/// tell a bad key from an outage.
+///
 /// Give `-` to read the key from stdin, so that it does not show in the
 /// process list or the shell history: `apikey verify - < key.txt`.
 /// A legacy (pbkdf2) hash that verifies is rewritten in the sha512 format.
