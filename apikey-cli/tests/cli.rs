@@ -1,6 +1,9 @@
 //! The built `apikey` binary, on SQLite (temporary files) and PostgreSQL
 //! (a fresh database on the server `scripts/test.sh` starts): every command,
 //! exit codes, `--json` parsed, bad URLs, a missing file, hostile input.
+//!
+//! Exit codes: 0 ok; 1 not usable (verify) or not found (revoke); 2 usage;
+//! 3 database (cannot be opened or reached, not migrated, failed); 4 I/O.
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
@@ -94,9 +97,10 @@ fn secret(key: &str) -> &str {
 }
 
 fn every_command(db: &TestDb) {
-    // Before migrate: SQLite refuses to create the file, PostgreSQL has no table.
+    // Before migrate: SQLite refuses to create the file, PostgreSQL has no
+    // table; either way a database error (3), not a usage error.
     let run = apikey(db, &["list"]);
-    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(run.code, 3, "{run:?}");
     match db.kind {
         BackendKind::Postgres => assert!(run.stderr.contains("apikey migrate"), "{run:?}"),
         _ => {
@@ -105,7 +109,7 @@ fn every_command(db: &TestDb) {
             assert!(!Path::new(path).exists(), "no empty database created");
         }
     }
-    assert_eq!(apikey(db, &["create", "--name", "x"]).code, 2);
+    assert_eq!(apikey(db, &["create", "--name", "x"]).code, 3);
 
     let run = ok(apikey(db, &["migrate"]));
     assert!(!run.stdout.trim().is_empty(), "applied versions: {run:?}");
@@ -223,7 +227,8 @@ fn create_with_closed_stdout_revokes_the_key(db: &TestDb) {
         .expect("spawn");
     drop(child.stdout.take());
     let out = child.wait_with_output().expect("output");
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    // An I/O error (4): neither usage nor database.
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
     let keys = list_json(db, &[]);
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["revoked"], true, "an unseen key is not left usable");
@@ -259,9 +264,9 @@ fn django_table(db: &TestDb) {
     let run = apikey(db, &["--model", "django", "migrate"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("manage.py migrate"));
-    // The builtin table is not there.
+    // The builtin table is not there: a database error, with the way out.
     let run = apikey(db, &["list"]);
-    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(run.code, 3, "{run:?}");
     assert!(run.stderr.contains("apikey migrate"), "{run:?}");
 
     let key = create(
@@ -287,19 +292,24 @@ fn bad_urls_and_missing_files() {
         all.extend(args.iter().map(OsStr::new));
         apikey_in(dir.path(), &[], &all, b"")
     };
-    for url in [
-        "",
-        "mysql://root@localhost/keys",
-        "sqlite://",
-        "http://example.com",
-        "postgres://nobody@127.0.0.1:1/none",
-        "postgres://%%%/",
-        "sqlite:///nonexistent-dir/deeper/keys.db",
+    // A URL that does not parse is a usage error (2); one that parses but
+    // names a database that cannot be opened is a database error (3).
+    for (url, code) in [
+        ("", 2),
+        ("mysql://root@localhost/keys", 2),
+        ("sqlite://", 2),
+        ("http://example.com", 2),
+        ("postgres://nobody@127.0.0.1:1/none", 3),
+        ("postgres://%%%/", 3),
+        ("sqlite:///nonexistent-dir/deeper/keys.db", 3),
     ] {
         for args in [&["list"][..], &["migrate"][..]] {
             let run = run_url(url, args);
-            assert_eq!(run.code, 2, "{url} {args:?}: {run:?}");
+            assert_eq!(run.code, code, "{url} {args:?}: {run:?}");
             assert!(run.stderr.starts_with("apikey: "), "{run:?}");
+            if code == 3 {
+                assert!(run.stderr.starts_with("apikey: database "), "{run:?}");
+            }
         }
     }
     let missing = dir.path().join("missing.db");
@@ -311,8 +321,9 @@ fn bad_urls_and_missing_files() {
         &["revoke", "abc"],
     ] {
         let run = run_url(missing, cmd);
-        assert_eq!(run.code, 2, "{run:?}");
+        assert_eq!(run.code, 3, "{run:?}");
         assert!(run.stderr.contains("database file not found"), "{run:?}");
+        assert!(run.stderr.contains(missing), "names the file: {run:?}");
     }
     assert!(!Path::new(missing).exists());
 
@@ -338,6 +349,109 @@ fn bad_urls_and_missing_files() {
         b"",
     );
     assert_eq!(run.code, 2, "{run:?}");
+}
+
+/// Each kind of failure has its exit code and says what it is: a database
+/// that cannot be used is 3 (never "not usable" or "not found", never a
+/// usage error), a wrong key 1 "not usable", an unknown prefix 1 "not found".
+fn failures_say_what_they_are(db: &TestDb) {
+    // The database exists but has no builtin key table: 3 for every key
+    // command, naming the table and the way out, even for a well-formed key.
+    db.create_django_table();
+    let well_formed = format!("abcdefgh.{}", "A".repeat(32));
+    for args in [
+        &["list"][..],
+        &["create", "--name", "x"],
+        &["verify", &well_formed],
+        &["revoke", "abcdefgh"],
+    ] {
+        let run = apikey(db, args);
+        assert_eq!(run.code, 3, "{args:?}: {run:?}");
+        assert!(run.stderr.starts_with("apikey: database "), "{run:?}");
+        assert!(
+            run.stderr
+                .contains("the key table `api_keys` does not exist: run `apikey migrate` first"),
+            "{run:?}"
+        );
+        assert!(!run.stderr.contains("not usable"), "{run:?}");
+        assert!(!run.stderr.contains("not found"), "{run:?}");
+        assert!(!run.stderr.contains(secret(&well_formed)), "{run:?}");
+    }
+
+    ok(apikey(db, &["migrate"]));
+    let key = create(db, &["--name", "kinds"]);
+    let prefix = key.split_once('.').expect("dot").0.to_owned();
+
+    // A wrong secret: 1, not usable (not "not found", not a database error).
+    let wrong = format!("{prefix}.{}", "A".repeat(32));
+    let run = apikey(db, &["verify", &wrong]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.starts_with("apikey: not usable: "), "{run:?}");
+    assert!(!run.stderr.contains("not found"), "{run:?}");
+    assert!(!run.stderr.contains(secret(&wrong)), "{run:?}");
+    // An unknown prefix, for verify: the same answer as a wrong secret.
+    let run = apikey(db, &["verify", &well_formed]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.starts_with("apikey: not usable: "), "{run:?}");
+
+    // An unknown prefix, for revoke: 1, not found (not "not usable").
+    let run = apikey(db, &["revoke", "zzzzzzzz"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .starts_with("apikey: not found: no API key with prefix `zzzzzzzz`"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("not usable"), "{run:?}");
+
+    // A refused value: 2, a usage error.
+    let run = apikey(db, &["create", "--name", " "]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("invalid name"), "{run:?}");
+    let run = apikey(db, &["revoke", &key]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(!run.stderr.contains(secret(&key)), "{run:?}");
+    ok(apikey(db, &["verify", &key]));
+}
+
+/// A PostgreSQL server that does not answer: every command but scaffold
+/// exits 3 with a message naming the database, password redacted, no key.
+#[test]
+fn an_unreachable_database_is_a_database_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = "postgres://nobody:s3cret@127.0.0.1:1/keys?password=hunter2";
+    let key = format!("abcdefgh.{}", "S".repeat(32));
+    for args in [
+        &["migrate"][..],
+        &["create", "--name", "x"],
+        &["list"],
+        &["verify", &key],
+        &["revoke", "abcdefgh"],
+    ] {
+        let mut all: Vec<&OsStr> = vec![OsStr::new("--database-url"), OsStr::new(url)];
+        all.extend(args.iter().map(OsStr::new));
+        let run = apikey_in(dir.path(), &[], &all, b"");
+        assert_eq!(run.code, 3, "{args:?}: {run:?}");
+        assert!(
+            run.stderr
+                .starts_with("apikey: database postgres://nobody:****@127.0.0.1:1/keys?****: "),
+            "{args:?}: {run:?}"
+        );
+        assert!(run.stderr.contains("unavailable"), "{run:?}");
+        for hidden in ["s3cret", "hunter2", secret(&key)] {
+            assert!(!run.stderr.contains(hidden), "{args:?}: {run:?}");
+        }
+        assert_eq!(run.stdout, "", "{args:?}");
+    }
+    // The same URL in DATABASE_URL.
+    let run = apikey_in(
+        dir.path(),
+        &[("DATABASE_URL", OsStr::new(url))],
+        &[OsStr::new("list")],
+        b"",
+    );
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(!run.stderr.contains("s3cret"), "{run:?}");
 }
 
 fn hostile_input(db: &TestDb) {
@@ -613,6 +727,18 @@ fn scaffold_writes_migration_folders() {
         "-- edited by hand\n"
     );
 
+    // A folder that cannot be written (here: --dir is a file): an I/O
+    // error, 4, not a usage error.
+    std::fs::write(dir.path().join("plain-file"), "").expect("file");
+    let run = scaffold_org_keys(dir.path(), &["--dir", "plain-file", "--version", "1"]);
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(
+        run.stderr
+            .starts_with("apikey: cannot write the migrations under plain-file: "),
+        "{run:?}"
+    );
+    assert_eq!(run.stdout, "");
+
     // Bad input: exit 2, a clear message, nothing written.
     for (args, message) in [
         (&["--table", "Org Keys"][..], "lowercase SQL identifier"),
@@ -713,5 +839,6 @@ backend_tests!(
     no_key_material_leaves_except_create,
     create_with_closed_stdout_revokes_the_key,
     django_table,
+    failures_say_what_they_are,
     hostile_input,
 );
