@@ -295,10 +295,12 @@ impl fmt::Debug for Database {
     }
 }
 
-/// The embedded SQLite migrations (`migrations/sqlite`).
-pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
-/// The embedded PostgreSQL migrations (`migrations/postgres`).
-pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+/// The embedded SQLite migrations (apikey-core's `migrations/sqlite`,
+/// shipped inside the crate).
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+/// The embedded PostgreSQL migrations (apikey-core's `migrations/postgres`,
+/// shipped inside the crate).
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 impl Database {
     /// Connects with the default settings and checks that the database answers.
