@@ -68,8 +68,14 @@
 //! `HttpServer::new` closure (once per worker), as above.
 
 mod basic;
+mod create;
 mod csrf;
-mod pages;
+mod errors;
+mod forms;
+mod key;
+mod list;
+mod render;
+mod state;
 
 use std::fmt;
 use std::future::{ready, Future, Ready};
@@ -80,7 +86,7 @@ use actix_web::body::{BoxBody, EitherBody};
 use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{web, Error, HttpResponse, Scope};
+use actix_web::{web, Error, Scope};
 use apikey_core::{AbstractApiKey, BaseApiKeyManager};
 
 pub use apikey_core::{FormField, FormFields};
@@ -89,6 +95,7 @@ pub use basic::BasicAuth;
 use crate::config::ApiKeyConfig;
 use crate::error::{AuthError, Denial};
 use crate::permission::Permission;
+use state::State;
 
 /// The largest form body the admin accepts, in bytes.
 pub const FORM_LIMIT: usize = 16 * 1024;
@@ -115,14 +122,6 @@ impl<M: AbstractApiKey> fmt::Debug for Admin<M> {
             .field("list_display", &self.list_display)
             .finish_non_exhaustive()
     }
-}
-
-/// What the handlers share.
-pub(crate) struct State<M: AbstractApiKey> {
-    pub(crate) manager: BaseApiKeyManager<M>,
-    pub(crate) page_size: u32,
-    pub(crate) list_display: Vec<&'static str>,
-    pub(crate) site: String,
 }
 
 impl<M: AbstractApiKey> Admin<M>
@@ -201,25 +200,25 @@ where
             .app_data(
                 web::FormConfig::default()
                     .limit(FORM_LIMIT)
-                    .error_handler(pages::form_error),
+                    .error_handler(errors::form_error),
             )
-            .app_data(web::QueryConfig::default().error_handler(pages::query_error))
+            .app_data(web::QueryConfig::default().error_handler(errors::query_error))
             .wrap(Guard {
                 permission: self.permission,
             })
-            .route("", web::get().to(pages::list::<M>))
-            .route("/", web::get().to(pages::list::<M>))
-            .route("/new", web::get().to(pages::new_form::<M>))
-            .route("/new", web::post().to(pages::create::<M>))
-            .route("/keys/{prefix}", web::get().to(pages::detail::<M>))
-            .route("/keys/{prefix}", web::post().to(pages::edit::<M>))
+            .route("", web::get().to(list::list::<M>))
+            .route("/", web::get().to(list::list::<M>))
+            .route("/new", web::get().to(create::new_form::<M>))
+            .route("/new", web::post().to(create::create::<M>))
+            .route("/keys/{prefix}", web::get().to(key::detail::<M>))
+            .route("/keys/{prefix}", web::post().to(key::edit::<M>))
             .route(
                 "/keys/{prefix}/revoke",
-                web::get().to(pages::revoke_form::<M>),
+                web::get().to(key::revoke_form::<M>),
             )
-            .route("/keys/{prefix}/revoke", web::post().to(pages::revoke::<M>))
-            .route("/static/admin.css", web::get().to(pages::stylesheet))
-            .default_service(web::to(pages::not_found))
+            .route("/keys/{prefix}/revoke", web::post().to(key::revoke::<M>))
+            .route("/static/admin.css", web::get().to(render::stylesheet))
+            .default_service(web::to(errors::not_found))
     }
 }
 
@@ -301,7 +300,7 @@ where
                     let err = AuthError::new(denial, ApiKeyConfig::of(req.request()))
                         .with_challenge(challenge);
                     let status = denial.status();
-                    let mut res = pages::refusal(status, denial.detail());
+                    let mut res = errors::refusal(status, denial.detail());
                     if status == StatusCode::UNAUTHORIZED {
                         if let Ok(v) = HeaderValue::from_str(err.challenge()) {
                             res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
@@ -313,11 +312,4 @@ where
             }
         })
     }
-}
-
-/// For the handlers: a response with `status` and an HTML body.
-pub(crate) fn html(status: StatusCode, body: String) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(body)
 }

@@ -1,0 +1,169 @@
+//! One key's pages: detail and edit (`/keys/{prefix}`), and revoke with its
+//! confirmation step (`/keys/{prefix}/revoke`).
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use apikey_core::{now, AbstractApiKey, Error as CoreError, FormFields};
+use askama::Template;
+
+use super::csrf;
+use super::errors::{csrf_refused, failure};
+use super::forms::{check_name_and_expiry, input_time, name_and_expiry};
+use super::render::{key_href, render, see_other, Chrome, KeyView, Session};
+use super::state::{blocking, State};
+
+#[derive(Template)]
+#[template(path = "admin/detail.html")]
+struct DetailPage {
+    c: Chrome,
+    k: KeyView,
+    notice: Option<&'static str>,
+    errors: Vec<String>,
+    name: String,
+    expiry: String,
+}
+
+/// `GET /keys/{prefix}`: the key, and its edit form unless revoked.
+pub(crate) async fn detail<M>(
+    req: HttpRequest,
+    state: web::Data<State<M>>,
+    prefix: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+) -> HttpResponse
+where
+    M: AbstractApiKey,
+    M::Extra: FormFields,
+{
+    let Session { c, new_cookie } = Session::of(&req, &state, 2);
+    let key = match state.find(&prefix).await {
+        Ok(k) => k,
+        Err(e) => return failure(&c, &e),
+    };
+    let notice = match query.get("done").map(String::as_str) {
+        Some("saved") => Some("Saved."),
+        Some("revoked") => Some("The key was revoked. It no longer works."),
+        _ => None,
+    };
+    let page = DetailPage {
+        k: KeyView::new(&key, &c.base, now()),
+        name: key.name().to_owned(),
+        expiry: input_time(key.expiry_date_naive()),
+        notice,
+        errors: Vec::new(),
+        c,
+    };
+    render(StatusCode::OK, &page, new_cookie)
+}
+
+/// `POST /keys/{prefix}`: saves name and expiry; refused for a revoked key.
+pub(crate) async fn edit<M>(
+    req: HttpRequest,
+    state: web::Data<State<M>>,
+    prefix: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse
+where
+    M: AbstractApiKey,
+    M::Extra: FormFields,
+{
+    let Session { c, new_cookie } = Session::of(&req, &state, 2);
+    let form = form.into_inner();
+    if !csrf::check(&req, form.get(csrf::FIELD).map(String::as_str)) {
+        return csrf_refused(&c);
+    }
+    let key = match state.find(&prefix).await {
+        Ok(k) => k,
+        Err(e) => return failure(&c, &e),
+    };
+    let (name, expiry_text) = name_and_expiry(&form);
+    let refused = |c: Chrome, status: StatusCode, errors: Vec<String>, key: &M| {
+        let page = DetailPage {
+            k: KeyView::new(key, &c.base, now()),
+            name: name.clone(),
+            expiry: expiry_text.trim().to_owned(),
+            notice: None,
+            errors,
+            c,
+        };
+        render(status, &page, new_cookie.clone())
+    };
+    if key.revoked() {
+        return refused(
+            c,
+            StatusCode::CONFLICT,
+            vec!["this key is revoked: it is read-only".to_owned()],
+            &key,
+        );
+    }
+    let mut errors = Vec::new();
+    let expiry = check_name_and_expiry(&name, &expiry_text, &mut errors);
+    if !errors.is_empty() {
+        return refused(c, StatusCode::BAD_REQUEST, errors, &key);
+    }
+    let manager = state.manager.clone();
+    let (p, n) = (prefix.into_inner(), name.clone());
+    match blocking(move || manager.update(&p, &n, expiry)).await {
+        Ok(saved) => see_other(&format!("{}?done=saved", key_href(&c.base, saved.prefix()))),
+        Err(e @ CoreError::Validation { .. }) => {
+            refused(c, StatusCode::CONFLICT, vec![e.to_string()], &key)
+        }
+        Err(e) => failure(&c, &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/revoke.html")]
+struct RevokePage {
+    c: Chrome,
+    k: KeyView,
+}
+
+/// `GET /keys/{prefix}/revoke`: asks for confirmation.
+pub(crate) async fn revoke_form<M>(
+    req: HttpRequest,
+    state: web::Data<State<M>>,
+    prefix: web::Path<String>,
+) -> HttpResponse
+where
+    M: AbstractApiKey,
+    M::Extra: FormFields,
+{
+    let Session { c, new_cookie } = Session::of(&req, &state, 3);
+    let key = match state.find(&prefix).await {
+        Ok(k) => k,
+        Err(e) => return failure(&c, &e),
+    };
+    let k = KeyView::new(&key, &c.base, now());
+    if key.revoked() {
+        return see_other(&k.href);
+    }
+    render(StatusCode::OK, &RevokePage { c, k }, new_cookie)
+}
+
+/// `POST /keys/{prefix}/revoke`: revokes, for good.
+pub(crate) async fn revoke<M>(
+    req: HttpRequest,
+    state: web::Data<State<M>>,
+    prefix: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse
+where
+    M: AbstractApiKey,
+    M::Extra: FormFields,
+{
+    let Session { c, .. } = Session::of(&req, &state, 3);
+    if !csrf::check(&req, form.get(csrf::FIELD).map(String::as_str)) {
+        return csrf_refused(&c);
+    }
+    let manager = state.manager.clone();
+    let p = prefix.into_inner();
+    match blocking(move || manager.revoke(&p)).await {
+        Ok(key) => {
+            log::info!("apikey admin: revoked key {}", key.prefix());
+            see_other(&format!("{}?done=revoked", key_href(&c.base, key.prefix())))
+        }
+        Err(e) => failure(&c, &e),
+    }
+}
