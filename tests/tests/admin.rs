@@ -10,7 +10,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::test as atest;
-use actix_web::App;
+use actix_web::{web, App};
 use apikey_actix::admin::{Admin, BasicAuth};
 use apikey_actix::FnPermission as Deny;
 use apikey_core::scaffold::KeyTable;
@@ -731,6 +731,123 @@ fn edit_then_revoke_then_read_only(db: &TestDb) {
     assert!(row.revoked);
 }
 
+/// The values of attribute `name` in `body`, unescaped.
+fn attrs(body: &str, name: &str) -> Vec<String> {
+    let marker = format!(" {name}=\"");
+    body.match_indices(&marker)
+        .filter_map(|(at, _)| {
+            let rest = &body[at + marker.len()..];
+            rest.find('"').map(|end| rest[..end].replace("&amp;", "&"))
+        })
+        .collect()
+}
+
+/// The one value of attribute `name` in `body` that passes `pick`.
+fn attr(body: &str, name: &str, pick: impl Fn(&str) -> bool) -> String {
+    let found: Vec<String> = attrs(body, name).into_iter().filter(|v| pick(v)).collect();
+    assert_eq!(found.len(), 1, "{name}: {found:?} in {body}");
+    found.into_iter().next().unwrap_or_default()
+}
+
+/// Follows the admin's own links from its list page at `base` (the mount
+/// path, "" for "/"): every link and form points under `base` and works;
+/// the list leads to the key's detail page, that to the revoke form, and
+/// the form revokes.
+async fn follow_links<S, B>(b: &mut Browser<S>, base: &str, keys: &BaseApiKeyManager<ApiKey>)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let name = format!("key under {base}/");
+    let (row, _) = keys.create_key(NewKey::new(&name)).expect("create");
+    let prefix = row.prefix().to_owned();
+    let under = |link: &str| link.starts_with(&format!("{base}/"));
+
+    let list = b.get(&format!("{base}/")).await;
+    assert_eq!(list.status, 200, "{base}/: {}", list.body);
+    let path = if base.is_empty() { "/" } else { base };
+    assert!(
+        list.set_cookies()
+            .iter()
+            .any(|c| c.contains(&format!("Path={path};")) || c.ends_with(&format!("Path={path}"))),
+        "{:?}",
+        list.set_cookies()
+    );
+    let links = attrs(&list.body, "href");
+    assert!(links.len() >= 5, "{links:?}");
+    for link in links.iter().chain(&attrs(&list.body, "action")) {
+        assert!(under(link), "{link} is not under {base}/");
+        let res = b.get(link).await;
+        assert_eq!(res.status, 200, "GET {link} from the list under {base}/");
+    }
+
+    // List -> detail -> revoke form -> revoked.
+    let detail = attr(&list.body, "href", |h| {
+        h.ends_with(&format!("/keys/{prefix}"))
+    });
+    let page = b.get(&detail).await;
+    assert_eq!(page.status, 200, "{detail}");
+    assert!(page.body.contains(&name), "{}", page.body);
+    assert_eq!(
+        attr(&page.body, "action", |_| true),
+        detail,
+        "the edit form"
+    );
+    for link in attrs(&page.body, "href") {
+        assert!(under(&link), "{link} is not under {base}/");
+    }
+    let revoke = attr(&page.body, "href", |h| h.ends_with("/revoke"));
+    let confirm = b.get(&revoke).await;
+    assert_eq!(confirm.status, 200, "{revoke}");
+    assert!(confirm.body.contains("This cannot be undone."));
+    let action = attr(&confirm.body, "action", |_| true);
+    assert!(under(&action), "{action}");
+    let token = confirm.csrf();
+    let res = b.post(&action, &[("csrf_token", &token)]).await;
+    assert_eq!(res.status, 303, "POST {action}: {}", res.body);
+    let location = res.header(header::LOCATION);
+    assert_eq!(location, format!("{detail}?done=revoked"));
+    let done = b.get(&location).await;
+    assert!(done.body.contains("The key was revoked."), "{}", done.body);
+    assert!(find(keys, &prefix).revoked);
+
+    // Create -> the new key's detail page.
+    let new = format!("{base}/new");
+    assert!(attrs(&list.body, "href").contains(&new), "{}", list.body);
+    let form = b.get(&new).await;
+    let action = attr(&form.body, "action", |_| true);
+    assert_eq!(action, new);
+    let token = form.csrf();
+    let res = b
+        .post(&action, &[("name", "created here"), ("csrf_token", &token)])
+        .await;
+    assert_eq!(res.status, 201, "POST {action}: {}", res.body);
+    let created = attr(&res.body, "href", |h| h.contains("/keys/"));
+    assert!(under(&created), "{created}");
+    let page = b.get(&created).await;
+    assert_eq!(page.status, 200, "{created}");
+    assert!(page.body.contains("created here"));
+}
+
+/// Links come from where the admin is mounted: at "/admin", at "/", at
+/// "/deep/nested/admin", and at "/admin" inside a scope of the
+/// application's own with a dynamic segment.
+fn links_follow_the_mount_path(db: &TestDb) {
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
+    run(async {
+        for mount in ["/admin", "/", "/deep/nested/admin"] {
+            let app = atest::init_service(App::new().service(admin_of(&keys).scope(mount))).await;
+            let base = mount.trim_end_matches('/');
+            follow_links(&mut Browser::new(app), base, &keys).await;
+        }
+        let app = atest::init_service(
+            App::new().service(web::scope("/orgs/{org}").service(admin_of(&keys).scope("/admin"))),
+        )
+        .await;
+        follow_links(&mut Browser::new(app), "/orgs/acme/admin", &keys).await;
+    });
+}
+
 // ---------------------------------------------------------------------------
 // A derived model with a column of its own.
 
@@ -974,6 +1091,7 @@ backend_tests!(
     filters,
     create_shows_the_key_once,
     edit_then_revoke_then_read_only,
+    links_follow_the_mount_path,
     derived_model_with_own_columns,
     django_model_admin,
     list_over_100k_keys,

@@ -57,7 +57,7 @@ where
     M: AbstractApiKey,
     M::Extra: FormFields,
 {
-    let Session { c, new_cookie } = Session::of(&req, &state, 1);
+    let Session { c, new_cookie } = Session::of(&req, &state);
     let page = NewPage {
         c,
         errors: Vec::new(),
@@ -89,7 +89,7 @@ where
     M: AbstractApiKey,
     M::Extra: FormFields,
 {
-    let Session { c, new_cookie } = Session::of(&req, &state, 1);
+    let Session { c, new_cookie } = Session::of(&req, &state);
     let form = form.into_inner();
     if !csrf::check(&req, form.get(csrf::FIELD).map(String::as_str)) {
         return csrf_refused(&c);

@@ -14,6 +14,13 @@ use super::forms::{check_name_and_expiry, input_time, name_and_expiry};
 use super::render::{key_href, render, see_other, Chrome, KeyView, Session};
 use super::state::{blocking, State};
 
+/// The path of a key's pages. A struct, not a bare `String`: the admin may
+/// sit in a scope with path parameters of its own (`/orgs/{org}/admin`).
+#[derive(serde::Deserialize)]
+pub(crate) struct KeyPath {
+    prefix: String,
+}
+
 #[derive(Template)]
 #[template(path = "admin/detail.html")]
 struct DetailPage {
@@ -29,15 +36,15 @@ struct DetailPage {
 pub(crate) async fn detail<M>(
     req: HttpRequest,
     state: web::Data<State<M>>,
-    prefix: web::Path<String>,
+    path: web::Path<KeyPath>,
     query: web::Query<HashMap<String, String>>,
 ) -> HttpResponse
 where
     M: AbstractApiKey,
     M::Extra: FormFields,
 {
-    let Session { c, new_cookie } = Session::of(&req, &state, 2);
-    let key = match state.find(&prefix).await {
+    let Session { c, new_cookie } = Session::of(&req, &state);
+    let key = match state.find(&path.prefix).await {
         Ok(k) => k,
         Err(e) => return failure(&c, &e),
     };
@@ -61,19 +68,19 @@ where
 pub(crate) async fn edit<M>(
     req: HttpRequest,
     state: web::Data<State<M>>,
-    prefix: web::Path<String>,
+    path: web::Path<KeyPath>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse
 where
     M: AbstractApiKey,
     M::Extra: FormFields,
 {
-    let Session { c, new_cookie } = Session::of(&req, &state, 2);
+    let Session { c, new_cookie } = Session::of(&req, &state);
     let form = form.into_inner();
     if !csrf::check(&req, form.get(csrf::FIELD).map(String::as_str)) {
         return csrf_refused(&c);
     }
-    let key = match state.find(&prefix).await {
+    let key = match state.find(&path.prefix).await {
         Ok(k) => k,
         Err(e) => return failure(&c, &e),
     };
@@ -103,7 +110,7 @@ where
         return refused(c, StatusCode::BAD_REQUEST, errors, &key);
     }
     let manager = state.manager.clone();
-    let (p, n) = (prefix.into_inner(), name.clone());
+    let (p, n) = (path.into_inner().prefix, name.clone());
     match blocking(move || manager.update(&p, &n, expiry)).await {
         Ok(saved) => see_other(&format!("{}?done=saved", key_href(&c.base, saved.prefix()))),
         Err(e @ CoreError::Validation { .. }) => {
@@ -124,14 +131,14 @@ struct RevokePage {
 pub(crate) async fn revoke_form<M>(
     req: HttpRequest,
     state: web::Data<State<M>>,
-    prefix: web::Path<String>,
+    path: web::Path<KeyPath>,
 ) -> HttpResponse
 where
     M: AbstractApiKey,
     M::Extra: FormFields,
 {
-    let Session { c, new_cookie } = Session::of(&req, &state, 3);
-    let key = match state.find(&prefix).await {
+    let Session { c, new_cookie } = Session::of(&req, &state);
+    let key = match state.find(&path.prefix).await {
         Ok(k) => k,
         Err(e) => return failure(&c, &e),
     };
@@ -146,19 +153,19 @@ where
 pub(crate) async fn revoke<M>(
     req: HttpRequest,
     state: web::Data<State<M>>,
-    prefix: web::Path<String>,
+    path: web::Path<KeyPath>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse
 where
     M: AbstractApiKey,
     M::Extra: FormFields,
 {
-    let Session { c, .. } = Session::of(&req, &state, 3);
+    let Session { c, .. } = Session::of(&req, &state);
     if !csrf::check(&req, form.get(csrf::FIELD).map(String::as_str)) {
         return csrf_refused(&c);
     }
     let manager = state.manager.clone();
-    let p = prefix.into_inner();
+    let p = path.into_inner().prefix;
     match blocking(move || manager.revoke(&p)).await {
         Ok(key) => {
             log::info!("apikey admin: revoked key {}", key.prefix());

@@ -46,7 +46,7 @@ where
     M: AbstractApiKey,
     M::Extra: FormFields,
 {
-    let Session { c, new_cookie } = Session::of(&req, &state, 0);
+    let Session { c, new_cookie } = Session::of(&req, &state);
     let query = query.into_inner();
     let get = |k: &str| {
         query

@@ -64,6 +64,9 @@
 //! - Forms are limited to 16 KiB; bad input is shown back with a message and
 //!   changes nothing.
 //!
+//! Links start from where the admin is mounted: `"/admin"`, `"/"`, or deeper,
+//! in scopes of the application's own too (`/orgs/{org}/admin`).
+//!
 //! An `Admin` holds its permission in an `Rc`, so build it inside the
 //! `HttpServer::new` closure (once per worker), as above.
 
@@ -95,7 +98,7 @@ pub use basic::BasicAuth;
 use crate::config::ApiKeyConfig;
 use crate::error::{AuthError, Denial};
 use crate::permission::Permission;
-use state::State;
+use state::{Mount, State};
 
 /// The largest form body the admin accepts, in bytes.
 pub const FORM_LIMIT: usize = 16 * 1024;
@@ -168,8 +171,10 @@ where
         self
     }
 
-    /// The scope serving the admin under `path` (e.g. `"/admin"`); register
-    /// it with `App::service`.
+    /// The scope serving the admin under `path` (e.g. `"/admin"`, or `"/"`
+    /// for a whole app of its own); register it with `App::service`, in a
+    /// scope of your own if you like. Its links start from where it is
+    /// mounted.
     pub fn scope(
         self,
         path: &str,
@@ -195,7 +200,8 @@ where
                 .site
                 .unwrap_or_else(|| format!("{} admin", M::VERBOSE_NAME_PLURAL)),
         });
-        web::scope(path)
+        // `scope("/")` would consume the slash that the routes start with.
+        web::scope(path.trim_end_matches('/'))
             .app_data(state)
             .app_data(
                 web::FormConfig::default()
@@ -203,6 +209,10 @@ where
                     .error_handler(errors::form_error),
             )
             .app_data(web::QueryConfig::default().error_handler(errors::query_error))
+            .wrap_fn(|req, service| {
+                Mount::record(&req);
+                service.call(req)
+            })
             .wrap(Guard {
                 permission: self.permission,
             })

@@ -9,7 +9,7 @@ use askama::Template;
 use chrono::NaiveDateTime;
 
 use super::csrf;
-use super::state::State;
+use super::state::{Mount, State};
 
 const STYLESHEET: &str = include_str!("admin.css");
 
@@ -33,7 +33,7 @@ impl Chrome {
             site: "Admin".to_owned(),
             plural: "keys".to_owned(),
             singular: "key".to_owned(),
-            base: mounted_at(req),
+            base: Mount::of(req),
             csrf: String::new(),
             styled: true,
         }
@@ -52,26 +52,6 @@ impl Chrome {
     }
 }
 
-/// The admin's path, outside a handler: the request path less the part
-/// the scope has not matched.
-fn mounted_at(req: &HttpRequest) -> String {
-    let path = req.path();
-    let rest = req.match_info().unprocessed();
-    path.strip_suffix(rest)
-        .unwrap_or_default()
-        .trim_end_matches('/')
-        .to_owned()
-}
-
-/// The admin's path: the request path less its last `depth` segments.
-fn base_path(req: &HttpRequest, depth: usize) -> String {
-    let mut path = req.path().trim_end_matches('/');
-    for _ in 0..depth {
-        path = path.rsplit_once('/').map_or("", |(head, _)| head);
-    }
-    path.to_owned()
-}
-
 /// A page's chrome, and the CSRF cookie to set when the request had none.
 pub(crate) struct Session {
     pub(crate) c: Chrome,
@@ -79,13 +59,9 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// The session of a handler's page, `depth` path segments below the admin.
-    pub(crate) fn of<M: AbstractApiKey>(
-        req: &HttpRequest,
-        state: &State<M>,
-        depth: usize,
-    ) -> Session {
-        let base = base_path(req, depth);
+    /// The session of a handler's page.
+    pub(crate) fn of<M: AbstractApiKey>(req: &HttpRequest, state: &State<M>) -> Session {
+        let base = Mount::of(req);
         let (token, new_cookie) = match csrf::from_cookie(req) {
             Some(token) => (token, None),
             None => match csrf::mint() {
