@@ -60,7 +60,8 @@
 //! - Pages are askama templates: every text is HTML-escaped. Responses carry
 //!   `Cache-Control: no-store` and a strict `Content-Security-Policy` (no
 //!   script at all, styles only from the scope), `X-Frame-Options: DENY`,
-//!   `X-Content-Type-Options: nosniff`, `Referrer-Policy: same-origin`.
+//!   `X-Content-Type-Options: nosniff`, `Referrer-Policy: same-origin`
+//!   (actix-web's [`DefaultHeaders`]).
 //! - Forms are limited to 16 KiB; bad input is shown back with a message and
 //!   changes nothing.
 //!
@@ -87,8 +88,9 @@ use std::rc::Rc;
 
 use actix_web::body::{BoxBody, EitherBody};
 use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, Error, Scope};
 use apikey_core::{AbstractApiKey, BaseApiKeyManager};
 
@@ -216,6 +218,7 @@ where
             .wrap(Guard {
                 permission: self.permission,
             })
+            .wrap(security_headers())
             .route("", web::get().to(list::list::<M>))
             .route("/", web::get().to(list::list::<M>))
             .route("/new", web::get().to(create::new_form::<M>))
@@ -232,8 +235,20 @@ where
     }
 }
 
-/// The middleware in front of the whole scope: the permission, then the
-/// security headers on every response.
+/// The headers of every response under the admin, refusals included.
+fn security_headers() -> DefaultHeaders {
+    const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+                       form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    DefaultHeaders::new()
+        .add((header::CACHE_CONTROL, "no-store"))
+        .add((header::CONTENT_SECURITY_POLICY, CSP))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "same-origin"))
+        .add(("cross-origin-opener-policy", "same-origin"))
+}
+
+/// The middleware in front of the whole scope: the permission.
 struct Guard {
     permission: Option<Rc<dyn Permission>>,
 }
@@ -261,24 +276,6 @@ struct GuardService<S> {
     permission: Option<Rc<dyn Permission>>,
 }
 
-fn secure_headers(headers: &mut actix_web::http::header::HeaderMap) {
-    const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
-                       form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-    for (name, value) in [
-        (header::CACHE_CONTROL, "no-store"),
-        (header::CONTENT_SECURITY_POLICY, CSP),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "same-origin"),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
-    headers.insert(
-        HeaderName::from_static("cross-origin-opener-policy"),
-        HeaderValue::from_static("same-origin"),
-    );
-}
-
 impl<S> Service<ServiceRequest> for GuardService<S>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = Error> + 'static,
@@ -301,11 +298,7 @@ where
                 None => Err(Denial::Forbidden),
             };
             match verdict {
-                Ok(()) => {
-                    let mut res = service.call(req).await?;
-                    secure_headers(res.headers_mut());
-                    Ok(res.map_into_left_body())
-                }
+                Ok(()) => Ok(service.call(req).await?.map_into_left_body()),
                 Err(denial) => {
                     let err = AuthError::new(denial, ApiKeyConfig::of(req.request()))
                         .with_challenge(challenge);
@@ -316,7 +309,6 @@ where
                             res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                         }
                     }
-                    secure_headers(res.headers_mut());
                     Ok(req.into_response(res).map_into_right_body())
                 }
             }
