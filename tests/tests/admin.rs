@@ -13,6 +13,7 @@ use actix_web::test as atest;
 use actix_web::{web, App};
 use apikey_actix::admin::{Admin, BasicAuth};
 use apikey_actix::FnPermission as Deny;
+use apikey_actix::{ApiKeyConfig, HasApiKey};
 use apikey_core::scaffold::KeyTable;
 use apikey_core::{
     AbstractApiKey, ApiKey, BackendKind, BaseApiKeyManager, DjangoApiKey, KeyFilter, NewKey,
@@ -233,6 +234,77 @@ fn permission_refused(db: &TestDb) {
         assert_eq!(b.post("/deny/new", &[("name", "x")]).await.status, 403);
     });
     assert_eq!(keys.count(&KeyFilter::default()).expect("count"), 1);
+}
+
+/// Refusals are `AuthError`s rendered by the admin's `ApiKeyConfig`: its
+/// own HTML page, with the security headers; `Admin::config` gives a
+/// key-reading permission the application's way of reading keys.
+fn refusals_through_the_config(db: &TestDb) {
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
+    let (_, key) = keys.create_key(NewKey::new("admin key")).expect("create");
+    let key = key.expose_secret().to_owned();
+    let guarded = || Admin::new(keys.clone()).permission(HasApiKey::<ApiKey>::permission());
+    run(async {
+        let app = atest::init_service(
+            App::new()
+                .app_data(web::Data::new(keys.clone()))
+                .service(
+                    guarded()
+                        .config(ApiKeyConfig::default().header("X-Api-Key").realm("keys"))
+                        .scope("/admin"),
+                )
+                .service(guarded().scope("/plain"))
+                .service(
+                    guarded()
+                        .config(ApiKeyConfig::default().drf_compatible(true))
+                        .scope("/drf"),
+                ),
+        )
+        .await;
+        let mut b = Browser::new(app);
+        b.auth = None;
+        let res = b.get("/admin/new").await;
+        assert_eq!(res.status, 401, "{res:?}");
+        assert_eq!(
+            res.header(header::WWW_AUTHENTICATE),
+            "Api-Key realm=\"keys\""
+        );
+        assert!(res.header(header::CONTENT_TYPE).starts_with("text/html"));
+        assert!(res
+            .body
+            .contains("Authentication credentials were not provided."));
+        assert!(
+            !res.body.contains("href=\"/admin"),
+            "no links: {}",
+            res.body
+        );
+        assert_eq!(res.header(header::CACHE_CONTROL), "no-store");
+        assert!(res
+            .header(header::CONTENT_SECURITY_POLICY)
+            .starts_with("default-src 'none'"));
+        assert_eq!(res.header(header::X_FRAME_OPTIONS), "DENY");
+        assert_eq!(res.header(header::X_CONTENT_TYPE_OPTIONS), "nosniff");
+        assert_eq!(res.header(header::REFERRER_POLICY), "same-origin");
+
+        let with = |path: &str, name: &str, value: String| {
+            atest::TestRequest::get()
+                .uri(path)
+                .insert_header((name, value))
+        };
+        let res = b.send(with("/admin/", "X-Api-Key", key.clone())).await;
+        assert_eq!(res.status, 200, "the configured header");
+        assert!(res.body.contains("admin key"));
+        let res = b.send(with("/plain/", "X-Api-Key", key.clone())).await;
+        assert_eq!(res.status, 401, "the default config reads Authorization");
+        assert_eq!(res.header(header::WWW_AUTHENTICATE), "Api-Key");
+        let res = b
+            .send(with("/plain/", "Authorization", format!("Api-Key {key}")))
+            .await;
+        assert_eq!(res.status, 200);
+        let res = b.get("/drf/").await;
+        assert_eq!(res.status, 403, "DRF-compatible");
+        assert!(res.header(header::CONTENT_TYPE).starts_with("text/html"));
+    });
 }
 
 fn csrf_refused(db: &TestDb) {
@@ -1084,6 +1156,7 @@ fn list_over_100k_keys(db: &TestDb) {
 
 backend_tests!(
     permission_refused,
+    refusals_through_the_config,
     csrf_refused,
     user_text_is_escaped,
     bad_input_is_shown_back_and_changes_nothing,

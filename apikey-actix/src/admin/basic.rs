@@ -8,8 +8,7 @@ use base64::Engine as _;
 use sha2::{Digest, Sha512};
 use subtle::ConstantTimeEq;
 
-use crate::error::Denial;
-use crate::permission::{Permission, PermissionFuture};
+use crate::{Denial, Permission, PermissionFuture};
 
 /// HTTP Basic authentication with one username and password, for the web
 /// admin (or any scope): a request passes with

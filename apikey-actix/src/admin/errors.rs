@@ -2,12 +2,14 @@
 //! queries the admin cannot read, CSRF failures, and failures of the store.
 
 use actix_web::error::{InternalError, QueryPayloadError, UrlencodedError};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use apikey_core::Error as CoreError;
 use askama::Template;
 
 use super::render::{render, Chrome};
+use crate::AuthError;
 
 #[derive(Template)]
 #[template(path = "admin/error.html")]
@@ -31,9 +33,18 @@ pub(crate) fn error_page(c: &Chrome, status: StatusCode, message: &str) -> HttpR
     )
 }
 
-/// The page of a request the permission refused (no links into the admin).
-pub(crate) fn refusal(status: StatusCode, message: &str) -> HttpResponse {
-    error_page(&Chrome::bare(), status, message)
+/// The page of a request the permission refused, with no links into the
+/// admin: the error handler of the admin's [`ApiKeyConfig`](crate::ApiKeyConfig),
+/// which [`RequirePermission`](crate::RequirePermission) answers with.
+pub(crate) fn refusal(err: &AuthError) -> HttpResponse {
+    let status = err.status_code();
+    let mut res = error_page(&Chrome::bare(), status, err.denial().detail());
+    if status == StatusCode::UNAUTHORIZED {
+        if let Ok(v) = HeaderValue::from_str(err.challenge()) {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    res
 }
 
 /// The default service: a path the admin does not have.

@@ -51,9 +51,11 @@
 //! # Safety
 //!
 //! - Every request under the scope, static files and POSTs included, first
-//!   passes the permission: 401 (with the permission's `WWW-Authenticate`
-//!   challenge, e.g. [`BasicAuth`]'s) or 403 otherwise. An `Admin` without
-//!   a permission refuses everything (403): it fails closed.
+//!   passes the permission, through [`RequirePermission`]: 401 (with the
+//!   permission's `WWW-Authenticate` challenge, e.g. [`BasicAuth`]'s) or 403
+//!   otherwise, rendered as a page of the admin by the error handler of the
+//!   admin's own [`ApiKeyConfig`] (see [`Admin::config`]). An `Admin`
+//!   without a permission refuses everything (403): it fails closed.
 //! - Every POST carries a CSRF token, a signed double-submit token (hidden
 //!   field and `SameSite=Strict`, `HttpOnly` cookie, compared in constant
 //!   time); a missing or wrong token is 403 and changes nothing.
@@ -82,14 +84,11 @@ mod render;
 mod state;
 
 use std::fmt;
-use std::future::{ready, Future, Ready};
-use std::pin::Pin;
 use std::rc::Rc;
 
 use actix_web::body::{BoxBody, EitherBody};
-use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::StatusCode;
+use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, Error, Scope};
 use apikey_core::{AbstractApiKey, BaseApiKeyManager};
@@ -97,9 +96,7 @@ use apikey_core::{AbstractApiKey, BaseApiKeyManager};
 pub use apikey_core::{FormField, FormFields};
 pub use basic::BasicAuth;
 
-use crate::config::ApiKeyConfig;
-use crate::error::{AuthError, Denial};
-use crate::permission::Permission;
+use crate::{AllowAny, ApiKeyConfig, Not, Permission, RequirePermission};
 use state::{Mount, State};
 
 /// The largest form body the admin accepts, in bytes.
@@ -116,6 +113,7 @@ pub struct Admin<M: AbstractApiKey> {
     page_size: u32,
     list_display: Vec<&'static str>,
     site: Option<String>,
+    config: ApiKeyConfig,
 }
 
 impl<M: AbstractApiKey> fmt::Debug for Admin<M> {
@@ -142,6 +140,7 @@ where
             page_size: DEFAULT_PAGE_SIZE,
             list_display: Vec::new(),
             site: None,
+            config: ApiKeyConfig::default(),
         }
     }
 
@@ -173,6 +172,16 @@ where
         self
     }
 
+    /// The [`ApiKeyConfig`] that applies inside the admin (default:
+    /// `ApiKeyConfig::default()`): how a permission that reads API keys finds
+    /// the key, and the scheme and realm of a 401's challenge. Give the
+    /// application's own when the admin's permission reads keys. Its error
+    /// handler is replaced: the admin answers refusals with its own page.
+    pub fn config(mut self, config: ApiKeyConfig) -> Self {
+        self.config = config;
+        self
+    }
+
     /// The scope serving the admin under `path` (e.g. `"/admin"`, or `"/"`
     /// for a whole app of its own); register it with `App::service`, in a
     /// scope of your own if you like. Its links start from where it is
@@ -189,11 +198,12 @@ where
             InitError = (),
         >,
     > {
-        if self.permission.is_none() {
+        let permission = self.permission.unwrap_or_else(|| {
             log::warn!(
                 "apikey admin at {path}: no permission given, every request is refused (403)"
             );
-        }
+            Rc::new(Not(AllowAny))
+        });
         let state = web::Data::new(State {
             manager: self.manager,
             page_size: self.page_size,
@@ -205,6 +215,7 @@ where
         // `scope("/")` would consume the slash that the routes start with.
         web::scope(path.trim_end_matches('/'))
             .app_data(state)
+            .app_data(self.config.error_handler(errors::refusal))
             .app_data(
                 web::FormConfig::default()
                     .limit(FORM_LIMIT)
@@ -215,9 +226,7 @@ where
                 Mount::record(&req);
                 service.call(req)
             })
-            .wrap(Guard {
-                permission: self.permission,
-            })
+            .wrap(RequirePermission::new(permission))
             .wrap(security_headers())
             .route("", web::get().to(list::list::<M>))
             .route("/", web::get().to(list::list::<M>))
@@ -246,72 +255,4 @@ fn security_headers() -> DefaultHeaders {
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::REFERRER_POLICY, "same-origin"))
         .add(("cross-origin-opener-policy", "same-origin"))
-}
-
-/// The middleware in front of the whole scope: the permission.
-struct Guard {
-    permission: Option<Rc<dyn Permission>>,
-}
-
-impl<S> Transform<S, ServiceRequest> for Guard
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = Error> + 'static,
-{
-    type Response = ServiceResponse<EitherBody<BoxBody>>;
-    type Error = Error;
-    type Transform = GuardService<S>;
-    type InitError = ();
-    type Future = Ready<Result<Self::Transform, ()>>;
-
-    fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(GuardService {
-            service: Rc::new(service),
-            permission: self.permission.clone(),
-        }))
-    }
-}
-
-struct GuardService<S> {
-    service: Rc<S>,
-    permission: Option<Rc<dyn Permission>>,
-}
-
-impl<S> Service<ServiceRequest> for GuardService<S>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = Error> + 'static,
-{
-    type Response = ServiceResponse<EitherBody<BoxBody>>;
-    type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Error>>>>;
-
-    actix_web::dev::forward_ready!(service);
-
-    fn call(&self, req: ServiceRequest) -> Self::Future {
-        let (check, challenge) = match &self.permission {
-            Some(p) => (Some(p.check(req.request())), p.challenge()),
-            None => (None, None),
-        };
-        let service = Rc::clone(&self.service);
-        Box::pin(async move {
-            let verdict = match check {
-                Some(check) => check.await,
-                None => Err(Denial::Forbidden),
-            };
-            match verdict {
-                Ok(()) => Ok(service.call(req).await?.map_into_left_body()),
-                Err(denial) => {
-                    let err = AuthError::new(denial, ApiKeyConfig::of(req.request()))
-                        .with_challenge(challenge);
-                    let status = denial.status();
-                    let mut res = errors::refusal(status, denial.detail());
-                    if status == StatusCode::UNAUTHORIZED {
-                        if let Ok(v) = HeaderValue::from_str(err.challenge()) {
-                            res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-                        }
-                    }
-                    Ok(req.into_response(res).map_into_right_body())
-                }
-            }
-        })
-    }
 }
