@@ -152,6 +152,22 @@ impl DatabaseUrl {
         }
     }
 
+    /// A connection of its own, outside the pool (the cache's change feed).
+    /// On PostgreSQL without GSS encryption unless the URL asks for it: a
+    /// background thread inside Kerberos' initialisation when the process
+    /// exits aborts it (seen with the one-shot CLI).
+    pub(crate) fn connect_raw(&self) -> std::result::Result<DbConnection, diesel::r2d2::Error> {
+        if self.kind == BackendKind::Postgres && !self.target.contains("gssencmode") {
+            let sep = if self.target.contains('?') { '&' } else { '?' };
+            let url = DatabaseUrl {
+                target: format!("{}{sep}gssencmode=disable", self.target),
+                ..self.clone()
+            };
+            return url.establish();
+        }
+        self.establish()
+    }
+
     fn establish(&self) -> std::result::Result<DbConnection, diesel::r2d2::Error> {
         match self.kind {
             BackendKind::Postgres => {
@@ -333,6 +349,11 @@ impl Database {
         }
         let pool = builder.build_unchecked(ConnectionManager { url: url.clone() });
         Ok(Database { pool, url })
+    }
+
+    /// The parsed URL.
+    pub(crate) fn url(&self) -> &DatabaseUrl {
+        &self.url
     }
 
     /// The backend in use.

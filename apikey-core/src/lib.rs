@@ -53,7 +53,8 @@ pub use error::{Error, Result};
 pub use hashers::Verification;
 pub use key::{GenerateKey, GeneratedKey, KeyGenerator, PlainKey};
 pub use manager::{
-    AllUsable, BaseApiKeyManager, NewKey, UsableKeys, MAX_CREATE_ATTEMPTS, MAX_KEY_LENGTH,
+    AllUsable, BaseApiKeyManager, NewKey, UsableKeys, DEFAULT_CACHE_CAPACITY,
+    DEFAULT_MAX_AGE_POSTGRES, DEFAULT_MAX_AGE_SQLITE, MAX_CREATE_ATTEMPTS, MAX_KEY_LENGTH,
 };
 pub use model::{
     now, validate_name, AbstractApiKey, FormField, FormFields, KeyFilter, MAX_NAME_LENGTH,

@@ -10,7 +10,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::QueryResult;
 
 use crate::cache::KeyCache;
-use crate::db::{Database, DbConnection};
+use crate::db::{BackendKind, Database, DbConnection};
 use crate::error::{Error, Result};
 use crate::hashers::Verification;
 use crate::key::{split_prefix, GenerateKey, KeyGenerator, PlainKey};
@@ -23,6 +23,20 @@ pub const MAX_KEY_LENGTH: usize = 512;
 
 /// How many prefixes `create_key` tries before giving up.
 pub const MAX_CREATE_ATTEMPTS: u32 = 10;
+
+/// How many verified keys the cache of a manager holds by default.
+pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+
+/// How long a cached key is answered at most, by default, on SQLite: the
+/// change feed sees every commit to the database file, so this only bounds
+/// memory of a key nobody changes.
+pub const DEFAULT_MAX_AGE_SQLITE: Duration = Duration::from_secs(60);
+
+/// How long a cached key is answered at most, by default, on PostgreSQL:
+/// the revalidation interval for what the triggers' notifications cannot
+/// see (a table without the trigger, such as Django's, and the tables a
+/// narrowing joins, such as a deactivated organization).
+pub const DEFAULT_MAX_AGE_POSTGRES: Duration = Duration::from_secs(1);
 
 /// The one definition of which keys are usable.
 ///
@@ -129,6 +143,7 @@ pub struct BaseApiKeyManager<M: AbstractApiKey> {
     usable: Arc<dyn UsableKeys<M>>,
     generator: Arc<dyn GenerateKey>,
     cache: Option<Arc<KeyCache<M>>>,
+    after_query: Option<Arc<dyn Fn() + Send + Sync>>,
     _model: PhantomData<fn() -> M>,
 }
 
@@ -139,6 +154,7 @@ impl<M: AbstractApiKey> Clone for BaseApiKeyManager<M> {
             usable: Arc::clone(&self.usable),
             generator: Arc::clone(&self.generator),
             cache: self.cache.clone(),
+            after_query: self.after_query.clone(),
             _model: PhantomData,
         }
     }
@@ -150,6 +166,7 @@ impl<M: AbstractApiKey> fmt::Debug for BaseApiKeyManager<M> {
             .field("model", &M::VERBOSE_NAME)
             .field("db", &self.db)
             .field("generator", &self.generator)
+            .field("cache", &self.cache)
             .finish()
     }
 }
@@ -162,39 +179,104 @@ fn is_unique_violation(err: &DieselError) -> bool {
 }
 
 impl<M: AbstractApiKey> BaseApiKeyManager<M> {
-    /// A manager with the default generator and definition of usable.
+    /// A manager with the default generator, definition of usable and
+    /// verification cache (see [`BaseApiKeyManager::with_cache`]).
+    ///
+    /// Build it once and clone it (clones share one cache and its change
+    /// feed, a thread with a connection of its own that ends with the last
+    /// clone); on an in-memory SQLite database the cache stays off.
     pub fn new(db: Database) -> Self {
+        let max_age = match db.backend() {
+            BackendKind::Sqlite => DEFAULT_MAX_AGE_SQLITE,
+            BackendKind::Postgres => DEFAULT_MAX_AGE_POSTGRES,
+        };
+        let cache = Some(Arc::new(KeyCache::new(
+            &db,
+            max_age,
+            DEFAULT_CACHE_CAPACITY,
+        )));
         BaseApiKeyManager {
             db,
             usable: Arc::new(AllUsable),
             generator: Arc::new(KeyGenerator::default()),
-            cache: None,
+            cache,
+            after_query: None,
             _model: PhantomData,
         }
     }
 
-    /// Remembers verified keys in memory for `ttl`, so that a key seen
-    /// recently is accepted without a database lookup (opt-in; off by
-    /// default). At most `capacity` keys are kept.
+    /// Replaces the verification cache with one of at most `capacity` keys
+    /// (at least 1), each answered for at most `max_age` after its lookup
+    /// (at most a day; zero turns the cache off, as
+    /// [`BaseApiKeyManager::without_cache`]).
     ///
-    /// The trade-off: a revocation or edit made through *this* manager (or a
-    /// clone of it) takes effect at once, but one made elsewhere (another
-    /// process, the `apikey` CLI, raw SQL, a narrower [`UsableKeys`] whose
-    /// data changed, such as a deactivated organization) takes effect only
-    /// when the key's entry is older than `ttl`. Expiry dates are always
-    /// checked. Only digests of keys are kept, never keys.
-    pub fn with_cache(mut self, ttl: Duration, capacity: usize) -> Self {
-        self.cache = if ttl.is_zero() {
+    /// The cache is on by default and as fresh as the database's change
+    /// feed: only keys just verified against the database enter it (by
+    /// prefix and SHA-512 digest, never the key), a write through this
+    /// manager or any clone takes effect at once, and a write by anyone else
+    /// stops being honoured:
+    ///
+    /// - **SQLite (a file)**: within a few milliseconds of its commit, for
+    ///   any write to the database file by any process (the `apikey` CLI,
+    ///   another server, Django, raw SQL, a narrowing's own tables): the
+    ///   feed polls `PRAGMA data_version` every 5 ms.
+    /// - **PostgreSQL**: within a few milliseconds for writes to a key table
+    ///   that has the notification trigger (the built-in table's migrations
+    ///   and `apikey scaffold` install it), through `LISTEN apikey_changes`;
+    ///   within `max_age` (default one second) for anything else (Django's
+    ///   own table, the tables a [`UsableKeys`] narrowing joins).
+    /// - **In-memory SQLite**: the cache stays off.
+    ///
+    /// When the feed is lost (its connection dropped, the server restarted)
+    /// the cache answers nothing until the feed is back, and then starts
+    /// empty: requests go to the database meanwhile (fail fresh). A key's own
+    /// expiry date is always checked.
+    pub fn with_cache(mut self, max_age: Duration, capacity: usize) -> Self {
+        self.cache = if max_age.is_zero() {
             None
         } else {
-            Some(Arc::new(KeyCache::new(ttl, capacity)))
+            Some(Arc::new(KeyCache::new(&self.db, max_age, capacity)))
         };
         self
     }
 
-    /// The key from the memory of [`BaseApiKeyManager::with_cache`], without touching
-    /// the database (`None`: not remembered, or no cache). Cheap and
-    /// non-blocking: async code calls it before moving to a blocking thread.
+    /// Turns the verification cache off: every lookup is a query.
+    pub fn without_cache(mut self) -> Self {
+        self.cache = None;
+        self
+    }
+
+    /// True when this manager has a verification cache and its change feed
+    /// runs, so that verified keys are answered from memory.
+    pub fn cache_is_live(&self) -> bool {
+        self.cache.as_ref().is_some_and(|c| c.is_live())
+    }
+
+    /// How many entries the cache holds (current or stale; 0 without cache).
+    #[doc(hidden)]
+    pub fn cache_len(&self) -> usize {
+        self.cache.as_ref().map_or(0, |c| c.len())
+    }
+
+    /// Waits up to `timeout` until the cache's change feed is live and has
+    /// seen every write committed before the call (false on timeout or
+    /// without a cache). For tests and tools that need "now" rather than
+    /// "within milliseconds".
+    pub fn settle_cache(&self, timeout: Duration) -> bool {
+        self.cache.as_ref().is_some_and(|c| c.settle(timeout))
+    }
+
+    /// A test hook: runs between a lookup's query and the moment its result
+    /// is cached (to make races deterministic). Not public API.
+    #[doc(hidden)]
+    pub fn __after_lookup_query(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
+        self.after_query = Some(Arc::new(hook));
+        self
+    }
+
+    /// The key from the verification cache, without touching the database
+    /// (`None`: not cached, stale, or no live cache). Cheap and non-blocking:
+    /// async code calls it before moving to a blocking thread.
     pub fn get_cached(&self, key: &str) -> Option<M> {
         let cache = self.cache.as_ref()?;
         if key.is_empty() || key.len() > MAX_KEY_LENGTH {
@@ -277,9 +359,15 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         if let Some(model) = self.get_cached(key) {
             return Ok(model);
         }
+        // The epoch before the query: if anything is invalidated while the
+        // query runs, its result is not answered from the cache afterwards.
+        let ticket = self.cache.as_ref().map(|c| c.ticket());
         let model = self.lookup(key, prefix)?;
-        if let Some(cache) = &self.cache {
-            cache.insert(key, &model);
+        if let Some(hook) = &self.after_query {
+            hook();
+        }
+        if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
+            cache.insert(ticket, key, &model);
         }
         Ok(model)
     }
@@ -300,13 +388,13 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
                 });
                 match upgraded {
                     Ok(_) => {
-                        // Reload so the caller sees the row as stored now.
-                        Ok(self
-                            .db
-                            .run(|conn| M::find_by_prefix(conn, model.prefix()))
-                            .ok()
-                            .flatten()
-                            .unwrap_or(model))
+                        // Reload, through the usable-keys query (narrowing
+                        // included), so the caller sees the row as stored now
+                        // and a key that stopped being usable meanwhile is refused.
+                        let now = crate::model::now();
+                        self.db
+                            .run(|conn| self.usable.find_usable(conn, now, model.prefix()))?
+                            .ok_or(Error::InvalidKey)
                     }
                     Err(e) => {
                         log::warn!(
@@ -337,10 +425,11 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     /// Revokes the key with this prefix and returns it. Revoking a revoked key
     /// is not an error; revocation cannot be undone.
     pub fn revoke(&self, prefix: &str) -> Result<M> {
-        self.forget(prefix);
-        let changed = self.db.run(|conn| M::revoke_by_prefix(conn, prefix))?;
-        // Again: a lookup racing with the update may have remembered it.
-        self.forget(prefix);
+        let changed = self.db.run(|conn| M::revoke_by_prefix(conn, prefix));
+        // After the write (committed or not): a lookup that read the row
+        // before it holds an older ticket, so its result is never answered.
+        self.invalidate_cache();
+        let changed = changed?;
         if changed == 0 {
             return Err(Error::NotFound(prefix.to_owned()));
         }
@@ -357,11 +446,11 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     ) -> Result<M> {
         validate_name(name)?;
         let expiry = expiry_date.map(|t| truncate_micros(t.naive_utc()));
-        self.forget(prefix);
         let changed = self
             .db
-            .run(|conn| M::update_details(conn, prefix, name, expiry))?;
-        self.forget(prefix);
+            .run(|conn| M::update_details(conn, prefix, name, expiry));
+        self.invalidate_cache();
+        let changed = changed?;
         let current = self
             .find_by_prefix(prefix)?
             .ok_or_else(|| Error::NotFound(prefix.to_owned()))?;
@@ -374,9 +463,9 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         Ok(current)
     }
 
-    fn forget(&self, prefix: &str) {
+    fn invalidate_cache(&self) {
         if let Some(cache) = &self.cache {
-            cache.forget(prefix);
+            cache.invalidate();
         }
     }
 

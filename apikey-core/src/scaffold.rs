@@ -19,7 +19,8 @@
 //! let postgres = table.migration(BackendKind::Postgres)?;
 //! assert!(sqlite.up.contains("organization_id BIGINT NOT NULL"));
 //! assert!(postgres.up.contains("BIGSERIAL PRIMARY KEY"));
-//! assert!(postgres.down.starts_with("DROP TRIGGER IF EXISTS organization_api_keys_revocation_irreversible"));
+//! assert!(postgres.up.contains("EXECUTE FUNCTION apikey_notify_change()"));
+//! assert!(postgres.down.starts_with("DROP TRIGGER IF EXISTS organization_api_keys_notify_change"));
 //! # Ok(())
 //! # }
 //! ```
@@ -173,10 +174,13 @@ impl KeyTable {
                      BEFORE UPDATE OF revoked ON {t}\n\
                      FOR EACH ROW EXECUTE FUNCTION apikey_refuse_unrevoke();\n"
                 ));
+                up.push('\n');
+                up.push_str(&pg_notify_trigger(t));
                 format!(
-                    "DROP TRIGGER IF EXISTS {t}_revocation_irreversible ON {t};\n\
+                    "DROP TRIGGER IF EXISTS {t}_notify_change ON {t};\n\
+                     DROP TRIGGER IF EXISTS {t}_revocation_irreversible ON {t};\n\
                      DROP TABLE IF EXISTS {t};\n\
-                     -- apikey_refuse_unrevoke() stays: other key tables may use it.\n"
+                     -- apikey_refuse_unrevoke() and apikey_notify_change() stay: other key tables may use them.\n"
                 )
             }
             _ => {
@@ -262,6 +266,33 @@ BEGIN
         RAISE EXCEPTION 'revocation cannot be undone' USING ERRCODE = 'check_violation';
     END IF;
     RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;
+";
+
+/// The PostgreSQL function and trigger that tell every running server's
+/// verification cache that key table `table` changed (`NOTIFY
+/// apikey_changes`, once per statement that updates, deletes or truncates
+/// rows; inserts cannot make a cached key unusable). What the built-in
+/// table's second migration and `apikey scaffold` install; add it to a key
+/// table you manage yourself to get invalidation within milliseconds
+/// instead of the cache's `max_age`.
+pub fn pg_notify_trigger(table: &str) -> String {
+    format!(
+        "{PG_NOTIFY_CHANGE}\n\
+         CREATE TRIGGER {table}_notify_change\n\
+         AFTER UPDATE OR DELETE OR TRUNCATE ON {table}\n\
+         FOR EACH STATEMENT EXECUTE FUNCTION apikey_notify_change();\n"
+    )
+}
+
+const PG_NOTIFY_CHANGE: &str = "\
+-- Shared by every key table: tells the verification caches of every server
+-- (LISTEN apikey_changes) that a key table changed.
+CREATE OR REPLACE FUNCTION apikey_notify_change() RETURNS trigger AS $$
+BEGIN
+    PERFORM pg_notify('apikey_changes', TG_TABLE_NAME);
+    RETURN NULL;
 END;
 $$ LANGUAGE plpgsql;
 ";

@@ -26,7 +26,9 @@ impl<M: AbstractApiKey> Keys<M> {
     /// The key table of `model` in `db`.
     pub fn new(db: Database, model: Model) -> Self {
         Keys {
-            manager: BaseApiKeyManager::new(db),
+            // One command, one or two queries: no verification cache (and
+            // no change-feed thread) in a process that exits right away.
+            manager: BaseApiKeyManager::new(db).without_cache(),
             model,
         }
     }

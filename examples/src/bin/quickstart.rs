@@ -7,8 +7,11 @@
 //! - `DATABASE_URL`: the key store (default `apikeys.db` in the current
 //!   folder; `postgres://...` works too). Migrations run at start.
 //! - `BIND`: the address to serve on (default `127.0.0.1:8080`).
-//! - `APIKEY_CACHE_TTL_MS`: remember verified keys this long (default: off;
-//!   see `BaseApiKeyManager::with_cache` for the trade-off).
+//! - The verification cache is on (verified keys answered from memory, and
+//!   forgotten within milliseconds of any write to the key store by anyone:
+//!   see `BaseApiKeyManager::with_cache`). `APIKEY_CACHE=off` turns it off;
+//!   `APIKEY_CACHE_TTL_MS` tunes how long an entry is answered at most
+//!   (default 60000 on SQLite, 1000 on PostgreSQL).
 //! - `APIKEY_ADMIN_USER` and `APIKEY_ADMIN_PASSWORD`: when both are set, the
 //!   web admin is served at `/admin` behind HTTP Basic authentication with
 //!   these credentials (create, list, edit and revoke keys in a browser).
@@ -57,18 +60,21 @@ async fn main() -> std::io::Result<()> {
     db.migrate().map_err(|e| fail("migrations", e))?;
     let mut keys = BaseApiKeyManager::<ApiKey>::new(db);
     eprintln!("key store: {}", keys.database().redacted_url());
-    if let Some(ms) = std::env::var("APIKEY_CACHE_TTL_MS")
+    if std::env::var("APIKEY_CACHE").is_ok_and(|v| v == "off") {
+        keys = keys.without_cache();
+        eprintln!("key cache: off (APIKEY_CACHE=off): every request queries the key store");
+    } else if let Some(ms) = std::env::var("APIKEY_CACHE_TTL_MS")
         .ok()
         .filter(|v| !v.is_empty())
     {
         let ms: u64 = ms
             .parse()
             .map_err(|_| fail("APIKEY_CACHE_TTL_MS", "expected milliseconds, e.g. 1000"))?;
-        keys = keys.with_cache(std::time::Duration::from_millis(ms), 10_000);
-        eprintln!(
-            "key cache: verified keys are remembered for {ms} ms \
-             (revocations made elsewhere take up to that long to apply)"
+        keys = keys.with_cache(
+            std::time::Duration::from_millis(ms),
+            apikey_core::DEFAULT_CACHE_CAPACITY,
         );
+        eprintln!("key cache: entries answered for at most {ms} ms");
     }
 
     let admin_auth = BasicAuth::from_env("APIKEY_ADMIN_USER", "APIKEY_ADMIN_PASSWORD");

@@ -1,0 +1,180 @@
+//! The change feeds that keep the cache fresh, one thread per cache:
+//!
+//! - SQLite (a file): `PRAGMA data_version` on a connection of its own, every
+//!   [`POLL`]; it changes whenever another connection (of this process or
+//!   another) commits, so any write by anyone (the CLI, another server, Django,
+//!   raw SQL, a narrowing table in the same file) invalidates the cache.
+//! - PostgreSQL: `LISTEN apikey_changes` on a connection of its own, drained
+//!   every [`POLL`]; the built-in table's migrations and `apikey scaffold`
+//!   install a trigger that notifies on every UPDATE and DELETE of a key row.
+//!   What no trigger reports (a table without it, such as Django's own, or a
+//!   table a narrowing joins) is bounded by the cache's `max_age`. A
+//!   heartbeat query every [`HEARTBEAT`] finds a connection that died silently.
+//! - SQLite in memory: no other connection can write it, but no feed can
+//!   watch it either: the cache stays off (every lookup is a query).
+//!
+//! When a feed fails (its connection dropped, the server restarted), the cache
+//! answers nothing until the feed is back; the feed then invalidates
+//! everything before the cache answers again (fail fresh).
+
+use std::sync::{Arc, Weak};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+
+use super::Freshness;
+use crate::db::{BackendKind, Database, DbConnection};
+
+/// How often a feed looks for changes.
+pub(crate) const POLL: Duration = Duration::from_millis(5);
+/// How often the PostgreSQL feed checks that its connection is alive.
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long a failed feed waits before it reconnects.
+const RETRY: Duration = Duration::from_millis(100);
+/// The PostgreSQL channel the key tables' triggers notify.
+pub(crate) const CHANNEL: &str = "apikey_changes";
+
+/// Which feed a cache has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FeedKind {
+    /// `PRAGMA data_version` polling.
+    SqliteDataVersion,
+    /// `LISTEN apikey_changes`.
+    PostgresListen,
+    /// None: the cache never answers.
+    None,
+}
+
+#[derive(QueryableByName)]
+struct DataVersion {
+    #[diesel(sql_type = BigInt)]
+    data_version: i64,
+}
+
+impl FeedKind {
+    pub(crate) fn of(db: &Database) -> Self {
+        match db.backend() {
+            _ if db.url().is_memory() => FeedKind::None,
+            BackendKind::Sqlite => FeedKind::SqliteDataVersion,
+            BackendKind::Postgres => FeedKind::PostgresListen,
+        }
+    }
+
+    /// Starts the feed's thread; it ends when `freshness` is dropped.
+    pub(crate) fn start(self, db: &Database, freshness: &Arc<Freshness>) {
+        if self == FeedKind::None {
+            return;
+        }
+        let weak = Arc::downgrade(freshness);
+        let db = db.clone();
+        let spawned = thread::Builder::new()
+            .name("apikey-cache-feed".into())
+            .spawn(move || run(self, &db, &weak));
+        if let Err(e) = spawned {
+            log::error!("apikey: cannot start the cache's change feed ({e}); the cache stays off");
+        }
+    }
+}
+
+fn run(kind: FeedKind, db: &Database, freshness: &Weak<Freshness>) {
+    loop {
+        if freshness.strong_count() == 0 {
+            return;
+        }
+        let result = match kind {
+            FeedKind::SqliteDataVersion => watch_sqlite(db, freshness),
+            FeedKind::PostgresListen => listen_postgres(db, freshness),
+            FeedKind::None => return,
+        };
+        let Some(f) = freshness.upgrade() else {
+            return;
+        };
+        f.lost();
+        drop(f);
+        match result {
+            Ok(()) => return,
+            Err(e) => log::warn!(
+                "apikey: the cache's change feed on {} failed ({e}); \
+                 the cache is off until it is back",
+                db.redacted_url()
+            ),
+        }
+        thread::sleep(RETRY);
+    }
+}
+
+fn data_version(conn: &mut DbConnection) -> QueryResult<i64> {
+    diesel::sql_query("PRAGMA data_version")
+        .get_result::<DataVersion>(conn)
+        .map(|v| v.data_version)
+}
+
+/// Polls `PRAGMA data_version` until the cache is gone (`Ok`) or a query
+/// fails (`Err`).
+fn watch_sqlite(db: &Database, freshness: &Weak<Freshness>) -> QueryResult<()> {
+    let mut conn = db
+        .url()
+        .connect_raw()
+        .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+    let mut seen = data_version(&mut conn)?;
+    match freshness.upgrade() {
+        Some(f) => f.restored(),
+        None => return Ok(()),
+    }
+    loop {
+        thread::sleep(POLL);
+        let version = data_version(&mut conn)?;
+        let Some(f) = freshness.upgrade() else {
+            return Ok(());
+        };
+        if version != seen {
+            seen = version;
+            f.invalidate();
+        }
+        f.polled();
+    }
+}
+
+/// Listens on [`CHANNEL`] until the cache is gone (`Ok`) or the connection
+/// fails (`Err`).
+fn listen_postgres(db: &Database, freshness: &Weak<Freshness>) -> QueryResult<()> {
+    let mut conn = db
+        .url()
+        .connect_raw()
+        .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+    let DbConnection::Postgresql(pg) = &mut conn else {
+        return Err(diesel::result::Error::QueryBuilderError(
+            "not a PostgreSQL connection".into(),
+        ));
+    };
+    pg.batch_execute(&format!(
+        "SET application_name = 'apikey-cache-feed'; LISTEN {CHANNEL}"
+    ))?;
+    match freshness.upgrade() {
+        Some(f) => f.restored(),
+        None => return Ok(()),
+    }
+    let mut beat = Instant::now();
+    loop {
+        thread::sleep(POLL);
+        let mut changed = false;
+        for notification in pg.notifications_iter() {
+            notification?;
+            changed = true;
+        }
+        let Some(f) = freshness.upgrade() else {
+            return Ok(());
+        };
+        if changed {
+            f.invalidate();
+        }
+        f.polled();
+        if beat.elapsed() >= HEARTBEAT {
+            pg.batch_execute("SELECT 1")?;
+            beat = Instant::now();
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The verification cache: fresh by construction, on both backends.
+//!
+//! - a revocation racing with a lookup of the same key is never lost;
+//! - a write by another connection (another server, the CLI, raw SQL) stops
+//!   being honoured once the change feed reports it, and never comes back;
+//! - only verified keys enter, and the map stays bounded while hot keys stay;
+//! - PostgreSQL: a lost feed turns the cache off until it is back.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use apikey_core::{AbstractApiKey, ApiKey, BackendKind, BaseApiKeyManager, Error, NewKey};
+use apikey_tests::{backend_tests, TestDb};
+
+const SETTLE: Duration = Duration::from_secs(5);
+
+fn manager(db: &TestDb) -> BaseApiKeyManager<ApiKey> {
+    BaseApiKeyManager::new(db.database())
+}
+
+/// A lookup that read the row before a revocation committed must not be
+/// answered from the cache after `revoke` returned. The hook parks the
+/// lookup between its query and its insert into the cache while the
+/// revocation runs to completion.
+fn revocation_racing_a_lookup_is_not_lost(db: &TestDb) {
+    let (parked_tx, parked_rx) = mpsc::channel::<()>();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let go_rx = Arc::new(Mutex::new(go_rx));
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hook_armed = Arc::clone(&armed);
+    let keys = manager(db).__after_lookup_query(move || {
+        if hook_armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            parked_tx.send(()).expect("parked");
+            go_rx.lock().expect("lock").recv().expect("go");
+        }
+    });
+    let (row, key) = keys.create_key(NewKey::new("stolen")).expect("create");
+    let key = key.expose_secret().to_owned();
+    assert!(keys.settle_cache(SETTLE), "the feed starts");
+
+    armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let lookup = {
+        let keys = keys.clone();
+        let key = key.clone();
+        std::thread::spawn(move || keys.get_from_key(&key).map(|m| m.prefix().to_owned()))
+    };
+    parked_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the lookup read the row and parked");
+    keys.revoke(row.prefix()).expect("revoke");
+    go_tx.send(()).expect("release");
+    // The racing lookup read the row before the revocation: it may answer Ok
+    // for itself, but must not leave the key in the cache.
+    let _ = lookup.join().expect("lookup thread");
+
+    assert!(
+        keys.get_cached(&key).is_none(),
+        "the stale result was cached"
+    );
+    assert!(matches!(keys.get_from_key(&key), Err(Error::InvalidKey)));
+    for _ in 0..20 {
+        assert!(!keys.is_valid(&key).expect("is_valid"));
+    }
+}
+
+/// Two "servers" (two pools on one database) and a third writer: a
+/// revocation through another connection is refused by the first server's
+/// cache within the feed's delay, and never accepted again.
+fn revocation_elsewhere_reaches_every_cache(db: &TestDb) {
+    let server = manager(db);
+    let other = manager(db);
+    let (row, key) = other.create_key(NewKey::new("shared")).expect("create");
+    let key = key.expose_secret().to_owned();
+    assert!(server.settle_cache(SETTLE));
+    assert!(server.is_valid(&key).expect("valid"));
+    assert!(server.get_cached(&key).is_some(), "served from the cache");
+
+    other.revoke(row.prefix()).expect("revoke elsewhere");
+    let start = Instant::now();
+    loop {
+        match server.get_from_key(&key) {
+            Err(Error::InvalidKey) => break,
+            Ok(_) => assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "still accepted 5 s after the revocation"
+            ),
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for _ in 0..50 {
+        assert!(!server.is_valid(&key).expect("is_valid"), "accepted again");
+    }
+}
+
+/// Wrong secrets never enter the cache; a bounded cache keeps a hot key
+/// while many others pass through.
+fn only_verified_keys_enter_and_hot_keys_stay(db: &TestDb) {
+    let keys = manager(db).with_cache(Duration::from_secs(60), 64);
+    let (hot_row, hot) = keys.create_key(NewKey::new("hot")).expect("create");
+    let hot = hot.expose_secret().to_owned();
+    let mut cold = Vec::new();
+    for i in 0..300 {
+        let (_, k) = keys
+            .create_key(NewKey::new(format!("cold {i}")))
+            .expect("create");
+        cold.push(k.expose_secret().to_owned());
+    }
+    assert!(keys.settle_cache(SETTLE));
+    assert_eq!(keys.cache_len(), 0);
+
+    // A flood of wrong secrets, for known and unknown prefixes.
+    for i in 0..200 {
+        let wrong = format!("{}.{:032}", hot_row.prefix(), i);
+        assert!(!keys.is_valid(&wrong).expect("is_valid"));
+        assert!(!keys
+            .is_valid(&format!("Zz{i:06}.{:032}", i))
+            .expect("is_valid"));
+    }
+    assert_eq!(keys.cache_len(), 0, "refused keys entered the cache");
+
+    for (i, k) in cold.iter().enumerate() {
+        if i % 4 == 0 {
+            assert!(keys.is_valid(&hot).expect("hot"));
+        }
+        assert!(keys.is_valid(k).expect("cold"));
+    }
+    assert!(keys.cache_len() <= 2 * 64, "bounded: {}", keys.cache_len());
+    assert!(keys.get_cached(&hot).is_some(), "the hot key was evicted");
+}
+
+/// PostgreSQL: the listener's connection is killed; the cache stops
+/// answering (fail fresh), comes back, and starts caching again.
+fn lost_feed_turns_the_cache_off_until_it_is_back(db: &TestDb) {
+    if db.kind != BackendKind::Postgres {
+        return;
+    }
+    let keys = manager(db);
+    let (_, key) = keys.create_key(NewKey::new("feed")).expect("create");
+    let key = key.expose_secret().to_owned();
+    assert!(keys.settle_cache(SETTLE));
+    assert!(keys.is_valid(&key).expect("valid"));
+    assert!(keys.get_cached(&key).is_some());
+
+    db.raw_sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = 'apikey-cache-feed' AND pid <> pg_backend_pid()",
+    )
+    .expect("terminate the feed");
+    // Whether the feed is still reconnecting or already back (and flushed),
+    // the entry made before the loss is never answered again.
+    let start = Instant::now();
+    while keys.get_cached(&key).is_some() {
+        assert!(start.elapsed() < SETTLE, "the cache kept answering");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(keys.settle_cache(SETTLE), "the feed came back");
+    assert!(keys.cache_is_live());
+    assert!(keys.is_valid(&key).expect("valid"));
+    assert!(keys.get_cached(&key).is_some(), "caching again");
+}
+
+/// No cache when asked, and none on an in-memory database.
+fn opt_out(db: &TestDb) {
+    let keys = manager(db).without_cache();
+    let (_, key) = keys.create_key(NewKey::new("uncached")).expect("create");
+    assert!(keys.is_valid(key.expose_secret()).expect("valid"));
+    assert!(keys.get_cached(key.expose_secret()).is_none());
+    assert!(!keys.cache_is_live());
+    assert_eq!(keys.cache_len(), 0);
+}
+
+backend_tests!(
+    revocation_racing_a_lookup_is_not_lost,
+    revocation_elsewhere_reaches_every_cache,
+    only_verified_keys_enter_and_hot_keys_stay,
+    lost_feed_turns_the_cache_off_until_it_is_back,
+    opt_out,
+);
