@@ -92,9 +92,10 @@ pub(crate) fn lookup<M: AbstractApiKey>(
             return Err(Denial::Internal);
         };
         let key = key.ok_or(Denial::MissingKey)?;
-        // A key the manager's cache remembers needs no blocking thread.
-        if let Some(model) = manager.get_cached(key.expose_secret()) {
-            return Ok(model);
+        // What the manager can answer without the database (a cached key, a
+        // malformed or known-refused one) needs no blocking thread.
+        if let Some(known) = manager.cached(key.expose_secret()) {
+            return known.map_err(|e| denial_of(&e));
         }
         blocking(move || manager.get_from_key(key.expose_secret())).await
     }

@@ -94,6 +94,16 @@ pub trait GenerateKey: fmt::Debug + Send + Sync + 'static {
     fn verify(&self, key: &str, hashed_key: &str) -> Verification {
         hashers::verify(key, hashed_key)
     }
+
+    /// Whether `key` has the shape of a key this generator makes (lengths,
+    /// alphabet, separator). The manager refuses a key without it before
+    /// any hashing, cache probe or query. The default accepts every key: a
+    /// custom generator that does not say what it produces is never
+    /// second-guessed.
+    fn is_well_formed(&self, key: &str) -> bool {
+        let _ = key;
+        true
+    }
 }
 
 /// The default key generator: `prefix_length` and `secret_key_length`
@@ -134,6 +144,21 @@ impl KeyGenerator {
 }
 
 impl GenerateKey for KeyGenerator {
+    /// Exactly `prefix_length` and `secret_key_length` characters of
+    /// `[A-Za-z0-9]` around one `.`: what this generator, and
+    /// djangorestframework-api-key's generator with the same lengths
+    /// (8 and 32 by default), produce. Keys made with other lengths are
+    /// refused: configure the lengths your keys have.
+    fn is_well_formed(&self, key: &str) -> bool {
+        let bytes = key.as_bytes();
+        bytes.len() == self.prefix_length + 1 + self.secret_key_length
+            && bytes[self.prefix_length] == b'.'
+            && bytes[..self.prefix_length]
+                .iter()
+                .chain(&bytes[self.prefix_length + 1..])
+                .all(u8::is_ascii_alphanumeric)
+    }
+
     fn generate(&self) -> GeneratedKey {
         let mut key = String::with_capacity(self.prefix_length + 1 + self.secret_key_length);
         push_random(&mut key, self.prefix_length);

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::QueryResult;
 
-use crate::cache::KeyCache;
+use crate::cache::{Cached, KeyCache, Ticket};
 use crate::db::{BackendKind, Database, DbConnection};
 use crate::error::{Error, Result};
 use crate::hashers::Verification;
@@ -252,10 +252,17 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         self.cache.as_ref().is_some_and(|c| c.is_live())
     }
 
-    /// How many entries the cache holds (current or stale; 0 without cache).
+    /// How many verified keys the cache holds (current or stale; 0
+    /// without cache).
     #[doc(hidden)]
     pub fn cache_len(&self) -> usize {
         self.cache.as_ref().map_or(0, |c| c.len())
+    }
+
+    /// How many prefixes the cache remembers as having no usable key.
+    #[doc(hidden)]
+    pub fn cache_absent_len(&self) -> usize {
+        self.cache.as_ref().map_or(0, |c| c.absent_len())
     }
 
     /// Waits up to `timeout` until the cache's change feed is live and has
@@ -275,14 +282,40 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     }
 
     /// The key from the verification cache, without touching the database
-    /// (`None`: not cached, stale, or no live cache). Cheap and non-blocking:
-    /// async code calls it before moving to a blocking thread.
+    /// (`None`: not cached, stale, refused, or no live cache).
     pub fn get_cached(&self, key: &str) -> Option<M> {
-        let cache = self.cache.as_ref()?;
-        if key.is_empty() || key.len() > MAX_KEY_LENGTH {
-            return None;
+        match self.cached(key) {
+            Some(Ok(model)) => Some(model),
+            _ => None,
         }
-        cache.get(split_prefix(key), key)
+    }
+
+    /// What can be said of `key` without the database: `Some(Ok)` a cached
+    /// verified key, `Some(Err(Error::InvalidKey))` certainly not usable (a
+    /// key the generator cannot have made, a wrong secret for a prefix whose
+    /// key is cached, a prefix known to have no usable key, all as of the
+    /// cache's current state), `None` ask the database
+    /// ([`BaseApiKeyManager::get_from_key`]). Cheap and non-blocking: async
+    /// code calls it before moving to a blocking thread.
+    pub fn cached(&self, key: &str) -> Option<Result<M>> {
+        if !self.is_well_formed(key) {
+            return Some(Err(Error::InvalidKey));
+        }
+        match self.cache.as_ref()?.lookup(split_prefix(key), key) {
+            Cached::Hit(model) => Some(Ok(model)),
+            Cached::Refused => Some(Err(Error::InvalidKey)),
+            Cached::Miss => None,
+        }
+    }
+
+    /// Whether `key` has a shape the key generator can produce (and is at
+    /// most [`MAX_KEY_LENGTH`] bytes): a key without it is refused before
+    /// any hashing or query.
+    pub fn is_well_formed(&self, key: &str) -> bool {
+        !key.is_empty()
+            && key.len() <= MAX_KEY_LENGTH
+            && !split_prefix(key).is_empty()
+            && self.generator.is_well_formed(key)
     }
 
     /// Replaces the key generator (lengths, or the whole algorithm).
@@ -326,7 +359,12 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
                 expiry_date,
             };
             match self.db.run(|conn| M::insert(conn, &row, &new.extra)) {
-                Ok(model) => return Ok((model, generated.key)),
+                Ok(model) => {
+                    if let Some(cache) = &self.cache {
+                        cache.inserted();
+                    }
+                    return Ok((model, generated.key));
+                }
                 Err(Error::Database(e)) if is_unique_violation(&e) => {
                     log::debug!("api key prefix collision on {}, retrying", generated.prefix);
                     continue;
@@ -349,20 +387,14 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     /// [`Error::Unavailable`]. A legacy hash that verifies is rewritten in the
     /// preferred format (only `hashed_key` changes).
     pub fn get_from_key(&self, key: &str) -> Result<M> {
-        if key.is_empty() || key.len() > MAX_KEY_LENGTH {
-            return Err(Error::InvalidKey);
+        if let Some(known) = self.cached(key) {
+            return known;
         }
         let prefix = split_prefix(key);
-        if prefix.is_empty() {
-            return Err(Error::InvalidKey);
-        }
-        if let Some(model) = self.get_cached(key) {
-            return Ok(model);
-        }
-        // The epoch before the query: if anything is invalidated while the
+        // The epochs before the query: if anything is invalidated while the
         // query runs, its result is not answered from the cache afterwards.
         let ticket = self.cache.as_ref().map(|c| c.ticket());
-        let model = self.lookup(key, prefix)?;
+        let model = self.lookup(key, prefix, ticket)?;
         if let Some(hook) = &self.after_query {
             hook();
         }
@@ -372,12 +404,19 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         Ok(model)
     }
 
-    fn lookup(&self, key: &str, prefix: &str) -> Result<M> {
+    fn lookup(&self, key: &str, prefix: &str, ticket: Option<Ticket>) -> Result<M> {
         let now = now();
-        let model = self
+        let found = self
             .db
-            .run(|conn| self.usable.find_usable(conn, now, prefix))?
-            .ok_or(Error::InvalidKey)?;
+            .run(|conn| self.usable.find_usable(conn, now, prefix))?;
+        let Some(model) = found else {
+            // No usable key has this prefix: remember it, so that a flood of
+            // the same never-issued (or revoked) key costs no query.
+            if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
+                cache.insert_absent(ticket, prefix);
+            }
+            return Err(Error::InvalidKey);
+        };
         match self.generator.verify(key, model.hashed_key()) {
             Verification::Invalid => Err(Error::InvalidKey),
             Verification::Valid => Ok(model),

@@ -272,8 +272,8 @@ $$ LANGUAGE plpgsql;
 
 /// The PostgreSQL function and trigger that tell every running server's
 /// verification cache that key table `table` changed (`NOTIFY
-/// apikey_changes`, once per statement that updates, deletes or truncates
-/// rows; inserts cannot make a cached key unusable). What the built-in
+/// apikey_changes`, once per statement that inserts, updates, deletes or
+/// truncates rows, with the payload `<table> <operation>`). What the built-in
 /// table's second migration and `apikey scaffold` install; add it to a key
 /// table you manage yourself to get invalidation within milliseconds
 /// instead of the cache's `max_age`.
@@ -281,7 +281,7 @@ pub fn pg_notify_trigger(table: &str) -> String {
     format!(
         "{PG_NOTIFY_CHANGE}\n\
          CREATE TRIGGER {table}_notify_change\n\
-         AFTER UPDATE OR DELETE OR TRUNCATE ON {table}\n\
+         AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}\n\
          FOR EACH STATEMENT EXECUTE FUNCTION apikey_notify_change();\n"
     )
 }
@@ -291,7 +291,7 @@ const PG_NOTIFY_CHANGE: &str = "\
 -- (LISTEN apikey_changes) that a key table changed.
 CREATE OR REPLACE FUNCTION apikey_notify_change() RETURNS trigger AS $$
 BEGIN
-    PERFORM pg_notify('apikey_changes', TG_TABLE_NAME);
+    PERFORM pg_notify('apikey_changes', TG_TABLE_NAME || ' ' || TG_OP);
     RETURN NULL;
 END;
 $$ LANGUAGE plpgsql;

@@ -168,6 +168,14 @@ fn active_key_gets_its_own_organization(db: &TestDb) {
         &db.url,
         "UPDATE organizations SET active = TRUE WHERE name = 'Dormant'",
     );
+    let start = std::time::Instant::now();
+    while get(&srv.addr, "/organization", Some(&dormant)).0 != 200 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "reactivation never seen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     let (status, body) = get(&srv.addr, "/organization/projects", Some(&dormant));
     assert_eq!(status, 200, "{body}");
     assert!(

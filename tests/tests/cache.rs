@@ -161,6 +161,77 @@ fn lost_feed_turns_the_cache_off_until_it_is_back(db: &TestDb) {
     assert!(keys.get_cached(&key).is_some(), "caching again");
 }
 
+/// A key the generator cannot have made is refused before any query: even
+/// with the database down, the answer is "invalid", not "unavailable".
+fn malformed_keys_never_reach_the_database(db: &TestDb) {
+    let _ = db;
+    let down = apikey_core::Database::connect_lazy_with(
+        "postgres://nobody@127.0.0.1:1/none",
+        apikey_core::DatabaseConfig::default().connection_timeout(Duration::from_millis(200)),
+    )
+    .expect("lazy pool");
+    let keys: BaseApiKeyManager<ApiKey> = BaseApiKeyManager::new(down);
+    let good_shape = format!("{}.{}", "A".repeat(8), "b".repeat(32));
+    for bad in [
+        "".to_owned(),
+        "nodot".to_owned(),
+        format!("{}.{}", "A".repeat(7), "b".repeat(32)),
+        format!("{}.{}", "A".repeat(8), "b".repeat(31)),
+        format!("{}.{}", "A".repeat(8), "b".repeat(33)),
+        format!("{}-{}", "A".repeat(8), "b".repeat(32)),
+        format!("{}.{}\u{7f}", "A".repeat(8), "b".repeat(31)),
+        format!("AAAA AAA.{}", "b".repeat(32)),
+        format!("{}.{}é", "A".repeat(8), "b".repeat(30)),
+        "x".repeat(100_000),
+    ] {
+        assert!(!keys.is_well_formed(&bad), "{bad:?}");
+        assert!(
+            matches!(keys.get_from_key(&bad), Err(Error::InvalidKey)),
+            "{bad:?}"
+        );
+    }
+    assert!(keys.is_well_formed(&good_shape));
+    assert!(
+        keys.get_from_key(&good_shape)
+            .is_err_and(|e| e.is_unavailable()),
+        "a well-formed key does reach the (down) database"
+    );
+}
+
+/// A never-issued key is remembered as absent (a flood of it costs no
+/// query), and a key created afterwards with that prefix, by another
+/// connection, is accepted once the feed reports the insert.
+fn absent_prefixes_are_remembered_until_an_insert(db: &TestDb) {
+    let keys = manager(db);
+    assert!(keys.settle_cache(SETTLE));
+    let prefix = "Absent01";
+    let key = format!("{prefix}.{}", "k".repeat(32));
+    for _ in 0..3 {
+        assert!(!keys.is_valid(&key).expect("is_valid"));
+    }
+    assert_eq!(keys.cache_absent_len(), 1, "remembered as absent");
+
+    // Created elsewhere (raw SQL on another connection), with its real hash.
+    let hashed = apikey_core::hashers::hash(&key);
+    db.raw_sql(&format!(
+        "INSERT INTO api_keys (prefix, hashed_key, created, name, revoked) \
+         VALUES ('{prefix}', '{hashed}', '2026-01-01 00:00:00', 'late', false)"
+    ))
+    .expect("insert");
+    let start = Instant::now();
+    while !keys.is_valid(&key).expect("is_valid") {
+        assert!(
+            start.elapsed() < SETTLE,
+            "the insert never reached the cache"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // And a wrong secret for that (now cached) prefix is refused.
+    let wrong = format!("{prefix}.{}", "w".repeat(32));
+    assert!(!keys.is_valid(&wrong).expect("is_valid"));
+    assert!(keys.is_valid(&key).expect("is_valid"));
+}
+
 /// No cache when asked, and none on an in-memory database.
 fn opt_out(db: &TestDb) {
     let keys = manager(db).without_cache();
@@ -176,5 +247,7 @@ backend_tests!(
     revocation_elsewhere_reaches_every_cache,
     only_verified_keys_enter_and_hot_keys_stay,
     lost_feed_turns_the_cache_off_until_it_is_back,
+    malformed_keys_never_reach_the_database,
+    absent_prefixes_are_remembered_until_an_insert,
     opt_out,
 );

@@ -6,7 +6,9 @@
 //!   raw SQL, a narrowing table in the same file) invalidates the cache.
 //! - PostgreSQL: `LISTEN apikey_changes` on a connection of its own, drained
 //!   every [`POLL`]; the built-in table's migrations and `apikey scaffold`
-//!   install a trigger that notifies on every UPDATE and DELETE of a key row.
+//!   install a trigger that notifies once per statement that inserts,
+//!   updates, deletes or truncates key rows (payload `<table> <operation>`:
+//!   an INSERT only makes the prefixes known absent stale).
 //!   What no trigger reports (a table without it, such as Django's own, or a
 //!   table a narrowing joins) is bounded by the cache's `max_age`. A
 //!   heartbeat query every [`HEARTBEAT`] finds a connection that died silently.
@@ -160,16 +162,24 @@ fn listen_postgres(db: &Database, freshness: &Weak<Freshness>) -> QueryResult<()
     let mut beat = Instant::now();
     loop {
         thread::sleep(POLL);
-        let mut changed = false;
+        // The payload is "<table> <operation>": an INSERT only makes
+        // prefixes known absent stale; anything else may make a cached
+        // key unusable.
+        let (mut inserted, mut changed) = (false, false);
         for notification in pg.notifications_iter() {
-            notification?;
-            changed = true;
+            if notification?.payload.ends_with(" INSERT") {
+                inserted = true;
+            } else {
+                changed = true;
+            }
         }
         let Some(f) = freshness.upgrade() else {
             return Ok(());
         };
         if changed {
             f.invalidate();
+        } else if inserted {
+            f.inserted();
         }
         f.polled();
         if beat.elapsed() >= HEARTBEAT {

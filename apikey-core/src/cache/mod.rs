@@ -38,7 +38,11 @@ pub(crate) const MAX_AGE_LIMIT: Duration = Duration::from_secs(24 * 3600);
 /// The state shared by a cache and its feed thread.
 #[derive(Debug)]
 pub(crate) struct Freshness {
+    /// Bumped by every change that can make a cached key unusable.
     epoch: AtomicU64,
+    /// Bumped by every change at all, inserts included: what can make a
+    /// prefix that had no usable key have one.
+    absent_epoch: AtomicU64,
     live: AtomicBool,
     /// How many times the feed has looked for changes (for `settle`).
     polls: AtomicU64,
@@ -48,6 +52,7 @@ impl Freshness {
     fn new(live: bool) -> Self {
         Freshness {
             epoch: AtomicU64::new(0),
+            absent_epoch: AtomicU64::new(0),
             live: AtomicBool::new(live),
             polls: AtomicU64::new(0),
         }
@@ -56,6 +61,13 @@ impl Freshness {
     /// Everything cached so far is stale.
     pub(crate) fn invalidate(&self) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.absent_epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Keys were inserted: what was known absent is stale; cached keys
+    /// stay good (an insert cannot make them unusable).
+    pub(crate) fn inserted(&self) {
+        self.absent_epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The feed is lost: answer nothing until it is back.
@@ -86,13 +98,36 @@ struct Entry<M> {
     born: Instant,
 }
 
-/// A lookup's claim, taken before its query: the epoch its result belongs to.
+/// A prefix known to have no usable key.
+struct Absent {
+    epoch: u64,
+    born: Instant,
+}
+
+/// A lookup's claim, taken before its query: the epochs its result belongs to.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Ticket(u64);
+pub(crate) struct Ticket {
+    epoch: u64,
+    absent_epoch: u64,
+}
+
+/// What the cache knows of a key.
+#[derive(Debug)]
+pub(crate) enum Cached<M> {
+    /// Verified, current: the model.
+    Hit(M),
+    /// Certainly not usable, as of the current epoch: a different secret for
+    /// a prefix whose current key is cached, a cached key that expired, or
+    /// a prefix known to have no usable key.
+    Refused,
+    /// Not known: ask the database.
+    Miss,
+}
 
 /// Verified keys of model `M`.
 pub(crate) struct KeyCache<M> {
     entries: quick_cache::sync::Cache<String, Arc<Entry<M>>>,
+    absent: quick_cache::sync::Cache<String, Arc<Absent>>,
     freshness: Arc<Freshness>,
     max_age: Duration,
     capacity: usize,
@@ -128,6 +163,7 @@ impl<M: AbstractApiKey> KeyCache<M> {
         let feed = FeedKind::of(db);
         KeyCache {
             entries: quick_cache::sync::Cache::new(capacity),
+            absent: quick_cache::sync::Cache::new(capacity),
             freshness: Arc::new(Freshness::new(false)),
             max_age,
             capacity,
@@ -142,39 +178,53 @@ impl<M: AbstractApiKey> KeyCache<M> {
             .call_once(|| self.feed.start(&self.db, &self.freshness));
     }
 
-    /// The remembered model for this full key, if its entry is current,
-    /// younger than `max_age`, the digest matches and the key has not expired.
-    pub(crate) fn get(&self, prefix: &str, key: &str) -> Option<M> {
+    /// What the cache knows of this full key. Answers only while the feed is
+    /// live, from entries of the current epoch younger than `max_age`.
+    pub(crate) fn lookup(&self, prefix: &str, key: &str) -> Cached<M> {
         self.start();
         if !self.freshness.is_live() {
-            return None;
+            return Cached::Miss;
         }
-        let entry = self.entries.get(prefix)?;
-        if entry.epoch != self.freshness.epoch.load(Ordering::Acquire)
-            || entry.born.elapsed() >= self.max_age
-        {
-            return None;
+        if let Some(entry) = self.entries.get(prefix) {
+            if entry.epoch == self.freshness.epoch.load(Ordering::Acquire)
+                && entry.born.elapsed() < self.max_age
+            {
+                // The row's current hash is the one this digest verified
+                // (legacy hashes are rewritten on first use), so another
+                // secret for the same prefix cannot verify either.
+                if !bool::from(entry.digest.ct_eq(&digest(key))) {
+                    return Cached::Refused;
+                }
+                if entry.model.revoked() || entry.model.has_expired_at(now()) {
+                    return Cached::Refused;
+                }
+                return Cached::Hit(entry.model.clone());
+            }
         }
-        if !bool::from(entry.digest.ct_eq(&digest(key))) {
-            return None;
+        if let Some(absent) = self.absent.get(prefix) {
+            if absent.epoch == self.freshness.absent_epoch.load(Ordering::Acquire)
+                && absent.born.elapsed() < self.max_age
+            {
+                return Cached::Refused;
+            }
         }
-        if entry.model.revoked() || entry.model.has_expired_at(now()) {
-            return None;
-        }
-        Some(entry.model.clone())
+        Cached::Miss
     }
 
     /// Taken before a lookup's query.
     pub(crate) fn ticket(&self) -> Ticket {
         self.start();
-        Ticket(self.freshness.epoch.load(Ordering::Acquire))
+        Ticket {
+            epoch: self.freshness.epoch.load(Ordering::Acquire),
+            absent_epoch: self.freshness.absent_epoch.load(Ordering::Acquire),
+        }
     }
 
     /// Remembers a key that was just verified against the database by the
     /// lookup that took `ticket`; nothing when an invalidation came since
     /// (the entry would be refused anyway).
     pub(crate) fn insert(&self, ticket: Ticket, key: &str, model: &M) {
-        if ticket.0 != self.freshness.epoch.load(Ordering::Acquire) || model.revoked() {
+        if ticket.epoch != self.freshness.epoch.load(Ordering::Acquire) || model.revoked() {
             return;
         }
         self.entries.insert(
@@ -182,10 +232,30 @@ impl<M: AbstractApiKey> KeyCache<M> {
             Arc::new(Entry {
                 digest: digest(key),
                 model: model.clone(),
-                epoch: ticket.0,
+                epoch: ticket.epoch,
                 born: Instant::now(),
             }),
         );
+    }
+
+    /// Remembers that the lookup that took `ticket` found no usable key
+    /// with this prefix (never issued, revoked, expired or narrowed out).
+    pub(crate) fn insert_absent(&self, ticket: Ticket, prefix: &str) {
+        if ticket.absent_epoch != self.freshness.absent_epoch.load(Ordering::Acquire) {
+            return;
+        }
+        self.absent.insert(
+            prefix.to_owned(),
+            Arc::new(Absent {
+                epoch: ticket.absent_epoch,
+                born: Instant::now(),
+            }),
+        );
+    }
+
+    /// A key was created through the manager: prefixes known absent are stale.
+    pub(crate) fn inserted(&self) {
+        self.freshness.inserted();
     }
 
     /// Forgets every entry (a write through the manager).
@@ -193,9 +263,14 @@ impl<M: AbstractApiKey> KeyCache<M> {
         self.freshness.invalidate();
     }
 
-    /// How many entries the map holds (current or not).
+    /// How many verified keys the map holds (current or not).
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// How many prefixes are remembered as absent (current or not).
+    pub(crate) fn absent_len(&self) -> usize {
+        self.absent.len()
     }
 
     /// Waits (up to `timeout`) until the feed is live and has looked for

@@ -6,11 +6,11 @@
 -- (LISTEN apikey_changes) that a key table changed.
 CREATE OR REPLACE FUNCTION apikey_notify_change() RETURNS trigger AS $$
 BEGIN
-    PERFORM pg_notify('apikey_changes', TG_TABLE_NAME);
+    PERFORM pg_notify('apikey_changes', TG_TABLE_NAME || ' ' || TG_OP);
     RETURN NULL;
 END;
 $$ LANGUAGE plpgsql;
 
 CREATE TRIGGER api_keys_notify_change
-AFTER UPDATE OR DELETE OR TRUNCATE ON api_keys
+AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON api_keys
 FOR EACH STATEMENT EXECUTE FUNCTION apikey_notify_change();
