@@ -60,11 +60,14 @@ where
     }
 }
 
-fn manager_of<M: AbstractApiKey>(req: &HttpRequest) -> Option<BaseApiKeyManager<M>> {
+fn manager_of<M: AbstractApiKey>(req: &HttpRequest) -> Option<web::Data<BaseApiKeyManager<M>>> {
+    // `web::Data` is an `Arc`: one reference count, no allocation, on the
+    // common path.
     if let Some(data) = req.app_data::<web::Data<BaseApiKeyManager<M>>>() {
-        return Some(BaseApiKeyManager::clone(data));
+        return Some(data.clone());
     }
-    req.app_data::<BaseApiKeyManager<M>>().cloned()
+    req.app_data::<BaseApiKeyManager<M>>()
+        .map(|m| web::Data::new(m.clone()))
 }
 
 /// Reads the key from `req` (with the [`ApiKeyConfig`] that applies to it)
