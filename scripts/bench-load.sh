@@ -6,8 +6,12 @@
 #
 # Builds the quickstart and the apikey CLI in release mode, then, one server
 # at a time, runs wrk from this machine against:
-#   - the quickstart on SQLite: GET /, GET /protected with a valid key, with a
-#     wrong key (a real prefix, a wrong secret) and with no key;
+#   - the quickstart on SQLite, default configuration (verification cache
+#     on): GET /, GET /protected with a valid key, with a wrong key (a real
+#     prefix, a wrong secret), with no key, a flood of never-issued random
+#     keys (with valid-key requests alongside, which must all be 200), and a
+#     mixed load (valid, revoked, wrong secret, garbage, no key at once);
+#     then the same basic set with APIKEY_CACHE=off;
 #   - the same on PostgreSQL (a throwaway cluster under target/bench/load/pg;
 #     skipped with a message when no server can be started);
 #   - the reference: benches/reference/, a DRF view guarded by HasAPIKey,
@@ -119,6 +123,25 @@ if auth ~= nil and auth ~= "" then
 end
 EOF
 
+# A new well-formed key that was never issued on every request (random
+# prefix and secret): the flood the negative cache cannot absorb.
+cat >"$work/random.lua" <<'EOF'
+local charset = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+math.randomseed(os.time() + math.floor(os.clock() * 1000000))
+local function rnd(n)
+  local t = {}
+  for i = 1, n do
+    local k = math.random(1, 62)
+    t[i] = charset:sub(k, k)
+  end
+  return table.concat(t)
+end
+request = function()
+  wrk.headers["Authorization"] = "Api-Key " .. rnd(8) .. "." .. rnd(32)
+  return wrk.format()
+end
+EOF
+
 results=$work/rows.tsv
 : >"$results"
 
@@ -156,6 +179,75 @@ run() {
     }' "$wout" >>"$results"
 }
 
+# flood LABEL BACKEND BASE PID KEY: never-issued random keys at full load,
+# with a few connections of valid-key requests alongside, which must all
+# be answered 200.
+flood() {
+  local label=$1 backend=$2 base=$3 pid=$4 key=$5
+  local wout=$work/flood-$backend.txt vout=$work/flood-valid-$backend.txt load
+  load=$(load1)
+  say "$label $backend flood of never-issued keys (+ valid keys on 4 connections)"
+  BENCH_AUTH="Api-Key $key" timeout 120 wrk -t1 -c4 -d"$duration" --latency \
+    -s "$work/auth.lua" "$base/protected" >"$vout" 2>&1 &
+  local valid=$!
+  timeout 120 wrk -t"$threads" -c"$connections" -d"$duration" --latency \
+    -s "$work/random.lua" "$base/protected" >"$wout" 2>&1 || true
+  wait "$valid" || true
+  awk -v label="$label" -v backend="$backend" -v load="$load" -v vout="$vout" '
+    function ms(v) {
+      if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
+      if (v ~ /m$/) return v * 60000;  if (v ~ /s$/) return v * 1000; return v
+    }
+    /^Requests\/sec:/ { rps = $2 }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    END {
+      vnon = 0; vreq = 0
+      while ((getline line < vout) > 0) {
+        if (line ~ /Non-2xx or 3xx responses:/) { n = split(line, f, " "); vnon = f[n] }
+        if (line ~ /requests in/) { split(line, f, " "); vreq = f[1] }
+      }
+      printf "%s\t%s\t%s\t%s\t%.0f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\n", label, backend,
+        "GET /protected, never-issued keys (flood)", 401, rps, p50, p99, "-", load,
+        "valid alongside: " vreq " requests, " vnon " non-2xx", "-"
+    }' "$wout" >>"$results"
+}
+
+# mixed LABEL BACKEND BASE KEY REVOKED: five kinds of requests at once (12
+# connections each, BENCH_MIXED_DURATION, 20 s): valid, revoked, wrong
+# secret, garbage, no key; requests/s, p99 and max latency per kind.
+mixed() {
+  local label=$1 backend=$2 base=$3 key=$4 revoked=$5
+  local prefix=${key%%.*} kind auth w wpids=()
+  say "$label $backend mixed load (5 kinds x 12 connections, ${BENCH_MIXED_DURATION:-20s})"
+  for kind in valid revoked wrong garbage none; do
+    case $kind in
+      valid) auth="Api-Key $key" ;;
+      revoked) auth="Api-Key $revoked" ;;
+      wrong) auth="Api-Key $prefix.wrongsecretwrongsecretwrongsecre" ;;
+      garbage) auth="Api-Key not-a-key" ;;
+      none) auth="" ;;
+    esac
+    BENCH_AUTH=$auth timeout 120 wrk -t1 -c12 -d"${BENCH_MIXED_DURATION:-20s}" --latency \
+      -s "$work/auth.lua" "$base/protected" >"$work/mixed-$backend-$kind.txt" 2>&1 &
+    wpids+=($!)
+  done
+  for w in "${wpids[@]}"; do wait "$w" || true; done
+  for kind in valid revoked wrong garbage none; do
+    awk -v label="$label" -v backend="$backend" -v kind="$kind" '
+      function ms(v) {
+        if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
+        if (v ~ /m$/) return v * 60000;  if (v ~ /s$/) return v * 1000; return v
+      }
+      /^    Latency/ { max = ms($4) }
+      $1 == "99%" { p99 = ms($2) }
+      /^Requests\/sec:/ { rps = $2 }
+      /Socket errors:/ { errors = $0; sub(/.*Socket errors: */, "", errors) }
+      END { printf "| %s | %s | %s | %.0f | %.2f | %.2f | %s |\n", label, backend, kind, rps, p99, max, (errors == "" ? "-" : errors) }
+    ' "$work/mixed-$backend-$kind.txt" >>"$work/mixed.md"
+  done
+}
+
 # guarded_set LABEL BACKEND BASE PID KEY
 guarded_set() {
   local label=$1 backend=$2 base=$3 pid=$4 key=$5
@@ -168,31 +260,38 @@ guarded_set() {
 }
 
 # --- apikey-rs: the quickstart -------------------------------------------------
-quickstart_on() { # BACKEND URL [LABEL CACHE_TTL_MS]
-  local backend=$1 url=$2 label=${3:-apikey-rs} cache_ms=${4:-} key port pid
+quickstart_on() { # BACKEND URL [LABEL APIKEY_CACHE]
+  local backend=$1 url=$2 label=${3:-apikey-rs} cache=${4:-} key revoked port pid
   "$apikey" --database-url "$url" migrate >/dev/null
   key=$("$apikey" --database-url "$url" create --name bench)
+  revoked=$("$apikey" --database-url "$url" create --name bench-revoked)
+  "$apikey" --database-url "$url" revoke "${revoked%%.*}" >/dev/null
   port=$(free_port)
-  DATABASE_URL=$url BIND=127.0.0.1:$port APIKEY_CACHE_TTL_MS=$cache_ms "$quickstart" \
-    >"$work/quickstart-$backend$cache_ms.log" 2>&1 &
+  DATABASE_URL=$url BIND=127.0.0.1:$port APIKEY_CACHE=$cache "$quickstart" \
+    >"$work/quickstart-$backend$cache.log" 2>&1 &
   pid=$!
   pids+=("$pid")
   wait_up "http://127.0.0.1:$port/" "$pid"
   guarded_set "$label" "$backend" "http://127.0.0.1:$port" "$pid" "$key"
+  if [ -z "$cache" ]; then
+    flood "$label" "$backend" "http://127.0.0.1:$port" "$pid" "$key"
+    mixed "$label" "$backend" "http://127.0.0.1:$port" "$key" "$revoked"
+  fi
   stop_server "$pid"
 }
 
+: >"$work/mixed.md"
+# The default: the verification cache on, invalidated by the change feed.
 quickstart_on sqlite "$work/apikey-rs.sqlite3"
-# The opt-in key cache (BaseApiKeyManager::with_cache): revocations made elsewhere take
-# up to the TTL to apply, so it is a separate configuration, not the default.
-quickstart_on sqlite "$work/apikey-rs.sqlite3" "cached apikey-rs (key cache 1 s)" 1000
+# Every request checked against the database (APIKEY_CACHE=off).
+quickstart_on sqlite "$work/apikey-rs.sqlite3" "uncached apikey-rs (APIKEY_CACHE=off)" off
 
 pg_url=
 if pg_out=$(APIKEY_PG_ROOT=$work/pg scripts/pg.sh start 2>"$work/pg-start.log"); then
   pg_started=1
   pg_url=$(printf '%s\n' "$pg_out" | sed -n 's/^DATABASE_URL=//p')
   quickstart_on postgres "$pg_url"
-  quickstart_on postgres "$pg_url" "cached apikey-rs (key cache 1 s)" 1000
+  quickstart_on postgres "$pg_url" "uncached apikey-rs (APIKEY_CACHE=off)" off
 else
   say "PostgreSQL could not be started ($(tail -n 1 "$work/pg-start.log")); skipping it"
 fi
@@ -233,8 +332,10 @@ report=$out/results.md
     [ -n "$u" ] && echo "- apikey-rs $b, guarded (valid key) / unguarded GET /: $(ratio "$v" "$u")"
   done
   for b in sqlite postgres; do
-    v=$(rps cached "$b" "GET /protected, valid key"); u=$(rps cached "$b" "GET /")
-    [ -n "$u" ] && echo "- cached apikey-rs $b, guarded (valid key) / unguarded GET /: $(ratio "$v" "$u")"
+    v=$(rps apikey-rs "$b" "GET /protected, never-issued keys (flood)"); u=$(rps apikey-rs "$b" "GET /")
+    [ -n "$u" ] && echo "- apikey-rs $b, never-issued key flood / unguarded GET /: $(ratio "$v" "$u")"
+    v=$(rps uncached "$b" "GET /protected, valid key"); u=$(rps uncached "$b" "GET /")
+    [ -n "$u" ] && echo "- uncached apikey-rs $b, guarded (valid key) / unguarded GET /: $(ratio "$v" "$u")"
   done
   rv=$(rps reference sqlite "GET /protected, valid key")
   for b in sqlite postgres; do
@@ -242,11 +343,17 @@ report=$out/results.md
       v=$(rps apikey-rs "$b" "$r")
       [ -n "$v" ] && echo "- apikey-rs $b / reference, $r: $(ratio "$v" "$(rps reference sqlite "$r")")"
     done
-    v=$(rps cached "$b" "GET /protected, valid key")
-    [ -n "$v" ] && echo "- cached apikey-rs $b / reference, GET /protected, valid key: $(ratio "$v" "$rv")"
+    v=$(rps uncached "$b" "GET /protected, valid key")
+    [ -n "$v" ] && echo "- uncached apikey-rs $b / reference, GET /protected, valid key: $(ratio "$v" "$rv")"
   done
   echo "- reference, guarded (valid key) / unguarded GET /: $(ratio "$rv" "$(rps reference sqlite "GET /")")"
   echo "- apikey-rs GET / / reference GET /: $(ratio "$(rps apikey-rs sqlite "GET /")" "$(rps reference sqlite "GET /")")"
+  echo
+  echo "Mixed load, default configuration (wrk -t1 -c12 per kind, all five at once):"
+  echo
+  echo "| server | store | kind | req/s | p99 ms | max ms | socket errors |"
+  echo "| --- | --- | --- | ---: | ---: | ---: | --- |"
+  cat "$work/mixed.md"
 } >"$report"
 cat "$report"
 say "written to $report (raw wrk output in $work)"
