@@ -95,9 +95,10 @@ pub(crate) fn lookup<M: AbstractApiKey>(
             return Err(Denial::Internal);
         };
         let key = key.ok_or(Denial::MissingKey)?;
-        // What the manager can answer without the database (a cached key, a
-        // malformed or known-refused one) needs no blocking thread.
-        if let Some(known) = manager.cached(key.expose_secret()) {
+        // What the manager can answer without waiting (a cached key, a
+        // malformed or known-refused one, a SQLite lookup that takes no
+        // lock) needs no blocking thread.
+        if let Some(known) = manager.try_get_from_key_inline(key.expose_secret()) {
             return known.map_err(|e| denial_of(&e));
         }
         blocking(move || manager.get_from_key(key.expose_secret())).await

@@ -351,6 +351,47 @@ impl Database {
         Ok(Database { pool, url })
     }
 
+    /// Runs `f` on this thread's own read-only connection to a SQLite
+    /// file, one that never waits for a lock (`busy_timeout = 0`): for
+    /// lookups answered on an async worker without a thread hop. `None` when
+    /// that is not possible (PostgreSQL, in-memory SQLite, the connection
+    /// cannot be opened, or `f` failed, e.g. the database is locked): use
+    /// [`Database::run`] on a blocking thread instead.
+    pub(crate) fn run_inline<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+    ) -> Option<T> {
+        use std::cell::RefCell;
+        use std::collections::HashMap;
+        thread_local! {
+            static INLINE: RefCell<HashMap<String, DbConnection>> = RefCell::new(HashMap::new());
+        }
+        if self.url.kind() != BackendKind::Sqlite || self.url.is_memory() {
+            return None;
+        }
+        INLINE.with(|conns| {
+            let mut conns = conns.try_borrow_mut().ok()?;
+            let target = &self.url.target;
+            if !conns.contains_key(target) {
+                let mut conn = self.url.establish().ok()?;
+                conn.batch_execute("PRAGMA busy_timeout = 0; PRAGMA query_only = 1;")
+                    .ok()?;
+                conns.insert(target.clone(), conn);
+            }
+            let conn = conns.get_mut(target)?;
+            match f(conn) {
+                Ok(value) => Some(value),
+                Err(diesel::result::Error::DatabaseError(..)) => {
+                    // Locked, or the file changed under us: a fresh
+                    // connection next time, the blocking path this time.
+                    conns.remove(target);
+                    None
+                }
+                Err(_) => None,
+            }
+        })
+    }
+
     /// The parsed URL.
     pub(crate) fn url(&self) -> &DatabaseUrl {
         &self.url

@@ -308,6 +308,47 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         }
     }
 
+    /// Answers `key` on the calling thread when that cannot block or take
+    /// long: from the cache ([`BaseApiKeyManager::cached`]), else, on a
+    /// SQLite file, with one query on this thread's own connection that
+    /// never waits for a lock, for a key stored in the fast `sha512$$`
+    /// format. `None`: call [`BaseApiKeyManager::get_from_key`] on a blocking
+    /// thread (PostgreSQL, a locked database, a legacy hash to verify and
+    /// upgrade, ...). Async code calls it first to spare the thread hop.
+    pub fn try_get_from_key_inline(&self, key: &str) -> Option<Result<M>> {
+        if let Some(known) = self.cached(key) {
+            return Some(known);
+        }
+        let prefix = split_prefix(key);
+        let ticket = self.cache.as_ref().map(|c| c.ticket());
+        let now = now();
+        let found = self
+            .db
+            .run_inline(|conn| self.usable.find_usable(conn, now, prefix))?;
+        let Some(model) = found else {
+            if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
+                cache.insert_absent(ticket, prefix);
+            }
+            return Some(Err(Error::InvalidKey));
+        };
+        if !model
+            .hashed_key()
+            .starts_with(crate::hashers::SHA512_PREFIX)
+        {
+            return None;
+        }
+        match self.generator.verify(key, model.hashed_key()) {
+            Verification::Invalid => Some(Err(Error::InvalidKey)),
+            Verification::Valid => {
+                if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
+                    cache.insert(ticket, key, &model);
+                }
+                Some(Ok(model))
+            }
+            Verification::ValidOutdated => None,
+        }
+    }
+
     /// Whether `key` has a shape the key generator can produce (and is at
     /// most [`MAX_KEY_LENGTH`] bytes): a key without it is refused before
     /// any hashing or query.

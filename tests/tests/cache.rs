@@ -232,6 +232,62 @@ fn absent_prefixes_are_remembered_until_an_insert(db: &TestDb) {
     assert!(keys.is_valid(&key).expect("is_valid"));
 }
 
+/// On a SQLite file, a lookup the cache cannot answer is answered on the
+/// calling thread (no blocking-pool hop) when it is one quick query and a
+/// SHA-512; PostgreSQL and legacy hashes go to the blocking path (`None`).
+fn inline_lookups_where_they_cannot_wait(db: &TestDb) {
+    let keys = manager(db).without_cache();
+    let (_, key) = keys.create_key(NewKey::new("inline")).expect("create");
+    let key = key.expose_secret().to_owned();
+    let unknown = format!("Unknown1.{}", "u".repeat(32));
+    let wrong = format!("{}.{}", &key[..8], "w".repeat(32));
+    let inline = |k: &str| keys.try_get_from_key_inline(k);
+    match db.kind {
+        BackendKind::Sqlite => {
+            assert!(matches!(inline(&key), Some(Ok(m)) if m.prefix() == &key[..8]));
+            assert!(matches!(inline(&unknown), Some(Err(Error::InvalidKey))));
+            assert!(matches!(inline(&wrong), Some(Err(Error::InvalidKey))));
+            // A legacy hash is verified (slowly) and upgraded off the worker.
+            // (A vector made by Django's own pbkdf2_sha256 hasher.)
+            let file: serde_json::Value =
+                serde_json::from_str(include_str!("../../apikey-core/tests/vectors/django.json"))
+                    .expect("vectors");
+            let v = file["vectors"]
+                .as_array()
+                .expect("array")
+                .iter()
+                .find(|v| {
+                    v["hashed_key"]
+                        .as_str()
+                        .is_some_and(|h| h.starts_with("pbkdf2_sha256$"))
+                })
+                .expect("a pbkdf2 vector");
+            let (legacy, prefix, hashed) = (
+                v["key"].as_str().expect("key").to_owned(),
+                v["prefix"].as_str().expect("prefix"),
+                v["hashed_key"].as_str().expect("hash"),
+            );
+            db.raw_sql(&format!(
+                "INSERT INTO api_keys (prefix, hashed_key, created, name, revoked) \
+                 VALUES ('{prefix}', '{hashed}', '2026-01-01 00:00:00', 'legacy', false)"
+            ))
+            .expect("insert");
+            assert!(inline(&legacy).is_none(), "legacy hash verified inline");
+            assert!(keys.is_valid(&legacy).expect("valid"));
+            assert!(
+                matches!(inline(&legacy), Some(Ok(_))),
+                "upgraded: now inline"
+            );
+        }
+        _ => {
+            assert!(inline(&key).is_none(), "PostgreSQL lookups are not inline");
+            assert!(inline(&unknown).is_none());
+        }
+    }
+    // Malformed keys are refused everywhere without a query.
+    assert!(matches!(inline("garbage"), Some(Err(Error::InvalidKey))));
+}
+
 /// No cache when asked, and none on an in-memory database.
 fn opt_out(db: &TestDb) {
     let keys = manager(db).without_cache();
@@ -249,5 +305,6 @@ backend_tests!(
     lost_feed_turns_the_cache_off_until_it_is_back,
     malformed_keys_never_reach_the_database,
     absent_prefixes_are_remembered_until_an_insert,
+    inline_lookups_where_they_cannot_wait,
     opt_out,
 );
