@@ -12,7 +12,8 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-root=${APIKEY_PG_ROOT:-$repo/target/pg}
+# Absolute: the permission walk below climbs to / (a relative path never gets there).
+root=$(realpath -m "${APIKEY_PG_ROOT:-$repo/target/pg}")
 if [ -z "${PGBIN:-}" ]; then
   PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 fi
