@@ -23,6 +23,19 @@
 //! # }
 //! ```
 //!
+//! # Fast and fresh
+//!
+//! Every manager answers keys it verified from memory (the verification
+//! cache, on by default) and forgets them as soon as anyone writes to the
+//! key store: on a SQLite file within milliseconds of any commit by any
+//! process (`PRAGMA data_version`); on PostgreSQL within milliseconds for key
+//! tables with the notification trigger (`LISTEN apikey_changes`; the
+//! built-in migrations and [`scaffold`] install it) and within the cache's
+//! `max_age` (default one second) for what no trigger sees (Django's table,
+//! the tables a narrowing joins); no cache on in-memory SQLite. A lost
+//! change feed turns the cache off until it is back. Details and knobs:
+//! [`BaseApiKeyManager::with_cache`].
+//!
 //! See [`hashers`] for the stored hash format, [`db`] for database URLs, and
 //! [`ApiKeyModel`](derive@ApiKeyModel) for custom key models (with
 //! [`scaffold`] for their migrations).
