@@ -338,10 +338,17 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
             return None;
         }
         match self.generator.verify(key, model.hashed_key()) {
-            Verification::Invalid => Some(Err(Error::InvalidKey)),
+            Verification::Invalid => {
+                // The row is usable; only the secret was wrong: cache the
+                // row, so that further guesses are refused from memory.
+                if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
+                    cache.insert_row(ticket, &model);
+                }
+                Some(Err(Error::InvalidKey))
+            }
             Verification::Valid => {
                 if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
-                    cache.insert(ticket, key, &model);
+                    cache.insert_row(ticket, &model);
                 }
                 Some(Ok(model))
             }
@@ -440,7 +447,7 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
             hook();
         }
         if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
-            cache.insert(ticket, key, &model);
+            cache.insert_row(ticket, &model);
         }
         Ok(model)
     }
@@ -459,7 +466,14 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
             return Err(Error::InvalidKey);
         };
         match self.generator.verify(key, model.hashed_key()) {
-            Verification::Invalid => Err(Error::InvalidKey),
+            Verification::Invalid => {
+                // The row is usable; only the secret was wrong: cache the
+                // row, so that further guesses are refused from memory.
+                if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
+                    cache.insert_row(ticket, &model);
+                }
+                Err(Error::InvalidKey)
+            }
             Verification::Valid => Ok(model),
             Verification::ValidOutdated => {
                 let new_hash = self.generator.hash(key);

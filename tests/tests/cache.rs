@@ -94,8 +94,8 @@ fn revocation_elsewhere_reaches_every_cache(db: &TestDb) {
     }
 }
 
-/// Wrong secrets never enter the cache; a bounded cache keeps a hot key
-/// while many others pass through.
+/// Only usable rows enter the cache (never a presented key); a bounded
+/// cache keeps a hot key while many others pass through.
 fn only_verified_keys_enter_and_hot_keys_stay(db: &TestDb) {
     let keys = manager(db).with_cache(Duration::from_secs(60), 64);
     let (hot_row, hot) = keys.create_key(NewKey::new("hot")).expect("create");
@@ -110,15 +110,22 @@ fn only_verified_keys_enter_and_hot_keys_stay(db: &TestDb) {
     assert!(keys.settle_cache(SETTLE));
     assert_eq!(keys.cache_len(), 0);
 
-    // A flood of wrong secrets, for known and unknown prefixes.
+    // A flood of wrong secrets for unknown prefixes: nothing enters the map
+    // of keys (only rows that exist and are usable ever do).
     for i in 0..200 {
-        let wrong = format!("{}.{:032}", hot_row.prefix(), i);
-        assert!(!keys.is_valid(&wrong).expect("is_valid"));
         assert!(!keys
             .is_valid(&format!("Zz{i:06}.{:032}", i))
             .expect("is_valid"));
     }
-    assert_eq!(keys.cache_len(), 0, "refused keys entered the cache");
+    assert_eq!(keys.cache_len(), 0, "unknown keys entered the cache");
+    // Wrong secrets for a real prefix: that row (its stored digest, not
+    // the presented key) is cached once, and the guesses are refused.
+    for i in 0..200 {
+        let wrong = format!("{}.{:032}", hot_row.prefix(), i);
+        assert!(!keys.is_valid(&wrong).expect("is_valid"));
+    }
+    assert_eq!(keys.cache_len(), 1);
+    assert!(keys.get_cached(&hot).is_some(), "the right key is answered");
 
     for (i, k) in cold.iter().enumerate() {
         if i % 4 == 0 {

@@ -153,6 +153,14 @@ fn digest(key: &str) -> [u8; 64] {
     Sha512::digest(key.as_bytes()).into()
 }
 
+/// The SHA-512 digest a `sha512$$<128 hex digits>` hash stands for.
+fn stored_digest(hashed_key: &str) -> Option<[u8; 64]> {
+    let hex_digits = hashed_key.strip_prefix(crate::hashers::SHA512_PREFIX)?;
+    let mut out = [0u8; 64];
+    hex::decode_to_slice(hex_digits, &mut out).ok()?;
+    Some(out)
+}
+
 impl<M: AbstractApiKey> KeyCache<M> {
     /// A cache of at most `capacity` keys, each answered for at most
     /// `max_age` after its lookup, fed by the change feed of `db` (on a
@@ -220,17 +228,24 @@ impl<M: AbstractApiKey> KeyCache<M> {
         }
     }
 
-    /// Remembers a key that was just verified against the database by the
-    /// lookup that took `ticket`; nothing when an invalidation came since
-    /// (the entry would be refused anyway).
-    pub(crate) fn insert(&self, ticket: Ticket, key: &str, model: &M) {
+    /// Remembers a usable row that the lookup that took `ticket` just read
+    /// from the database, whatever secret was presented: its stored hash
+    /// (`sha512$$` + hex of SHA-512 of the whole key) is the digest the
+    /// cache compares, so the right key is answered and any other refused
+    /// without a query. Nothing for a legacy hash (verified and upgraded on
+    /// the database path first), nor when an invalidation came since the
+    /// ticket (the entry would be refused anyway).
+    pub(crate) fn insert_row(&self, ticket: Ticket, model: &M) {
         if ticket.epoch != self.freshness.epoch.load(Ordering::Acquire) || model.revoked() {
             return;
         }
+        let Some(stored) = stored_digest(model.hashed_key()) else {
+            return;
+        };
         self.entries.insert(
             model.prefix().to_owned(),
             Arc::new(Entry {
-                digest: digest(key),
+                digest: stored,
                 model: model.clone(),
                 epoch: ticket.epoch,
                 born: Instant::now(),
