@@ -180,7 +180,7 @@ impl KeyTable {
                     "DROP TRIGGER IF EXISTS {t}_notify_change ON {t};\n\
                      DROP TRIGGER IF EXISTS {t}_revocation_irreversible ON {t};\n\
                      DROP TABLE IF EXISTS {t};\n\
-                     -- apikey_refuse_unrevoke() and apikey_notify_change() stay: other key tables may use them.\n"
+                     -- apikey_refuse_unrevoke(), apikey_notify_change() and apikey_change_counter stay: other key tables may use them.\n"
                 )
             }
             _ => {
@@ -288,9 +288,23 @@ pub fn pg_notify_trigger(table: &str) -> String {
 
 const PG_NOTIFY_CHANGE: &str = "\
 -- Shared by every key table: tells the verification caches of every server
--- (LISTEN apikey_changes) that a key table changed.
+-- that a key table changed, twice over: a counter they poll every few
+-- milliseconds (committed with the change, so it cannot arrive late), and a
+-- notification on `apikey_changes` (payload `<table> <operation>`).
+CREATE TABLE IF NOT EXISTS apikey_change_counter (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    changes BIGINT NOT NULL DEFAULT 0,
+    inserts BIGINT NOT NULL DEFAULT 0
+);
+INSERT INTO apikey_change_counter (id) VALUES (1) ON CONFLICT (id) DO NOTHING;
+
 CREATE OR REPLACE FUNCTION apikey_notify_change() RETURNS trigger AS $$
 BEGIN
+    IF TG_OP = 'INSERT' THEN
+        UPDATE apikey_change_counter SET inserts = inserts + 1 WHERE id = 1;
+    ELSE
+        UPDATE apikey_change_counter SET changes = changes + 1 WHERE id = 1;
+    END IF;
     PERFORM pg_notify('apikey_changes', TG_TABLE_NAME || ' ' || TG_OP);
     RETURN NULL;
 END;

@@ -4,8 +4,9 @@
 //!   [`POLL`]; it changes whenever another connection (of this process or
 //!   another) commits, so any write by anyone (the CLI, another server, Django,
 //!   raw SQL, a narrowing table in the same file) invalidates the cache.
-//! - PostgreSQL: `LISTEN apikey_changes` on a connection of its own, drained
-//!   every [`POLL`]; the built-in table's migrations and `apikey scaffold`
+//! - PostgreSQL: a change counter (`apikey_change_counter`, kept by the key
+//!   tables' trigger) polled every [`POLL`] on a connection of its own, and
+//!   `LISTEN apikey_changes` on the same connection, drained as often; the built-in table's migrations and `apikey scaffold`
 //!   install a trigger that notifies once per statement that inserts,
 //!   updates, deletes or truncates key rows (payload `<table> <operation>`:
 //!   an INSERT only makes the prefixes known absent stale).
@@ -48,6 +49,31 @@ pub(crate) enum FeedKind {
     PostgresListen,
     /// None: the cache never answers.
     None,
+}
+
+#[derive(QueryableByName)]
+struct Counter {
+    #[diesel(sql_type = BigInt)]
+    changes: i64,
+    #[diesel(sql_type = BigInt)]
+    inserts: i64,
+}
+
+#[derive(QueryableByName)]
+struct Exists {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    present: bool,
+}
+
+/// The change counter the key tables' trigger keeps, `None` when the
+/// database has none (no key table migrated by apikey-core there).
+fn counter(pg: &mut diesel::PgConnection) -> QueryResult<Option<(i64, i64)>> {
+    Ok(
+        diesel::sql_query("SELECT changes, inserts FROM apikey_change_counter WHERE id = 1")
+            .get_result::<Counter>(pg)
+            .optional()?
+            .map(|c| (c.changes, c.inserts)),
+    )
 }
 
 #[derive(QueryableByName)]
@@ -155,6 +181,14 @@ fn listen_postgres(db: &Database, freshness: &Weak<Freshness>) -> QueryResult<()
     pg.batch_execute(&format!(
         "SET application_name = 'apikey-cache-feed'; LISTEN {CHANNEL}"
     ))?;
+    // The counter, where the migrations installed it: polled every POLL,
+    // it cannot arrive late (a notification can, seen up to ~1 s under
+    // load); the notifications stay for tables whose trigger predates it.
+    let has_counter =
+        diesel::sql_query("SELECT to_regclass('apikey_change_counter') IS NOT NULL AS present")
+            .get_result::<Exists>(pg)?
+            .present;
+    let mut seen = if has_counter { counter(pg)? } else { None };
     match freshness.upgrade() {
         Some(f) => f.restored(),
         None => return Ok(()),
@@ -162,6 +196,20 @@ fn listen_postgres(db: &Database, freshness: &Weak<Freshness>) -> QueryResult<()
     let mut beat = Instant::now();
     loop {
         thread::sleep(POLL);
+        if has_counter {
+            let now = counter(pg)?;
+            if now != seen {
+                let Some(f) = freshness.upgrade() else {
+                    return Ok(());
+                };
+                match (seen, now) {
+                    (Some((changes, _)), Some((c, _))) if c == changes => f.inserted(),
+                    _ => f.invalidate(),
+                }
+                seen = now;
+            }
+            beat = Instant::now();
+        }
         // The payload is "<table> <operation>": an INSERT only makes
         // prefixes known absent stale; anything else may make a cached
         // key unusable.

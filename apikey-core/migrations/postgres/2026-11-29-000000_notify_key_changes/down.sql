@@ -1,2 +1,2 @@
 DROP TRIGGER IF EXISTS api_keys_notify_change ON api_keys;
--- apikey_notify_change() stays: other key tables may use it.
+-- apikey_notify_change() and apikey_change_counter stay: other key tables may use them.
