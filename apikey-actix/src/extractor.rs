@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
@@ -10,7 +11,7 @@ use apikey_core::{AbstractApiKey, ApiKey};
 
 use crate::config::ApiKeyConfig;
 use crate::error::AuthError;
-use crate::lookup::lookup;
+use crate::lookup::{start, Lookup};
 use crate::permission::ApiKeyPermission;
 
 /// Extracts the verified key model: the handler receives the row itself.
@@ -61,17 +62,55 @@ impl<M: AbstractApiKey> Deref for HasApiKey<M> {
     }
 }
 
+/// The future of [`HasApiKey`]'s extraction: ready at once when the key
+/// was answered without the database (a cache hit: no allocation, no
+/// thread hop), else waiting for the blocking lookup.
+#[doc(hidden)]
+#[allow(missing_debug_implementations)]
+pub enum HasApiKeyFuture<M: AbstractApiKey> {
+    /// Answered without waiting.
+    Ready(Option<Result<HasApiKey<M>, AuthError>>),
+    /// Waiting for the database.
+    Waiting(Pin<Box<dyn Future<Output = Result<HasApiKey<M>, AuthError>>>>),
+}
+
+// Never pinned structurally: the result is moved out, the waiting future is
+// boxed.
+impl<M: AbstractApiKey> Unpin for HasApiKeyFuture<M> {}
+
+impl<M: AbstractApiKey> Future for HasApiKeyFuture<M> {
+    type Output = Result<HasApiKey<M>, AuthError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            HasApiKeyFuture::Ready(result) => match result.take() {
+                Some(r) => Poll::Ready(r),
+                None => Poll::Pending,
+            },
+            HasApiKeyFuture::Waiting(fut) => fut.as_mut().poll(cx),
+        }
+    }
+}
+
 impl<M: AbstractApiKey> FromRequest for HasApiKey<M> {
     type Error = AuthError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, AuthError>>>>;
+    type Future = HasApiKeyFuture<M>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let fut = lookup::<M>(req);
-        let req = req.clone();
-        Box::pin(async move {
-            fut.await
-                .map(HasApiKey)
-                .map_err(|d| AuthError::new(d, ApiKeyConfig::of(&req)))
-        })
+        match start::<M>(req) {
+            Lookup::Done(result) => HasApiKeyFuture::Ready(Some(
+                result
+                    .map(HasApiKey)
+                    .map_err(|d| AuthError::new(d, ApiKeyConfig::of(req))),
+            )),
+            Lookup::Pending(fut) => {
+                let req = req.clone();
+                HasApiKeyFuture::Waiting(Box::pin(async move {
+                    fut.await
+                        .map(HasApiKey)
+                        .map_err(|d| AuthError::new(d, ApiKeyConfig::of(&req)))
+                }))
+            }
+        }
     }
 }

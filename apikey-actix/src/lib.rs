@@ -57,6 +57,8 @@ pub mod permission;
 pub use config::ApiKeyConfig;
 pub use error::{AuthError, Denial};
 pub use extractor::HasApiKey;
+#[doc(hidden)]
+pub use extractor::HasApiKeyFuture;
 pub use middleware::{RequirePermission, RequirePermissionMiddleware};
 pub use parser::{AuthorizationParser, FirstOf, HeaderParser, KeyParser};
 pub use permission::{

@@ -8,6 +8,7 @@
 //! an outage is a 503 everywhere and never a 401 or a 500.
 
 use std::future::Future;
+use std::pin::Pin;
 
 use actix_web::{web, HttpMessage, HttpRequest};
 use apikey_core::{AbstractApiKey, BaseApiKeyManager, Error as CoreError};
@@ -70,37 +71,50 @@ fn manager_of<M: AbstractApiKey>(req: &HttpRequest) -> Option<web::Data<BaseApiK
         .map(|m| web::Data::new(m.clone()))
 }
 
+/// A lookup: answered at once, or waiting for the database.
+pub(crate) enum Lookup<M> {
+    /// Known without waiting: a key verified earlier in the request, no
+    /// manager, no key, or what the manager answers inline (its cache, a
+    /// malformed key, a SQLite query that takes no lock).
+    Done(Result<M, Denial>),
+    /// The database, off the async executor.
+    Pending(Pin<Box<dyn Future<Output = Result<M, Denial>>>>),
+}
+
 /// Reads the key from `req` (with the [`ApiKeyConfig`] that applies to it)
-/// and looks it up: a key verified earlier in the request, else the
-/// manager's cache, else the database off the async executor.
+/// and looks it up: a key verified earlier in the request, else what the
+/// manager answers without waiting, else the database on a blocking thread.
+pub(crate) fn start<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
+    if let Some(v) = req.extensions().get::<Verified<M>>() {
+        return Lookup::Done(Ok(v.0.clone()));
+    }
+    let Some(manager) = manager_of::<M>(req) else {
+        log::error!(
+            "apikey-actix: no BaseApiKeyManager<{}> in the app data; register one with App::app_data",
+            std::any::type_name::<M>()
+        );
+        return Lookup::Done(Err(Denial::Internal));
+    };
+    let Some(key) = ApiKeyConfig::of(req).key_parser().parse(req) else {
+        return Lookup::Done(Err(Denial::MissingKey));
+    };
+    if let Some(known) = manager.try_get_from_key_inline(key.expose_secret()) {
+        return Lookup::Done(known.map_err(|e| denial_of(&e)));
+    }
+    Lookup::Pending(Box::pin(async move {
+        blocking(move || manager.get_from_key(key.expose_secret())).await
+    }))
+}
+
+/// [`start`] as a future.
 pub(crate) fn lookup<M: AbstractApiKey>(
     req: &HttpRequest,
 ) -> impl Future<Output = Result<M, Denial>> + 'static {
-    let cached = req.extensions().get::<Verified<M>>().map(|v| v.0.clone());
-    let manager = manager_of::<M>(req);
-    let key = if cached.is_none() {
-        ApiKeyConfig::of(req).key_parser().parse(req)
-    } else {
-        None
-    };
+    let started = start::<M>(req);
     async move {
-        if let Some(model) = cached {
-            return Ok(model);
+        match started {
+            Lookup::Done(result) => result,
+            Lookup::Pending(fut) => fut.await,
         }
-        let Some(manager) = manager else {
-            log::error!(
-                "apikey-actix: no BaseApiKeyManager<{}> in the app data; register one with App::app_data",
-                std::any::type_name::<M>()
-            );
-            return Err(Denial::Internal);
-        };
-        let key = key.ok_or(Denial::MissingKey)?;
-        // What the manager can answer without waiting (a cached key, a
-        // malformed or known-refused one, a SQLite lookup that takes no
-        // lock) needs no blocking thread.
-        if let Some(known) = manager.try_get_from_key_inline(key.expose_secret()) {
-            return known.map_err(|e| denial_of(&e));
-        }
-        blocking(move || manager.get_from_key(key.expose_secret())).await
     }
 }
