@@ -12,10 +12,20 @@ cd "$repo"
 
 scripts/install-deps.sh
 
-eval "$(scripts/pg.sh start | grep '^DATABASE_URL=')"
+# Only the cluster started here: never a server the environment points at
+# (the tests create and drop databases on it).
+unset DATABASE_URL APIKEY_TEST_PG_URL
 trap 'scripts/pg.sh stop' EXIT
-echo "test.sh: PostgreSQL tests run against $DATABASE_URL"
+if ! started=$(scripts/pg.sh start); then
+  echo "test.sh: the throwaway PostgreSQL cluster did not start (see above)" >&2
+  exit 1
+fi
+url=$(printf '%s\n' "$started" | sed -n 's/^DATABASE_URL=//p')
+if [ -z "$url" ]; then
+  echo "test.sh: scripts/pg.sh start printed no DATABASE_URL: $started" >&2
+  exit 1
+fi
+echo "test.sh: PostgreSQL tests run against $url"
 
-export APIKEY_TEST_PG_URL=$DATABASE_URL APIKEY_REQUIRE_PG=1 APIKEY_REQUIRE_BROWSER=1
-unset DATABASE_URL
+export APIKEY_TEST_PG_URL=$url APIKEY_REQUIRE_BROWSER=1
 cargo test --workspace "$@"

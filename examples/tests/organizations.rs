@@ -4,9 +4,7 @@
 //! refused, a built-in `ApiKey` key is not an organization key, and deleting
 //! an organization (its keys cascade away) makes its key 401.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use apikey_core::{ApiKey, BaseApiKeyManager, Database, NewKey};
 use apikey_tests::server::{http_get, is_key, spawn_server, Spawned};
@@ -35,7 +33,9 @@ impl Server {
 fn start(url: &str, dir: &std::path::Path) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_organizations"));
     cmd.env("DATABASE_URL", url).current_dir(dir);
-    let srv = spawn_server(cmd);
+    let mut srv = spawn_server(cmd);
+    // Its last line either way: keys were made, or there were organizations.
+    srv.read_stdout_until(|l| l.ends_with("# no key: 401") || l.starts_with("Then: curl"));
     Server {
         addr: srv.addr.clone(),
         srv,
@@ -152,11 +152,8 @@ fn active_key_gets_its_own_organization(db: &TestDb) {
         assert_refused(&srv, Some(garbage));
     }
     // A 401 carries the challenge.
-    let mut s = TcpStream::connect(&srv.addr).expect("connect");
-    s.write_all(b"GET /organization HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        .expect("send");
-    let mut raw = String::new();
-    let _ = s.read_to_string(&mut raw);
+    let (status, raw) = http_get(&srv.addr, "/organization", &[]);
+    assert_eq!(status, 401);
     assert!(
         raw.to_ascii_lowercase()
             .contains("www-authenticate: api-key"),
@@ -296,6 +293,15 @@ fn second_start_keeps_keys(db: &TestDb) {
     drop(first);
     let second = start(&db.url, dir.path());
     assert!(
+        second
+            .srv
+            .stdout
+            .iter()
+            .any(|l| l.contains("already has organizations; no demo keys were created")),
+        "{:?}",
+        second.srv.stdout
+    );
+    assert!(
         !second
             .srv
             .stdout
@@ -332,45 +338,15 @@ backend_tests!(
 #[test]
 fn defaults_to_organizations_db_in_the_current_folder() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_organizations"))
-        .env_remove("DATABASE_URL")
-        .env("BIND", "127.0.0.1:0")
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    let mut serving = false;
-    while stderr.read_line(&mut line).expect("read") > 0 {
-        if line.contains("serving on http://") {
-            serving = true;
-            break;
-        }
-        line.clear();
-    }
-    assert!(serving, "{line}");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_organizations"));
+    cmd.env_remove("DATABASE_URL").current_dir(dir.path());
+    let mut srv = spawn_server(cmd);
     assert!(dir.path().join("organizations.db").exists());
-    let addr = line
-        .trim()
-        .trim_start_matches("serving on http://")
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned();
     // Once it answers, the server runs and handles signals itself.
-    assert_eq!(get(&addr, "/", None).0, 200);
+    assert_eq!(get(&srv.addr, "/", None).0, 200);
 
     // Ctrl-C (SIGINT): a graceful stop, exit code 0.
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill -INT");
-    assert!(sent.success());
-    let mut rest = String::new();
-    let _ = stderr.read_to_string(&mut rest);
-    let status = child.wait().expect("wait");
+    let (status, rest) = srv.interrupt();
     assert!(status.success(), "{status:?}: {rest}");
     assert!(rest.contains("stopped"), "{rest}");
 }

@@ -8,7 +8,7 @@ use apikey_tests::server::{http_get, http_raw as raw, is_key, spawn_server, Spaw
 use apikey_tests::TestDb;
 
 struct Server {
-    _srv: Spawned,
+    srv: Spawned,
     addr: String,
     key: String,
 }
@@ -16,7 +16,9 @@ struct Server {
 fn start(url: &str, dir: &std::path::Path) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_quickstart"));
     cmd.env("DATABASE_URL", url).current_dir(dir);
-    let srv = spawn_server(cmd);
+    let mut srv = spawn_server(cmd);
+    // Its last line either way: the key was made, or there were keys.
+    srv.read_stdout_until(|l| l.starts_with("(prefix ") || l.starts_with("Then: curl"));
     let key = srv
         .stdout
         .iter()
@@ -27,7 +29,7 @@ fn start(url: &str, dir: &std::path::Path) -> Server {
     Server {
         addr: srv.addr.clone(),
         key,
-        _srv: srv,
+        srv,
     }
 }
 
@@ -115,9 +117,7 @@ fn sqlite_quickstart_over_http() {
 
 #[test]
 fn postgres_quickstart_over_http() {
-    if let Some(db) = TestDb::postgres() {
-        quickstart_over_http(&db);
-    }
+    quickstart_over_http(&TestDb::postgres());
 }
 
 #[test]
@@ -128,7 +128,18 @@ fn second_start_keeps_keys_and_prints_no_key() {
     let key = first.key.clone();
     drop(first);
     let second = start(&db.url, dir.path());
-    assert!(second.key.is_empty(), "a second demo key was printed");
+    // What it prints instead of a key, then no key anywhere.
+    let out = &second.srv.stdout;
+    assert!(
+        out.iter()
+            .any(|l| l.contains("already has keys; no demo key was created")),
+        "{out:?}"
+    );
+    assert!(
+        second.key.is_empty(),
+        "a second demo key was printed: {out:?}"
+    );
+    assert!(!out.iter().any(|l| l.contains(&key[9..])), "{out:?}");
     assert_eq!(
         get(&second.addr, &[&format!("Authorization: Api-Key {key}")]).0,
         200
@@ -138,9 +149,8 @@ fn second_start_keeps_keys_and_prints_no_key() {
 /// A PostgreSQL cluster of its own, stopped and started again mid-run.
 #[test]
 fn postgres_outage_is_503_then_recovers() {
-    if apikey_tests::pg_server_url().is_none() {
-        return;
-    }
+    // Its own cluster, but only where the PostgreSQL tests are meant to run.
+    apikey_tests::pg_server_url();
     let root = tempfile::tempdir().expect("tmp");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pg.sh");
     let pg = |cmd: &str| {

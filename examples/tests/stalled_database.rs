@@ -15,13 +15,12 @@ use diesel::Connection;
 
 #[test]
 fn stalled_postgres_keeps_the_server_responsive() {
-    let Some(db) = TestDb::postgres() else {
-        return;
-    };
+    let db = TestDb::postgres();
     let dir = tempfile::tempdir().expect("tmp");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_quickstart"));
     cmd.env("DATABASE_URL", &db.url).current_dir(dir.path());
-    let srv = spawn_server(cmd);
+    let mut srv = spawn_server(cmd);
+    srv.read_stdout_until(|l| l.starts_with("(prefix "));
     let key = srv
         .stdout
         .iter()

@@ -2,8 +2,9 @@
 //! database on the PostgreSQL server that `scripts/test.sh` starts.
 //!
 //! `APIKEY_TEST_PG_URL` points at that server (any database on it; each test
-//! creates its own). When `APIKEY_REQUIRE_PG=1` (set by `scripts/test.sh`), a
-//! missing server fails the PostgreSQL tests instead of skipping them.
+//! creates its own). A PostgreSQL test without it fails, saying how to run it:
+//! it never passes without having run. Every such test has `postgres` in its
+//! name, so `cargo test -- --skip postgres` runs the SQLite ones alone.
 #![forbid(unsafe_code)]
 
 pub mod server;
@@ -27,16 +28,20 @@ pub struct TestDb {
     pg: Option<(String, String)>,
 }
 
-/// The PostgreSQL server URL, if the tests have one.
-pub fn pg_server_url() -> Option<String> {
+/// What a PostgreSQL test says when it has no server.
+pub const NO_PG: &str = "this PostgreSQL test needs a server and APIKEY_TEST_PG_URL is not set. \
+Run scripts/test.sh (it starts a throwaway one), or start one with \
+`eval \"$(scripts/pg.sh start | grep ^DATABASE_URL=)\"; export APIKEY_TEST_PG_URL=$DATABASE_URL`; \
+to run only the SQLite tests: cargo test -- --skip postgres";
+
+/// The PostgreSQL server URL of the tests (`APIKEY_TEST_PG_URL`).
+///
+/// # Panics
+/// When it is not set: the test fails with [`NO_PG`], it does not pass.
+pub fn pg_server_url() -> String {
     match std::env::var("APIKEY_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            if std::env::var("APIKEY_REQUIRE_PG").as_deref() == Ok("1") {
-                panic!("APIKEY_REQUIRE_PG=1 but APIKEY_TEST_PG_URL is not set");
-            }
-            None
-        }
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!("{NO_PG}"),
     }
 }
 
@@ -69,13 +74,13 @@ impl TestDb {
         }
     }
 
-    /// A fresh database on the test PostgreSQL server; `None` (and a note on
-    /// stderr) when there is no server and none is required.
-    pub fn postgres() -> Option<Self> {
-        let Some(server) = pg_server_url() else {
-            eprintln!("skipped: no PostgreSQL (set APIKEY_TEST_PG_URL, or run scripts/test.sh)");
-            return None;
-        };
+    /// A fresh database on the test PostgreSQL server.
+    ///
+    /// # Panics
+    /// Without `APIKEY_TEST_PG_URL` (see [`pg_server_url`]), or when the
+    /// server cannot be reached.
+    pub fn postgres() -> Self {
+        let server = pg_server_url();
         let name = format!(
             "apikey_t{}_{}_{}",
             std::process::id(),
@@ -90,19 +95,19 @@ impl TestDb {
         admin
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .expect("create test database");
-        Some(TestDb {
+        TestDb {
             url: replace_db_name(&server, &name),
             kind: BackendKind::Postgres,
             _dir: None,
             pg: Some((server, name)),
-        })
+        }
     }
 
-    /// The database of `kind` (`None`: PostgreSQL skipped).
-    pub fn of(kind: BackendKind) -> Option<Self> {
+    /// A fresh database of `kind`.
+    pub fn of(kind: BackendKind) -> Self {
         match kind {
             BackendKind::Postgres => Self::postgres(),
-            _ => Some(Self::sqlite()),
+            _ => Self::sqlite(),
         }
     }
 
@@ -167,7 +172,8 @@ impl Drop for TestDb {
 }
 
 /// Declares each listed `fn name(db: &TestDb)` as two tests,
-/// `sqlite::name` and `postgres::name`.
+/// `sqlite::name` and `postgres::name` (which fails without a server: see
+/// [`pg_server_url`]).
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
@@ -183,9 +189,7 @@ macro_rules! backend_tests {
             $(
                 #[test]
                 fn $name() {
-                    if let Some(db) = $crate::TestDb::postgres() {
-                        super::$name(&db);
-                    }
+                    super::$name(&$crate::TestDb::postgres());
                 }
             )*
         }
