@@ -60,6 +60,7 @@ pub mod sql_types;
 mod storage;
 
 pub use builtin::{schema, ApiKey};
+pub use cache::PREFIX_SET_LIMIT;
 pub use db::{BackendKind, Database, DatabaseConfig, DatabaseUrl, DbConnection};
 pub use django::{django_schema, DjangoApiKey};
 pub use error::{Error, Result};

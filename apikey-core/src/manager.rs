@@ -227,6 +227,12 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     ///   own table, the tables a [`UsableKeys`] narrowing joins).
     /// - **In-memory SQLite**: the cache stays off.
     ///
+    /// The cache also knows every prefix in the key table (loaded by a
+    /// lookup that goes to the database, for tables of up to
+    /// [`crate::PREFIX_SET_LIMIT`] rows), so never-issued keys are refused
+    /// without a query; a key created by another process is therefore
+    /// accepted once the feed has seen the insert, within the same bounds.
+    ///
     /// When the feed is lost (its connection dropped, the server restarted)
     /// the cache answers nothing until the feed is back, and then starts
     /// empty: requests go to the database meanwhile (fail fresh). A key's own
@@ -290,6 +296,23 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         }
     }
 
+    /// How many prefixes the cache's set of every prefix in the table holds
+    /// (`None`: no current set); for tests.
+    #[doc(hidden)]
+    pub fn cache_prefixes_len(&self) -> Option<usize> {
+        self.cache.as_ref().and_then(|c| c.prefixes_len())
+    }
+
+    /// The most rows the key table may have for the cache to keep the set
+    /// of its prefixes (default [`crate::PREFIX_SET_LIMIT`]); for tests.
+    #[doc(hidden)]
+    pub fn __prefix_set_limit(self, limit: usize) -> Self {
+        if let Some(cache) = &self.cache {
+            cache.set_prefix_limit(limit);
+        }
+        self
+    }
+
     /// What can be said of `key` without the database: `Some(Ok)` a cached
     /// verified key, `Some(Err(Error::InvalidKey))` certainly not usable (a
     /// key the generator cannot have made, a wrong secret for a prefix whose
@@ -320,6 +343,11 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
             return Some(known);
         }
         let prefix = split_prefix(key);
+        if self.cache.as_ref().is_some_and(|c| c.wants_prefixes()) {
+            // The prefix set is due: this lookup takes the blocking path,
+            // which loads it (not on an async worker).
+            return None;
+        }
         let ticket = self.cache.as_ref().map(|c| c.ticket());
         let now = now();
         let found = self
@@ -342,13 +370,13 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
                 // The row is usable; only the secret was wrong: cache the
                 // row, so that further guesses are refused from memory.
                 if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
-                    cache.insert_row(ticket, &model);
+                    cache.insert_row(ticket, &model, None);
                 }
                 Some(Err(Error::InvalidKey))
             }
             Verification::Valid => {
                 if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
-                    cache.insert_row(ticket, &model);
+                    cache.insert_row(ticket, &model, Some(key));
                 }
                 Some(Ok(model))
             }
@@ -442,12 +470,22 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         // The epochs before the query: if anything is invalidated while the
         // query runs, its result is not answered from the cache afterwards.
         let ticket = self.cache.as_ref().map(|c| c.ticket());
-        let model = self.lookup(key, prefix, ticket)?;
+        let found = self.lookup(key, prefix, ticket);
+        if let Some(cache) = &self.cache {
+            if cache.wants_prefixes() && !found.as_ref().is_err_and(Error::is_unavailable) {
+                // Any error is logged by the cache; the lookup's answer stands.
+                let _ = self.db.run(|conn| {
+                    cache.load_prefixes(conn);
+                    Ok(())
+                });
+            }
+        }
+        let model = found?;
         if let Some(hook) = &self.after_query {
             hook();
         }
         if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
-            cache.insert_row(ticket, &model);
+            cache.insert_row(ticket, &model, Some(key));
         }
         Ok(model)
     }
@@ -470,7 +508,7 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
                 // The row is usable; only the secret was wrong: cache the
                 // row, so that further guesses are refused from memory.
                 if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
-                    cache.insert_row(ticket, &model);
+                    cache.insert_row(ticket, &model, None);
                 }
                 Err(Error::InvalidKey)
             }

@@ -217,7 +217,7 @@ fn deleted_organization_key_is_refused(db: &TestDb) {
     let second = new_key(&db.url, dir.path(), "Acme");
     let globex = new_key(&db.url, dir.path(), "Globex");
     for key in [&acme, &second, &globex] {
-        assert_eq!(get(&srv.addr, "/organization", Some(key)).0, 200);
+        assert_accepted_soon(&srv.addr, key);
     }
     let count = |sql: &str| -> i64 {
         use diesel::prelude::*;
@@ -267,6 +267,26 @@ fn deleted_organization_key_is_refused(db: &TestDb) {
 }
 
 /// `organizations new-key ORG`: the key alone on stdout.
+/// Waits until a key made by another process is accepted: the server may
+/// refuse it (401, nothing else) until its change feed reports the insert
+/// (the verification cache knows every prefix in the table); once
+/// accepted, it stays accepted.
+fn assert_accepted_soon(addr: &str, key: &str) {
+    let start = std::time::Instant::now();
+    loop {
+        match get(addr, "/organization", Some(key)).0 {
+            200 => break,
+            401 => assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "a key made by another process was never accepted"
+            ),
+            other => panic!("status {other}, expected 200 or 401"),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(get(addr, "/organization", Some(key)).0, 200);
+}
+
 fn new_key(url: &str, dir: &std::path::Path, org: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_organizations"))
         .args(["new-key", org])
@@ -313,7 +333,7 @@ fn second_start_keeps_keys(db: &TestDb) {
     );
     assert_eq!(get(&second.addr, "/organization", Some(&acme)).0, 200);
     let made = new_key(&db.url, dir.path(), "Acme");
-    assert_eq!(get(&second.addr, "/organization", Some(&made)).0, 200);
+    assert_accepted_soon(&second.addr, &made);
 
     let out = Command::new(env!("CARGO_BIN_EXE_organizations"))
         .args(["new-key", "Nobody"])

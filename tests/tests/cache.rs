@@ -305,7 +305,71 @@ fn opt_out(db: &TestDb) {
     assert_eq!(keys.cache_len(), 0);
 }
 
+/// Once a lookup has gone to the database, the cache knows every prefix in
+/// the table: never-issued keys are then refused without a query (nothing
+/// more is remembered as absent, which a query would do), while a revoked
+/// key's prefix is in the set and still refused by its query. A key inserted
+/// by another connection is accepted once the feed reports the insert, and
+/// a table larger than the limit goes without the set.
+fn never_issued_keys_cost_no_query_once_prefixes_are_known(db: &TestDb) {
+    let keys = manager(db);
+    assert!(keys.settle_cache(SETTLE));
+    let (_, good) = keys.create_key(NewKey::new("good")).expect("create");
+    let (revoked, revoked_key) = keys.create_key(NewKey::new("revoked")).expect("create");
+    keys.revoke(revoked.prefix()).expect("revoke");
+    assert_eq!(
+        keys.cache_prefixes_len(),
+        None,
+        "not loaded before a lookup"
+    );
+
+    let never = |i: usize| format!("Nev{i:05}.{}", "n".repeat(32));
+    assert!(!keys.is_valid(&never(0)).expect("is_valid"));
+    assert_eq!(keys.cache_absent_len(), 1, "the first one was queried");
+    assert_eq!(keys.cache_prefixes_len(), Some(2), "and the set loaded");
+    for i in 1..200 {
+        assert!(!keys.is_valid(&never(i)).expect("is_valid"));
+    }
+    assert_eq!(keys.cache_absent_len(), 1, "no query for the other 199");
+
+    assert!(!keys
+        .is_valid(revoked_key.expose_secret())
+        .expect("is_valid"));
+    assert_eq!(keys.cache_absent_len(), 2, "the revoked prefix was queried");
+    assert!(keys.is_valid(good.expose_secret()).expect("is_valid"));
+
+    // Inserted by another connection: accepted once the feed reports it.
+    let late = format!("{}.{}", "Late0001", "k".repeat(32));
+    assert!(!keys.is_valid(&late).expect("is_valid"));
+    let hashed = apikey_core::hashers::hash(&late);
+    db.raw_sql(&format!(
+        "INSERT INTO api_keys (prefix, hashed_key, created, name, revoked) \
+         VALUES ('Late0001', '{hashed}', '2026-01-01 00:00:00', 'late', false)"
+    ))
+    .expect("insert");
+    let start = Instant::now();
+    while !keys.is_valid(&late).expect("is_valid") {
+        assert!(
+            start.elapsed() < SETTLE,
+            "the insert never reached the cache"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+
+    // Over the limit: no set, each never-issued key is queried (and
+    // remembered as absent).
+    let limited = manager(db).__prefix_set_limit(2);
+    assert!(limited.settle_cache(SETTLE));
+    for i in 0..5 {
+        assert!(!limited.is_valid(&never(i)).expect("is_valid"));
+    }
+    assert_eq!(limited.cache_prefixes_len(), None, "3 rows > limit 2");
+    assert_eq!(limited.cache_absent_len(), 5, "each one queried");
+    assert!(limited.is_valid(good.expose_secret()).expect("is_valid"));
+}
+
 backend_tests!(
+    never_issued_keys_cost_no_query_once_prefixes_are_known,
     revocation_racing_a_lookup_is_not_lost,
     revocation_elsewhere_reaches_every_cache,
     only_verified_keys_enter_and_hot_keys_stay,

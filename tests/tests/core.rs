@@ -217,6 +217,9 @@ fn legacy_hash_is_upgraded_on_first_verify(db: &TestDb) {
              VALUES ('{prefix}', '{hashed}', '2020-01-02 03:04:05.123456', 'legacy', false)"
         ))
         .expect("insert legacy row");
+        // Inserted by another connection: the cache (which knows the
+        // table's prefixes) sees it once its feed has.
+        assert!(keys.settle_cache(SETTLE));
         let before = keys.find_by_prefix(prefix).expect("find").expect("row");
 
         // A wrong key does not upgrade anything.

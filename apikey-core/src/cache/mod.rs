@@ -2,8 +2,10 @@
 //! the database's change feed allows (on by default; see
 //! [`crate::BaseApiKeyManager::with_cache`]).
 //!
-//! Entries are found by prefix and hold the SHA-512 digest of the full key,
-//! compared in constant time; the plain key is never kept. Only keys that
+//! Entries are found by prefix and hold a digest of the full key (the
+//! stored SHA-512, or, for a key this cache saw verify, a SHA-256 keyed with
+//! a random per-cache key, one hardware-accelerated block), compared in
+//! constant time; the plain key is never kept. Only keys that
 //! were just verified against the database enter, so a flood of invalid keys
 //! cannot push valid ones out; the map is bounded (`quick_cache`, which
 //! keeps frequently used entries when it evicts).
@@ -16,18 +18,33 @@
 //! (no lost invalidation). While the feed is down the cache answers nothing
 //! (fail fresh): every request goes to the database until the feed is back,
 //! and the feed's return bumps the epoch before the cache answers again.
+//!
+//! Keys that were never issued are refused from a set of every prefix in the
+//! key table (revoked and expired rows included), loaded off the request
+//! path's hot half (by a lookup that goes to the database anyway) and used
+//! only while it is current: loaded under the same ticket as any lookup,
+//! dropped by any insert the feed or the manager reports, and never older
+//! than `max_age`. A flood of random never-issued keys therefore costs no
+//! query; tables with more than [`PREFIX_SET_LIMIT`] rows go without the set
+//! (a query per unknown prefix, each then remembered as absent).
 
 mod feed;
 
+use std::collections::hash_map::RandomState;
+use std::collections::HashSet;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, Once, RwLock};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha512};
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+
+use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
-use crate::db::Database;
+use crate::db::{Database, DbConnection};
 use crate::model::{now, AbstractApiKey};
 
 pub(crate) use feed::FeedKind;
@@ -91,8 +108,18 @@ impl Freshness {
     }
 }
 
+/// What an entry compares a presented key with.
+enum Check {
+    /// SHA-512 of the key, as the row stores it (an entry made by a lookup
+    /// whose secret was wrong: the right key is unknown here).
+    Stored([u8; 64]),
+    /// The cache's keyed SHA-256 of the key that just verified (cheaper:
+    /// one block, in hardware where the CPU has it).
+    Verified([u8; 32]),
+}
+
 struct Entry<M> {
-    digest: [u8; 64],
+    check: Check,
     model: M,
     epoch: u64,
     born: Instant,
@@ -102,6 +129,41 @@ struct Entry<M> {
 struct Absent {
     epoch: u64,
     born: Instant,
+}
+
+/// The most rows a key table may have for the cache to keep the set of its
+/// prefixes (about 10 MB at the limit); a larger table goes without it.
+pub const PREFIX_SET_LIMIT: usize = 250_000;
+
+/// How long a table found too large for the prefix set waits before it is
+/// counted again.
+const PREFIX_SET_RETRY: Duration = Duration::from_secs(60);
+
+/// A load of the prefix set may take at most this share of the time: the
+/// next load waits `LOAD_SPACING` times as long as the last one took.
+const LOAD_SPACING: u32 = 10;
+
+/// Every prefix in the key table, as of an absent-epoch.
+struct PrefixSet {
+    /// The absent-epoch read before the load's query.
+    epoch: u64,
+    born: Instant,
+    /// Hashes of the prefixes (a collision only costs a query); `None`: the
+    /// table has more rows than the limit, or the load failed.
+    hashes: Option<HashSet<u64>>,
+}
+
+/// The prefix set and when it may be loaded next.
+struct PrefixState {
+    current: Option<Arc<PrefixSet>>,
+    /// No load starts before this instant.
+    next_load: Instant,
+}
+
+#[derive(QueryableByName)]
+struct PrefixRow {
+    #[diesel(sql_type = Text)]
+    prefix: String,
 }
 
 /// A lookup's claim, taken before its query: the epochs its result belongs to.
@@ -128,6 +190,14 @@ pub(crate) enum Cached<M> {
 pub(crate) struct KeyCache<M> {
     entries: quick_cache::sync::Cache<String, Arc<Entry<M>>>,
     absent: quick_cache::sync::Cache<String, Arc<Absent>>,
+    prefixes: RwLock<PrefixState>,
+    /// Held while the prefix set loads (one load at a time).
+    loading: Mutex<()>,
+    prefix_hasher: RandomState,
+    /// SHA-256 that has absorbed one block of this cache's random key:
+    /// cloned and fed a presented key for [`Check::Verified`].
+    keyed: Sha256,
+    prefix_limit: AtomicU64,
     freshness: Arc<Freshness>,
     max_age: Duration,
     capacity: usize,
@@ -172,6 +242,14 @@ impl<M: AbstractApiKey> KeyCache<M> {
         KeyCache {
             entries: quick_cache::sync::Cache::new(capacity),
             absent: quick_cache::sync::Cache::new(capacity),
+            prefixes: RwLock::new(PrefixState {
+                current: None,
+                next_load: Instant::now(),
+            }),
+            loading: Mutex::new(()),
+            prefix_hasher: RandomState::new(),
+            keyed: Sha256::new_with_prefix(rand::random::<[u8; 64]>()),
+            prefix_limit: AtomicU64::new(PREFIX_SET_LIMIT as u64),
             freshness: Arc::new(Freshness::new(false)),
             max_age,
             capacity,
@@ -200,10 +278,20 @@ impl<M: AbstractApiKey> KeyCache<M> {
                 // The row's current hash is the one this digest verified
                 // (legacy hashes are rewritten on first use), so another
                 // secret for the same prefix cannot verify either.
-                if !bool::from(entry.digest.ct_eq(&digest(key))) {
+                let same = match &entry.check {
+                    Check::Verified(d) => d.ct_eq(&self.keyed_digest(key)),
+                    Check::Stored(d) => d.ct_eq(&digest(key)),
+                };
+                if !bool::from(same) {
                     return Cached::Refused;
                 }
-                if entry.model.revoked() || entry.model.has_expired_at(now()) {
+                // (The clock is read only for a key that has an expiry date.)
+                if entry.model.revoked()
+                    || entry
+                        .model
+                        .expiry_date_naive()
+                        .is_some_and(|expiry| expiry <= now())
+                {
                     return Cached::Refused;
                 }
                 return Cached::Hit(entry.model.clone());
@@ -216,7 +304,134 @@ impl<M: AbstractApiKey> KeyCache<M> {
                 return Cached::Refused;
             }
         }
+        if let Some(set) = self.current_prefixes() {
+            if set
+                .hashes
+                .as_ref()
+                .is_some_and(|h| !h.contains(&self.prefix_hasher.hash_one(prefix)))
+            {
+                return Cached::Refused;
+            }
+        }
         Cached::Miss
+    }
+
+    /// The prefix set, when it is current: loaded at the current
+    /// absent-epoch, younger than `max_age`, complete.
+    fn current_prefixes(&self) -> Option<Arc<PrefixSet>> {
+        let state = self.prefixes.read().ok()?;
+        let set = state.current.as_ref()?;
+        (set.hashes.is_some()
+            && set.epoch == self.freshness.absent_epoch.load(Ordering::Acquire)
+            && set.born.elapsed() < self.max_age)
+            .then(|| Arc::clone(set))
+    }
+
+    /// Whether a lookup that goes to the database should also load the
+    /// prefix set: it is not current, and the last load (or count) allows
+    /// another now.
+    pub(crate) fn wants_prefixes(&self) -> bool {
+        // Not while another thread loads it.
+        if self.loading.try_lock().is_err() {
+            return false;
+        }
+        self.prefixes_due()
+    }
+
+    fn prefixes_due(&self) -> bool {
+        if !self.freshness.is_live() {
+            return false;
+        }
+        let Ok(state) = self.prefixes.read() else {
+            return false;
+        };
+        if Instant::now() < state.next_load {
+            return false;
+        }
+        match &state.current {
+            None => true,
+            Some(set) => {
+                set.epoch != self.freshness.absent_epoch.load(Ordering::Acquire)
+                    || set.born.elapsed() >= self.max_age
+            }
+        }
+    }
+
+    /// Loads the set of every prefix in `table` on `conn` (a blocking
+    /// thread's), unless another thread is loading it. Errors are logged and
+    /// leave the set unused (lookups query as without it).
+    pub(crate) fn load_prefixes(&self, conn: &mut DbConnection) {
+        let Ok(_loading) = self.loading.try_lock() else {
+            return;
+        };
+        if !self.prefixes_due() {
+            return;
+        }
+        // Read before the query, as a lookup's ticket: an insert the feed
+        // reports after this makes the set stale, whenever it committed.
+        let epoch = self.freshness.absent_epoch.load(Ordering::Acquire);
+        let limit = self.prefix_limit.load(Ordering::Relaxed);
+        let started = Instant::now();
+        let sql = format!(
+            "SELECT prefix FROM \"{}\" LIMIT {}",
+            M::TABLE_NAME,
+            limit.saturating_add(1)
+        );
+        let mut retry = PREFIX_SET_RETRY;
+        let hashes = match diesel::sql_query(sql).load::<PrefixRow>(conn) {
+            Ok(rows) if rows.len() as u64 <= limit => Some(
+                rows.iter()
+                    .map(|r| self.prefix_hasher.hash_one(r.prefix.as_str()))
+                    .collect::<HashSet<u64>>(),
+            ),
+            Ok(_) => {
+                log::info!(
+                    "apikey: {} has more than {limit} keys: never-issued keys are \
+                     looked up one by one (each unknown prefix then remembered)",
+                    M::TABLE_NAME
+                );
+                None
+            }
+            Err(e) => {
+                log::warn!("apikey: cannot load the prefixes of {}: {e}", M::TABLE_NAME);
+                retry = Duration::from_secs(1);
+                None
+            }
+        };
+        let took = started.elapsed();
+        let next_load = if hashes.is_some() {
+            Instant::now() + took * LOAD_SPACING
+        } else {
+            Instant::now() + retry
+        };
+        if let Ok(mut state) = self.prefixes.write() {
+            state.current = Some(Arc::new(PrefixSet {
+                epoch,
+                born: started,
+                hashes,
+            }));
+            state.next_load = next_load;
+        }
+    }
+
+    /// How many prefixes the current prefix set holds (`None`: no current set).
+    pub(crate) fn prefixes_len(&self) -> Option<usize> {
+        self.current_prefixes()
+            .and_then(|set| set.hashes.as_ref().map(HashSet::len))
+    }
+
+    /// Changes the most rows a table may have for the prefix set.
+    pub(crate) fn set_prefix_limit(&self, limit: usize) {
+        self.prefix_limit.store(limit as u64, Ordering::Relaxed);
+    }
+
+    /// The keyed SHA-256 of a presented key.
+    fn keyed_digest(&self, key: &str) -> [u8; 32] {
+        self.keyed
+            .clone()
+            .chain_update(key.as_bytes())
+            .finalize()
+            .into()
     }
 
     /// Taken before a lookup's query.
@@ -232,20 +447,28 @@ impl<M: AbstractApiKey> KeyCache<M> {
     /// from the database, whatever secret was presented: its stored hash
     /// (`sha512$$` + hex of SHA-512 of the whole key) is the digest the
     /// cache compares, so the right key is answered and any other refused
-    /// without a query. Nothing for a legacy hash (verified and upgraded on
+    /// without a query. With `verified_key` (the key this lookup just
+    /// verified against that hash) the entry keeps the cache's keyed SHA-256
+    /// of it instead, cheaper to compare. Nothing for a legacy hash (verified and upgraded on
     /// the database path first), nor when an invalidation came since the
     /// ticket (the entry would be refused anyway).
-    pub(crate) fn insert_row(&self, ticket: Ticket, model: &M) {
+    pub(crate) fn insert_row(&self, ticket: Ticket, model: &M, verified_key: Option<&str>) {
         if ticket.epoch != self.freshness.epoch.load(Ordering::Acquire) || model.revoked() {
             return;
         }
         let Some(stored) = stored_digest(model.hashed_key()) else {
             return;
         };
+        let check = match verified_key {
+            Some(key) if bool::from(digest(key).ct_eq(&stored)) => {
+                Check::Verified(self.keyed_digest(key))
+            }
+            _ => Check::Stored(stored),
+        };
         self.entries.insert(
             model.prefix().to_owned(),
             Arc::new(Entry {
-                digest: stored,
+                check,
                 model: model.clone(),
                 epoch: ticket.epoch,
                 born: Instant::now(),
