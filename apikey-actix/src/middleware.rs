@@ -11,7 +11,7 @@ use actix_web::Error;
 
 use crate::config::ApiKeyConfig;
 use crate::error::AuthError;
-use crate::permission::Permission;
+use crate::permission::{settle, Permission};
 
 /// Middleware refusing every request that `P` refuses.
 ///
@@ -98,6 +98,7 @@ where
                     .await
                     .map(ServiceResponse::map_into_left_body),
                 Err(denial) => {
+                    let denial = settle(req.request(), denial);
                     let err = AuthError::new(denial, ApiKeyConfig::of(req.request()))
                         .with_challenge(challenge);
                     let res = actix_web::ResponseError::error_response(&err);

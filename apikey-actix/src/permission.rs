@@ -12,6 +12,12 @@
 //!
 //! When an `Or` refuses, it reports the strongest reason: an unavailable key
 //! store (503) before "not authenticated" (401) before "forbidden" (403).
+//! Once a key has been verified in the request (an [`ApiKeyPermission`]
+//! granted, in any branch), a refusal is about permission, not
+//! authentication: [`Permitted`] and [`crate::RequirePermission`] answer 403
+//! instead of 401, so `(key & FnPermission(is_admin)) | IsAuthenticated`
+//! with a valid key that `is_admin` refuses is a 403. (The DRF-compatible
+//! mode answers 403 for every denial anyway; an outage stays a 503.)
 //! `Not` never turns an outage into a grant.
 
 use std::future::Future;
@@ -103,13 +109,32 @@ impl<M: AbstractApiKey> Permission for ApiKeyPermission<M> {
         let req = req.clone();
         Box::pin(async move {
             let model = fut.await?;
-            req.extensions_mut().insert(Verified(model));
+            let mut ext = req.extensions_mut();
+            ext.insert(Verified(model));
+            ext.insert(KeyVerified);
             Ok(())
         })
     }
 
     fn default_permission() -> Option<Self> {
         Some(Self::default())
+    }
+}
+
+/// Left in the request extensions when an [`ApiKeyPermission`] granted: a
+/// key (of any model) was verified in this request.
+#[derive(Debug, Clone, Copy)]
+struct KeyVerified;
+
+/// The denial a guard answers: once a key has been verified in this
+/// request, a refusal is about permission (403), not authentication (401).
+/// Outages and internal errors are kept as they are.
+pub(crate) fn settle(req: &HttpRequest, denial: Denial) -> Denial {
+    match denial {
+        Denial::MissingKey | Denial::InvalidKey if req.extensions().contains::<KeyVerified>() => {
+            Denial::Forbidden
+        }
+        d => d,
     }
 }
 
@@ -441,10 +466,9 @@ impl<P: Permission> FromRequest for Permitted<P> {
         };
         let req = req.clone();
         Box::pin(async move {
-            check
-                .await
-                .map(|()| Permitted(PhantomData))
-                .map_err(|d| AuthError::new(d, ApiKeyConfig::of(&req)).with_challenge(challenge))
+            check.await.map(|()| Permitted(PhantomData)).map_err(|d| {
+                AuthError::new(settle(&req, d), ApiKeyConfig::of(&req)).with_challenge(challenge)
+            })
         })
     }
 }

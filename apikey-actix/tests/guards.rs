@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::test as atest;
 use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse};
 use apikey_actix::{
-    AllOf, AllowAny, AnyOf, ApiKeyConfig, ApiKeyPermission, AuthError, Authenticated, Denial,
+    AllOf, AllowAny, And, AnyOf, ApiKeyConfig, ApiKeyPermission, AuthError, Authenticated, Denial,
     FnPermission, HasApiKey, IsAuthenticated, KeyParser, Not, Or, Permitted, RequirePermission,
 };
 use apikey_core::{AbstractApiKey, ApiKey, BaseApiKeyManager, NewKey, PlainKey};
@@ -469,9 +469,10 @@ fn combinations(db: &TestDb) {
             status(call("/both", Some(&f.valid), true)).await,
             StatusCode::OK
         );
+        // A verified key refused by the other requirement: about permission.
         assert_eq!(
             status(call("/both", Some(&f.valid), false)).await,
-            StatusCode::UNAUTHORIZED
+            StatusCode::FORBIDDEN
         );
         assert_eq!(
             status(call("/both", None, true)).await,
@@ -532,6 +533,136 @@ fn combinations(db: &TestDb) {
             status(call("/all?deny", None, false)).await,
             StatusCode::UNAUTHORIZED
         );
+    });
+}
+
+/// The README's permission examples, `key | IsAuthenticated` and
+/// `(key & FnPermission(is_admin)) | IsAuthenticated` (and their parts), for
+/// every kind of key, with and without a login and an admin flag, as a
+/// scope guard and as a handler guard, in the default and the DRF-compatible
+/// mode. Once a key has been verified, a refusal is a 403.
+fn readme_permission_examples(db: &TestDb) {
+    let f = fixture(db);
+    fn is_admin(req: &HttpRequest) -> bool {
+        req.headers().contains_key("x-admin")
+    }
+    type Key = ApiKeyPermission<ApiKey>;
+    type Admin = FnPermission<fn(&HttpRequest) -> bool>;
+    let admin = || FnPermission(is_admin as fn(&HttpRequest) -> bool);
+    run(async move {
+        for drf in [false, true] {
+            let app = atest::init_service(
+                App::new()
+                    .app_data(web::Data::new(f.keys.clone()))
+                    .app_data(ApiKeyConfig::default().drf_compatible(drf))
+                    .app_data(Or(And(Key::default(), admin()), IsAuthenticated))
+                    .app_data(And(Key::default(), admin()))
+                    .wrap_fn(|req, srv| {
+                        fake_login(&req);
+                        actix_web::dev::Service::call(srv, req)
+                    })
+                    .service(
+                        web::scope("/scope/either")
+                            .wrap(RequirePermission::new(
+                                HasApiKey::<ApiKey>::permission() | IsAuthenticated,
+                            ))
+                            .route("", web::get().to(open)),
+                    )
+                    .service(
+                        web::scope("/scope/admin-or-user")
+                            .wrap(RequirePermission::new(
+                                (HasApiKey::<ApiKey>::permission() & admin()) | IsAuthenticated,
+                            ))
+                            .route("", web::get().to(open)),
+                    )
+                    .service(
+                        web::scope("/scope/admin")
+                            .wrap(RequirePermission::new(
+                                HasApiKey::<ApiKey>::permission() & admin(),
+                            ))
+                            .route("", web::get().to(open)),
+                    )
+                    .route(
+                        "/handler/either",
+                        web::get().to(|_: Permitted<Or<Key, IsAuthenticated>>| open()),
+                    )
+                    .route(
+                        "/handler/admin-or-user",
+                        web::get().to(|_: Permitted<Or<And<Key, Admin>, IsAuthenticated>>| open()),
+                    )
+                    .route(
+                        "/handler/admin",
+                        web::get().to(|_: Permitted<And<Key, Admin>>| open()),
+                    ),
+            )
+            .await;
+            // (key, login, admin flag) -> status for each guard; 401 becomes
+            // 403 in the DRF-compatible mode.
+            let (ok, unauth, forbidden) = (200, 401, 403);
+            #[rustfmt::skip]
+            let table: &[(&str, Option<&str>, bool, bool, u16)] = &[
+                // key | IsAuthenticated
+                ("either", None, false, false, unauth),
+                ("either", None, true, false, ok),
+                ("either", Some("revoked"), false, false, unauth),
+                ("either", Some("revoked"), true, false, ok),
+                ("either", Some("valid"), false, false, ok),
+                ("either", Some("valid"), true, false, ok),
+                // (key & is_admin) | IsAuthenticated
+                ("admin-or-user", None, false, false, unauth),
+                ("admin-or-user", None, false, true, unauth),
+                ("admin-or-user", None, true, false, ok),
+                ("admin-or-user", Some("revoked"), false, true, unauth),
+                ("admin-or-user", Some("revoked"), true, false, ok),
+                ("admin-or-user", Some("valid"), false, false, forbidden),
+                ("admin-or-user", Some("valid"), false, true, ok),
+                ("admin-or-user", Some("valid"), true, false, ok),
+                ("admin-or-user", Some("valid"), true, true, ok),
+                // key & is_admin
+                ("admin", None, false, true, unauth),
+                ("admin", None, true, true, unauth),
+                ("admin", Some("revoked"), false, true, unauth),
+                ("admin", Some("valid"), false, false, forbidden),
+                ("admin", Some("valid"), true, false, forbidden),
+                ("admin", Some("valid"), false, true, ok),
+            ];
+            for &(guard, key, user, is_admin, want) in table {
+                for kind in ["scope", "handler"] {
+                    let mut req = atest::TestRequest::get().uri(&format!("/{kind}/{guard}"));
+                    match key {
+                        Some("valid") => {
+                            req =
+                                req.insert_header(("authorization", format!("Api-Key {}", f.valid)))
+                        }
+                        Some(_) => {
+                            req = req
+                                .insert_header(("authorization", format!("Api-Key {}", f.revoked)))
+                        }
+                        None => {}
+                    }
+                    if user {
+                        req = req.insert_header(("x-user", "alice"));
+                    }
+                    if is_admin {
+                        req = req.insert_header(("x-admin", "1"));
+                    }
+                    let res = atest::call_service(&app, req.to_request()).await;
+                    let want = if drf && want == unauth {
+                        forbidden
+                    } else {
+                        want
+                    };
+                    assert_eq!(
+                        res.status().as_u16(),
+                        want,
+                        "{kind} {guard} key={key:?} user={user} admin={is_admin} drf={drf}"
+                    );
+                    if res.status() == StatusCode::UNAUTHORIZED {
+                        assert!(res.headers().contains_key("www-authenticate"));
+                    }
+                }
+            }
+        }
     });
 }
 
@@ -673,6 +804,7 @@ backend_tests!(
     drf_compatible_and_custom_body,
     custom_parser_and_per_scope_config,
     combinations,
+    readme_permission_examples,
     custom_permission,
     missing_manager_is_a_server_error,
     cached_keys,
