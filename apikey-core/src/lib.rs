@@ -189,32 +189,37 @@ pub use model::{
 ///   `created: NaiveDateTime`, `name: String`, `revoked: bool`,
 ///   `expiry_date: Option<NaiveDateTime>`. Any other field is one of the
 ///   model's own columns (rename one with `#[diesel(column_name = ...)]`).
-/// - `#[derive(Debug, Clone, Queryable, Selectable)]` and
-///   `#[diesel(table_name = ...)]` naming the same table: the derive builds
-///   on diesel's derives instead of repeating them, and says so when
-///   `#[diesel(table_name)]` is missing or names another table.
+/// - `#[derive(Debug, Clone, Queryable, Selectable)]`: the derive builds on
+///   diesel's derives instead of repeating them (without `Queryable` and
+///   `Selectable` the compiler reports diesel's trait errors).
+/// - The table: as diesel's derives find it, `#[diesel(table_name = ...)]`,
+///   else the struct's name in snake case plus `s` (`ProjectApiKey` ->
+///   `project_api_keys`, diesel's own default). `#[apikey(table = ...)]`
+///   is only needed to name the `table!` by a path diesel's attribute does
+///   not use; it must name the same table.
 /// - No generic parameters.
 ///
 /// # Attributes
 ///
 /// ```text
 /// #[apikey(
-///     table = organization_api_keys,                  // required: the `table!` module (a path)
+///     table = organization_api_keys,                  // default: `#[diesel(table_name)]`, else diesel's default
 ///     verbose_name = "Organization API key",          // default: "organization api key"
 ///     verbose_name_plural = "Organization API keys",  // default: verbose_name + "s"
 /// )]
 /// ```
 ///
 /// The defaults follow Django's (`OrganizationApiKey` -> "organization api
-/// key"). A mistake (a missing or misspelt attribute, a base field missing or
-/// of the wrong type, an enum) is a compile error at the offending token that
-/// shows the correct form; all of them are reported at once.
+/// key"). A mistake (a misspelt attribute, a base field missing or of the
+/// wrong type, an enum) is a compile error at the offending token that
+/// shows the correct form; all of them are reported at once, and only them:
+/// the derive still implements the trait (with bodies that never run), so
+/// the places that use the type add no "trait not implemented" errors.
 ///
 /// # What it generates
 ///
 /// - `impl AbstractApiKey`: `Id` = the type of `id`, `Extra` = the fields
-///   struct below, the display-name consts, `TABLE_NAME` (the last segment of
-///   `table`), `insert` writing the base and own columns, and the shared
+///   struct below, the display-name consts, `TABLE_NAME` (the table's name), `insert` writing the base and own columns, and the shared
 ///   queries of every model.
 /// - `impl Display`, showing the name.
 /// - `extra_columns()`, the own fields as text for display (`Display` when

@@ -93,6 +93,28 @@ impl<'a> Model<'a> {
             .filter(|f| !BASE_FIELDS.iter().any(|b| f.ident == b.name))
     }
 
+    /// The diesel `table!` module of the model: `#[apikey(table = ...)]`,
+    /// else `#[diesel(table_name = ...)]`, else diesel's own default (the
+    /// struct's name in snake case plus `s`: `ProjectApiKey` ->
+    /// `project_api_keys`), spanned at the struct's name.
+    pub(crate) fn table(&self) -> syn::Path {
+        self.attrs
+            .table
+            .clone()
+            .or_else(|| self.attrs.diesel_table_name.clone())
+            .unwrap_or_else(|| {
+                Ident::new(&infer_table_name(&self.ident.to_string()), self.span()).into()
+            })
+    }
+
+    /// The table diesel's `Selectable` derive uses: `#[diesel(table_name)]`,
+    /// else its default.
+    pub(crate) fn diesel_table(&self) -> syn::Path {
+        self.attrs.diesel_table_name.clone().unwrap_or_else(|| {
+            Ident::new(&infer_table_name(&self.ident.to_string()), self.span()).into()
+        })
+    }
+
     /// Where to point errors about the struct as a whole.
     pub(crate) fn span(&self) -> Span {
         self.ident.span()
@@ -144,3 +166,33 @@ pub(crate) const BASE_FIELDS: &[BaseField] = &[
         form: "pub expiry_date: Option<NaiveDateTime>",
     },
 ];
+
+/// diesel's default table name for a struct (diesel_derives'
+/// `infer_table_name`, kept identical so both derives agree): a `_` before
+/// every upper-case letter but the first, lower-cased, plus `s`.
+/// `ProjectApiKey` -> `project_api_keys`, `APIKey` -> `a_p_i_keys`.
+pub(crate) fn infer_table_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if i > 0 && c.is_uppercase() {
+            out.push('_');
+        }
+        out.extend(c.to_lowercase());
+    }
+    out.push('s');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::infer_table_name;
+
+    #[test]
+    fn table_name_defaults_like_diesel() {
+        assert_eq!(infer_table_name("ProjectApiKey"), "project_api_keys");
+        assert_eq!(infer_table_name("TeamKey"), "team_keys");
+        assert_eq!(infer_table_name("Key"), "keys");
+        assert_eq!(infer_table_name("APIKey"), "a_p_i_keys");
+        assert_eq!(infer_table_name("Org_Key"), "org__keys");
+    }
+}

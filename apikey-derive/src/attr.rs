@@ -20,15 +20,11 @@ pub(crate) struct ModelAttrs {
     pub(crate) verbose_name_plural: Option<LitStr>,
     /// `#[diesel(table_name = ...)]`, for the consistency check.
     pub(crate) diesel_table_name: Option<Path>,
-    /// True when an `#[apikey]` attribute had a mistake (already reported;
-    /// "missing table" would only repeat it).
-    pub(crate) broken: bool,
 }
 
 /// Reads the struct's attributes; mistakes go to `cx`.
 pub(crate) fn model_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> ModelAttrs {
     let mut out = ModelAttrs::default();
-    let errors_before = cx.len();
     for attr in attrs {
         if attr.path().is_ident("apikey") {
             if !matches!(attr.meta, syn::Meta::List(_)) {
@@ -80,7 +76,6 @@ pub(crate) fn model_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> ModelAttrs {
             });
         }
     }
-    out.broken = cx.len() > errors_before;
     out
 }
 

@@ -22,11 +22,6 @@ impl Ctxt {
         self.errors.push(err);
     }
 
-    /// How many errors were recorded so far.
-    pub(crate) fn len(&self) -> usize {
-        self.errors.len()
-    }
-
     /// All errors combined into one, or `Ok` when there were none.
     pub(crate) fn check(self) -> syn::Result<()> {
         let mut errors = self.errors.into_iter();

@@ -4,7 +4,8 @@
 //! The pipeline follows thiserror's: `attr` parses the `#[apikey(...)]` and
 //! `#[diesel(...)]` attributes, `ast` builds the typed model, `valid`
 //! checks it, `expand` writes the code. Every mistake found on the way is
-//! collected in a `ctxt::Ctxt` and reported together.
+//! collected in a `ctxt::Ctxt` and reported together, next to a `fallback`
+//! impl (as thiserror does) so that each mistake is reported once.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
@@ -14,6 +15,7 @@ mod ast;
 mod attr;
 mod ctxt;
 mod expand;
+mod fallback;
 mod valid;
 
 /// Derives `apikey_core::AbstractApiKey` for a key model struct (see the
@@ -21,7 +23,5 @@ mod valid;
 #[proc_macro_derive(ApiKeyModel, attributes(apikey))]
 pub fn derive_api_key_model(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    expand::derive(&input)
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    expand::derive(&input).into()
 }

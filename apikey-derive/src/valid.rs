@@ -3,7 +3,7 @@
 
 use syn::{GenericArgument, PathArguments, Type};
 
-use crate::ast::{Model, BASE_FIELDS};
+use crate::ast::{infer_table_name, Model, BASE_FIELDS};
 use crate::ctxt::Ctxt;
 
 /// Records every problem of `model` in `cx`.
@@ -59,40 +59,33 @@ pub(crate) fn validate(cx: &mut Ctxt, model: &Model<'_>) {
     }
 
     let attrs = &model.attrs;
+    let last = |p: &syn::Path| p.segments.last().map(|s| s.ident.to_string());
     match (&attrs.table, &attrs.diesel_table_name) {
-        // A broken `#[apikey(...)]` was reported already.
-        (None, _) if attrs.broken => {}
-        (None, diesel) => {
-            let example = diesel
-                .as_ref()
-                .map_or_else(|| "organization_api_keys".to_owned(), path_string);
-            cx.syn_error(syn::Error::new(
-                model.span(),
-                format!(
-                    "missing `#[apikey(table = ...)]`: name the diesel `table!` of this model, \
-                     for example `#[apikey(table = {example})]`"
-                ),
-            ));
-        }
+        // Both derives fall back to the same default, or ours follows diesel's.
+        (None, _) => {}
         (Some(table), None) => {
-            let table = path_string(table);
-            cx.syn_error(syn::Error::new(
-                model.span(),
-                format!(
-                    "missing `#[diesel(table_name = {table})]`: a key model also derives diesel's \
-                     `Queryable` and `Selectable` for its table, add \
-                     `#[derive(Queryable, Selectable)]` and `#[diesel(table_name = {table})]`"
-                ),
-            ));
+            // diesel's derives default to the struct's name in snake case + `s`.
+            let inferred = infer_table_name(&model.ident.to_string());
+            if last(table).as_deref() != Some(inferred.as_str()) {
+                let name = path_string(table);
+                cx.error_spanned_by(
+                    table,
+                    format!(
+                        "`#[apikey(table = {name})]` is not the table diesel's derives assume for \
+                         `{}` (`{inferred}`): add `#[diesel(table_name = {name})]` (then \
+                         `#[apikey(table)]` can go)",
+                        model.ident
+                    ),
+                );
+            }
         }
         (Some(table), Some(diesel)) => {
-            let last = |p: &syn::Path| p.segments.last().map(|s| s.ident.to_string());
             if last(table) != last(diesel) {
                 cx.error_spanned_by(
                     table,
                     format!(
                         "`#[apikey(table = {})]` and `#[diesel(table_name = {})]` name different \
-                         tables; they must be the same",
+                         tables; they must be the same (or give only `#[diesel(table_name)]`)",
                         path_string(table),
                         path_string(diesel)
                     ),
@@ -105,7 +98,7 @@ pub(crate) fn validate(cx: &mut Ctxt, model: &Model<'_>) {
 /// True when `ty` is written as `expected` (`String`, `i64`, `NaiveDateTime`,
 /// `Option<NaiveDateTime>`), with or without a leading path such as
 /// `chrono::` or `std::string::`.
-fn type_is(ty: &Type, expected: &str) -> bool {
+pub(crate) fn type_is(ty: &Type, expected: &str) -> bool {
     let Type::Path(p) = ty else { return false };
     if p.qself.is_some() {
         return false;

@@ -1,3 +1,4 @@
+// The table from `#[diesel(table_name)]` alone: no `#[apikey(table)]` needed.
 use apikey_core::ApiKeyModel;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -29,4 +30,7 @@ pub struct OrgKey {
     organization_id: i64,
 }
 
-fn main() {}
+fn main() {
+    use apikey_core::AbstractApiKey;
+    assert_eq!(OrgKey::TABLE_NAME, "org_keys");
+}
