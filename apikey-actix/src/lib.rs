@@ -53,6 +53,7 @@ pub mod lookup;
 mod middleware;
 pub mod parser;
 pub mod permission;
+mod register;
 
 pub use config::ApiKeyConfig;
 pub use error::{AuthError, Denial};
@@ -65,3 +66,4 @@ pub use permission::{
     AllOf, AllowAny, And, AnyOf, ApiKeyPermission, Authenticated, FnPermission, IsAuthenticated,
     Not, Or, Permission, PermissionFuture, Permitted,
 };
+pub use register::{register, run_async};

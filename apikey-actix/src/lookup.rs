@@ -61,6 +61,17 @@ where
     }
 }
 
+/// Reports a misconfiguration (a guard that cannot work): `log::error!`,
+/// and, when the application installed no `log` logger, once on stderr, so
+/// that it is never a silent 500.
+pub(crate) fn misconfigured(message: &str) {
+    static PRINTED: std::sync::Once = std::sync::Once::new();
+    log::error!("apikey-actix: {message}");
+    if log::max_level() == log::LevelFilter::Off {
+        PRINTED.call_once(|| eprintln!("apikey-actix: {message} (shown once: install a `log` logger to see every occurrence)"));
+    }
+}
+
 fn manager_of<M: AbstractApiKey>(req: &HttpRequest) -> Option<web::Data<BaseApiKeyManager<M>>> {
     // `web::Data` is an `Arc`: one reference count, no allocation, on the
     // common path.
@@ -89,10 +100,12 @@ pub(crate) fn start<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
         return Lookup::Done(Ok(v.0.clone()));
     }
     let Some(manager) = manager_of::<M>(req) else {
-        log::error!(
-            "apikey-actix: no BaseApiKeyManager<{}> in the app data; register one with App::app_data",
+        misconfigured(&format!(
+            "no BaseApiKeyManager<{}> in the app data: every request it guards answers 500; \
+             register it with App::configure(apikey_actix::register(manager, ApiKeyConfig::default())) \
+             or App::app_data(web::Data::new(manager))",
             std::any::type_name::<M>()
-        );
+        ));
         return Lookup::Done(Err(Denial::Internal));
     };
     let Some(key) = ApiKeyConfig::of(req).key_parser().parse(req) else {

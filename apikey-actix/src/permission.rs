@@ -456,10 +456,12 @@ impl<P: Permission> FromRequest for Permitted<P> {
         let (check, challenge) = match permission {
             Some(p) => (p.check(req), p.challenge()),
             None => {
-                log::error!(
-                    "apikey-actix: Permitted<{}>: register the permission with App::app_data",
+                crate::lookup::misconfigured(&format!(
+                    "Permitted<{}>: this permission has settings and none is registered; \
+                     register it with App::app_data(permission) where the route is, or guard \
+                     the route with .wrap(RequirePermission::new(permission))",
                     std::any::type_name::<P>()
-                );
+                ));
                 let refused: PermissionFuture = Box::pin(async { Err(Denial::Internal) });
                 (refused, None)
             }

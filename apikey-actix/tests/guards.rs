@@ -755,6 +755,88 @@ fn missing_manager_is_a_server_error(db: &TestDb) {
     });
 }
 
+/// `register` installs the manager and the configuration together;
+/// `run_async` runs the handler's own query with the guards' error mapping.
+fn register_and_run_async(db: &TestDb) {
+    let f = fixture(db);
+    run(async move {
+        async fn count(
+            _key: HasApiKey<ApiKey>,
+            keys: web::Data<BaseApiKeyManager<ApiKey>>,
+        ) -> actix_web::Result<HttpResponse> {
+            let n: i64 = apikey_actix::run_async(keys.database(), |conn| {
+                use diesel::prelude::*;
+                apikey_core::schema::api_keys::table
+                    .count()
+                    .get_result(conn)
+            })
+            .await?;
+            Ok(HttpResponse::Ok().body(n.to_string()))
+        }
+        async fn broken(keys: web::Data<BaseApiKeyManager<ApiKey>>) -> actix_web::Result<String> {
+            apikey_actix::run_async(keys.database(), |conn| {
+                diesel::connection::SimpleConnection::batch_execute(
+                    conn,
+                    "SELECT * FROM no_such_table",
+                )
+            })
+            .await?;
+            Ok("unreachable".into())
+        }
+        let app = atest::init_service(
+            App::new()
+                .configure(apikey_actix::register(
+                    f.keys.clone(),
+                    ApiKeyConfig::default().header("X-Api-Key"),
+                ))
+                .route("/count", web::get().to(count))
+                .route("/broken", web::get().to(broken)),
+        )
+        .await;
+        // The configuration came along: the key is read from X-Api-Key.
+        let req = atest::TestRequest::get()
+            .uri("/count")
+            .insert_header(("x-api-key", f.valid.as_str()))
+            .to_request();
+        let res = atest::call_service(&app, req).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(atest::read_body(res).await, "4");
+        let req = atest::TestRequest::get()
+            .uri("/count")
+            .insert_header(("authorization", format!("Api-Key {}", f.valid)))
+            .to_request();
+        assert_eq!(
+            atest::call_service(&app, req).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        // A failing query of the application's own: 500, JSON.
+        let res =
+            atest::call_service(&app, atest::TestRequest::get().uri("/broken").to_request()).await;
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body: serde_json::Value = atest::read_body_json(res).await;
+        assert_eq!(body["detail"], "Internal server error.");
+    });
+}
+
+#[test]
+fn run_async_on_an_unreachable_database_is_503() {
+    run(async {
+        let db = apikey_core::Database::connect_lazy_with(
+            "postgres://postgres@127.0.0.1:1/none",
+            apikey_core::DatabaseConfig::default()
+                .connection_timeout(std::time::Duration::from_millis(200)),
+        )
+        .expect("lazy");
+        let err = apikey_actix::run_async(&db, |_conn| Ok(1))
+            .await
+            .expect_err("no database");
+        assert_eq!(err.denial(), Denial::Unavailable);
+        let res = actix_web::ResponseError::error_response(&err);
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(res.headers().contains_key("retry-after"));
+    });
+}
+
 fn cached_keys(db: &TestDb) {
     let f = fixture(db);
     let keys = f
@@ -807,6 +889,7 @@ backend_tests!(
     readme_permission_examples,
     custom_permission,
     missing_manager_is_a_server_error,
+    register_and_run_async,
     cached_keys,
 );
 

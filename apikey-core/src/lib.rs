@@ -59,6 +59,14 @@ pub mod scaffold;
 pub mod sql_types;
 mod storage;
 
+/// The chrono this crate is built with: the timestamps of key models are
+/// `apikey_core::chrono::NaiveDateTime`.
+pub use chrono;
+/// The diesel this crate is built with (2.3): name it as
+/// `apikey_core::diesel` to write `table!`s and queries with the same
+/// version, without a `diesel` line of your own.
+pub use diesel;
+
 pub use builtin::{schema, ApiKey};
 pub use cache::PREFIX_SET_LIMIT;
 pub use db::{BackendKind, Database, DatabaseConfig, DatabaseUrl, DbConnection};

@@ -31,9 +31,8 @@
 //! an organization key and is refused too. Deleting an organization deletes
 //! its keys (`ON DELETE CASCADE`). Ctrl-C stops the server.
 
-use actix_web::http::StatusCode;
-use actix_web::{get, web, App, HttpResponse, HttpServer, Responder, ResponseError};
-use apikey_actix::{Denial, HasApiKey};
+use actix_web::{get, web, App, HttpResponse, HttpServer, Responder};
+use apikey_actix::{register, run_async, ApiKeyConfig, HasApiKey};
 use apikey_core::{AbstractApiKey, BaseApiKeyManager, Database, NewKey, UsableKeys};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -154,57 +153,6 @@ struct Project {
     name: String,
 }
 
-/// What the guarded handlers can fail with, as JSON `{"detail": "..."}`.
-#[derive(Debug)]
-enum AppError {
-    /// The organization went away between the key check and the query.
-    NotFound,
-    /// The database could not be reached.
-    Unavailable,
-    /// Anything else (logged on stderr; no key material in it).
-    Internal,
-}
-
-impl std::fmt::Display for AppError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            AppError::NotFound => "organization not found",
-            AppError::Unavailable => "key store unavailable",
-            AppError::Internal => "internal error",
-        })
-    }
-}
-
-impl ResponseError for AppError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            AppError::NotFound => StatusCode::NOT_FOUND,
-            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .json(serde_json::json!({ "detail": self.to_string() }))
-    }
-}
-
-/// Runs a query on the pool, off the async executor; a store that cannot be
-/// reached is 503, as for the key guard (the one mapping of apikey-actix).
-async fn query<T: Send + 'static>(
-    keys: &web::Data<BaseApiKeyManager<OrganizationApiKey>>,
-    f: impl FnOnce(&mut apikey_core::DbConnection) -> QueryResult<T> + Send + 'static,
-) -> Result<T, AppError> {
-    let db = keys.database().clone();
-    apikey_actix::lookup::blocking(move || db.run(f))
-        .await
-        .map_err(|denial| match denial {
-            Denial::Unavailable => AppError::Unavailable,
-            _ => AppError::Internal,
-        })
-}
-
 #[get("/")]
 async fn index() -> impl Responder {
     HttpResponse::Ok().json(serde_json::json!({
@@ -219,17 +167,23 @@ async fn index() -> impl Responder {
 async fn organization(
     key: HasApiKey<OrganizationApiKey>,
     keys: web::Data<BaseApiKeyManager<OrganizationApiKey>>,
-) -> Result<HttpResponse, AppError> {
+) -> actix_web::Result<HttpResponse> {
     let org_id = key.organization_id;
-    let org = query(&keys, move |conn| {
+    // The application's own query, next to the key: on the blocking pool,
+    // and an unreachable database is a 503 as for the guard.
+    let org = run_async(keys.database(), move |conn| {
         organizations::table
             .find(org_id)
             .select(Organization::as_select())
             .first(conn)
             .optional()
     })
-    .await?
-    .ok_or(AppError::NotFound)?;
+    .await?;
+    // The organization went away between the key check and the query.
+    let Some(org) = org else {
+        return Ok(HttpResponse::NotFound()
+            .json(serde_json::json!({ "detail": "organization not found" })));
+    };
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "id": org.id,
         "name": org.name,
@@ -243,9 +197,9 @@ async fn organization(
 async fn organization_projects(
     key: HasApiKey<OrganizationApiKey>,
     keys: web::Data<BaseApiKeyManager<OrganizationApiKey>>,
-) -> Result<HttpResponse, AppError> {
+) -> actix_web::Result<HttpResponse> {
     let org_id = key.organization_id;
-    let rows = query(&keys, move |conn| {
+    let rows = run_async(keys.database(), move |conn| {
         projects::table
             .filter(projects::organization_id.eq(org_id))
             .order(projects::id)
@@ -391,10 +345,11 @@ async fn run() -> std::io::Result<()> {
     eprintln!("database: {}", db.redacted_url());
 
     let server = HttpServer::new({
-        let keys = web::Data::new(keys.clone());
+        let keys = keys.clone();
         move || {
             App::new()
-                .app_data(keys.clone())
+                // The manager and the guards' configuration, together.
+                .configure(register(keys.clone(), ApiKeyConfig::default()))
                 .service(index)
                 .service(organization)
                 .service(organization_projects)
