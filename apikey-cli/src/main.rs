@@ -2,9 +2,10 @@
 //! shell or a script.
 //!
 //! ```text
-//! apikey [--database-url URL] [--model builtin|django] <command>
-//!   migrate                                   apply pending migrations
-//!   create --name NAME [--expires WHEN]       print the new key (stdout, alone)
+//! apikey [--database-url URL] [--model builtin|django | --table TABLE] <command>
+//!   migrate                                   apply pending migrations (built-in table)
+//!   create --name NAME [--expires WHEN] [--set COLUMN=VALUE]...
+//!                                             print the new key (stdout, alone)
 //!   list [--search TEXT] [--revoked|--active|--expired] [--json]
 //!   revoke PREFIX                             exit 0 when revoked
 //!   verify KEY|-                              exit 0 when usable, 1 when not
@@ -27,6 +28,8 @@ mod cmd;
 mod failure;
 mod model;
 mod output;
+mod table;
+mod target;
 mod when;
 
 use std::io::{self, Write};
@@ -34,15 +37,15 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use apikey_core::{
-    AbstractApiKey, ApiKey, BackendKind, Database, DatabaseConfig, DatabaseUrl, DjangoApiKey,
-};
+use apikey_core::{ApiKey, BackendKind, Database, DatabaseConfig, DatabaseUrl, DjangoApiKey};
 use clap::{Parser, Subcommand};
 
-use crate::cmd::Keys;
+use crate::cmd::{KeyStore, Keys};
 use crate::failure::Failure;
 use crate::model::Model;
 use crate::output::sanitize;
+use crate::table::KeyTable;
+use crate::target::Target;
 
 /// The database used when neither --database-url nor DATABASE_URL is given.
 const DEFAULT_DATABASE: &str = "apikeys.db";
@@ -64,15 +67,8 @@ const DEFAULT_DATABASE: &str = "apikeys.db";
                   4  stdin, stdout or a file cannot be read or written"
 )]
 struct Cli {
-    /// Database URL: sqlite://PATH, a file path, or postgres://... [default:
-    /// $DATABASE_URL, else apikeys.db]
-    #[arg(long, global = true, value_name = "URL")]
-    database_url: Option<String>,
-
-    /// Key table: `builtin` (apikey-rs's api_keys) or `django` (the
-    /// djangorestframework-api-key table, owned by Django)
-    #[arg(long, global = true, value_enum, default_value_t = Model::Builtin)]
-    model: Model,
+    #[command(flatten)]
+    target: Target,
 
     #[command(subcommand)]
     command: Command,
@@ -87,6 +83,21 @@ enum Command {
     Revoke(cmd::revoke::Args),
     Verify(cmd::verify::Args),
     Scaffold(cmd::scaffold::Args),
+}
+
+impl Command {
+    /// The database and key table options given after the command.
+    fn target(&mut self) -> Option<Target> {
+        let t = match self {
+            Command::Migrate(a) => &mut a.target,
+            Command::Create(a) => &mut a.target,
+            Command::List(a) => &mut a.target,
+            Command::Revoke(a) => &mut a.target,
+            Command::Verify(a) => &mut a.target,
+            Command::Scaffold(_) => return None,
+        };
+        Some(std::mem::take(t))
+    }
 }
 
 fn main() -> ExitCode {
@@ -106,34 +117,58 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     let Cli {
+        target: before,
+        mut command,
+    } = cli;
+    let Some(after) = command.target() else {
+        if !before.is_empty() {
+            return Err(Failure::Usage(
+                "`scaffold` writes files and uses no database: --database-url, --model and \
+                 --table do not apply to it"
+                    .into(),
+            ));
+        }
+        // Writes files only: no database is read, created or migrated.
+        return match command {
+            Command::Scaffold(args) => cmd::scaffold::run(args),
+            _ => Ok(()),
+        };
+    };
+    let Target {
         database_url,
         model,
-        command,
-    } = cli;
+        table,
+    } = after.merge(before)?;
+    let model = model.unwrap_or(Model::Builtin);
     let may_create = match command {
-        // Writes files only: no database is read, created or migrated.
-        Command::Scaffold(args) => return cmd::scaffold::run(args),
         Command::Migrate(_) => {
             // Before the database is opened, which creates a SQLite file.
-            cmd::migrate::check_model(model)?;
+            cmd::migrate::check_target(model, table.as_deref())?;
             true
         }
         _ => false,
     };
     let db = open(database_url, may_create)?;
-    match model {
-        Model::Builtin => dispatch(Keys::<ApiKey>::new(db, model), command),
-        Model::Django => dispatch(Keys::<DjangoApiKey>::new(db, model), command),
+    match (table, model) {
+        (Some(table), _) => dispatch(&KeyTable::open(db, &table)?, command),
+        (None, Model::Builtin) => dispatch(
+            &Keys::<ApiKey>::new(db, model.missing_table_hint()),
+            command,
+        ),
+        (None, Model::Django) => dispatch(
+            &Keys::<DjangoApiKey>::new(db, model.missing_table_hint()),
+            command,
+        ),
     }
 }
 
-fn dispatch<M: AbstractApiKey<Extra = ()>>(keys: Keys<M>, command: Command) -> Result<(), Failure> {
+fn dispatch(keys: &dyn KeyStore, command: Command) -> Result<(), Failure> {
     match command {
-        Command::Migrate(args) => cmd::migrate::run(&keys, args),
-        Command::Create(args) => cmd::create::run(&keys, args),
-        Command::List(args) => cmd::list::run(&keys, args),
-        Command::Revoke(args) => cmd::revoke::run(&keys, args),
-        Command::Verify(args) => cmd::verify::run(&keys, args),
+        Command::Migrate(args) => cmd::migrate::run(keys, args),
+        Command::Create(args) => cmd::create::run(keys, args),
+        Command::List(args) => cmd::list::run(keys, args),
+        Command::Revoke(args) => cmd::revoke::run(keys, args),
+        Command::Verify(args) => cmd::verify::run(keys, args),
         Command::Scaffold(args) => cmd::scaffold::run(args),
     }
 }

@@ -2,34 +2,80 @@
 
 use apikey_core::AbstractApiKey;
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
 
-/// One key as `list --json` prints it.
-#[derive(Debug, Serialize)]
-pub struct KeyJson {
-    prefix: String,
-    name: String,
-    created: String,
-    expiry_date: Option<String>,
-    has_expired: bool,
-    revoked: bool,
+/// One key as the CLI shows it: the base columns (never the hash) and the
+/// model's own columns, in table order.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The prefix.
+    pub prefix: String,
+    /// The name.
+    pub name: String,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// Expiry time, if any.
+    pub expiry_date: Option<DateTime<Utc>>,
+    /// Whether the key was revoked.
+    pub revoked: bool,
+    /// The model's own columns: (name, value).
+    pub extra: Vec<(String, serde_json::Value)>,
+}
+
+impl Row {
+    /// The row of a model the CLI is built with (its own columns as text).
+    pub fn from_model<M: AbstractApiKey>(key: &M) -> Self {
+        Row {
+            prefix: key.prefix().to_owned(),
+            name: key.name().to_owned(),
+            created: key.created(),
+            expiry_date: key.expiry_date(),
+            revoked: key.revoked(),
+            extra: key
+                .extra_columns()
+                .into_iter()
+                .map(|(n, v)| (n.to_owned(), serde_json::Value::String(v)))
+                .collect(),
+        }
+    }
+
+    /// True when the key has an expiry date and it is not in the future.
+    pub fn has_expired(&self) -> bool {
+        self.expiry_date.is_some_and(|t| t <= Utc::now())
+    }
+
+    /// The row as `list --json` prints it: prefix, name, created,
+    /// expiry_date, has_expired, revoked (RFC 3339 times), then the own
+    /// columns under their names.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        map.insert("prefix".into(), self.prefix.clone().into());
+        map.insert("name".into(), self.name.clone().into());
+        map.insert("created".into(), rfc3339(self.created).into());
+        map.insert(
+            "expiry_date".into(),
+            self.expiry_date
+                .map(rfc3339)
+                .map_or(serde_json::Value::Null, Into::into),
+        );
+        map.insert("has_expired".into(), self.has_expired().into());
+        map.insert("revoked".into(), self.revoked.into());
+        for (name, value) in &self.extra {
+            map.entry(name.clone()).or_insert_with(|| value.clone());
+        }
+        serde_json::Value::Object(map)
+    }
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-impl KeyJson {
-    /// The row's public fields (never its hash).
-    pub fn from_model<M: AbstractApiKey>(key: &M) -> Self {
-        KeyJson {
-            prefix: key.prefix().to_owned(),
-            name: key.name().to_owned(),
-            created: rfc3339(key.created()),
-            expiry_date: key.expiry_date().map(rfc3339),
-            has_expired: key.has_expired(),
-            revoked: key.revoked(),
-        }
+/// A value of an own column as a table cell.
+fn cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "-".to_owned(),
+        serde_json::Value::String(s) => sanitize(s, 50),
+        other => sanitize(&other.to_string(), 50),
     }
 }
 
@@ -47,25 +93,36 @@ pub fn sanitize(s: &str, max: usize) -> String {
     out
 }
 
-/// The aligned table: a header, then one line per key.
-pub fn table<M: AbstractApiKey>(keys: &[M]) -> String {
+/// The aligned table: a header, then one line per key; the model's own
+/// columns after the base ones, headed by their names.
+pub fn table(keys: &[Row], own: &[String]) -> String {
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
     let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
-    let header = ["PREFIX", "NAME", "CREATED", "EXPIRES", "EXPIRED", "REVOKED"].map(String::from);
-    let rows: Vec<[String; 6]> = keys
+    let mut header: Vec<String> = ["PREFIX", "NAME", "CREATED", "EXPIRES", "EXPIRED", "REVOKED"]
+        .map(String::from)
+        .to_vec();
+    header.extend(own.iter().map(|n| sanitize(&n.to_uppercase(), 30)));
+    let rows: Vec<Vec<String>> = keys
         .iter()
         .map(|k| {
-            [
-                sanitize(k.prefix(), 64),
-                sanitize(k.name(), 50),
-                time(k.created()),
-                k.expiry_date().map_or_else(|| "-".to_owned(), time),
+            let mut cells = vec![
+                sanitize(&k.prefix, 64),
+                sanitize(&k.name, 50),
+                time(k.created),
+                k.expiry_date.map_or_else(|| "-".to_owned(), time),
                 yes_no(k.has_expired()),
-                yes_no(k.revoked()),
-            ]
+                yes_no(k.revoked),
+            ];
+            cells.extend(own.iter().map(|n| {
+                k.extra
+                    .iter()
+                    .find(|(name, _)| name == n)
+                    .map_or_else(|| "-".to_owned(), |(_, v)| cell(v))
+            }));
+            cells
         })
         .collect();
-    let mut widths = [0usize; 6];
+    let mut widths = vec![0usize; header.len()];
     for row in std::iter::once(&header).chain(&rows) {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -74,7 +131,7 @@ pub fn table<M: AbstractApiKey>(keys: &[M]) -> String {
     let mut out = String::new();
     for row in std::iter::once(&header).chain(&rows) {
         let mut line = String::new();
-        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
             line.push_str(cell);
             if i + 1 < row.len() {
                 let pad = w - cell.chars().count() + 2;

@@ -586,6 +586,33 @@ fn help_on_every_command() {
         b"",
     );
     assert!(run.stdout.contains("stdin"), "documents `-`: {run:?}");
+    // scaffold uses no database: its help lists no database option, and
+    // giving one is a usage error rather than ignored.
+    let run = apikey_in(
+        dir.path(),
+        &[],
+        &[OsStr::new("scaffold"), OsStr::new("--help")],
+        b"",
+    );
+    for option in ["--database-url", "--model"] {
+        assert!(!run.stdout.contains(option), "{option}: {run:?}");
+    }
+    let list = apikey_in(
+        dir.path(),
+        &[],
+        &[OsStr::new("list"), OsStr::new("--help")],
+        b"",
+    );
+    for option in ["--database-url", "--model", "--table"] {
+        assert!(list.stdout.contains(option), "{option}: {list:?}");
+    }
+    let args: Vec<&OsStr> = ["--database-url", "x.db", "scaffold", "--table", "t"]
+        .iter()
+        .map(OsStr::new)
+        .collect();
+    let run = apikey_in(dir.path(), &[], &args, b"");
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("uses no database"), "{run:?}");
     assert!(
         !dir.path().join("apikeys.db").exists(),
         "help touches no database"
@@ -833,7 +860,263 @@ fn scaffolded_sql_runs(db: &TestDb) {
     db.raw_sql(&read("up.sql")).expect("up.sql runs again");
 }
 
+/// The application's model, as an application derives it: the CLI's
+/// `--table` works on its table without knowing the type, and keys made by
+/// either side are the other's.
+mod project {
+    use apikey_core::chrono::NaiveDateTime;
+    use apikey_core::ApiKeyModel;
+    use diesel::prelude::*;
+
+    diesel::table! {
+        project_api_keys (id) {
+            id -> BigInt,
+            prefix -> Text,
+            hashed_key -> Text,
+            created -> Timestamp,
+            name -> Text,
+            revoked -> Bool,
+            expiry_date -> Nullable<Timestamp>,
+            project_id -> BigInt,
+            label -> Nullable<Text>,
+        }
+    }
+
+    #[derive(Debug, Clone, Queryable, Selectable, ApiKeyModel)]
+    pub struct ProjectApiKey {
+        pub id: i64,
+        pub prefix: String,
+        pub hashed_key: String,
+        pub created: NaiveDateTime,
+        pub name: String,
+        pub revoked: bool,
+        pub expiry_date: Option<NaiveDateTime>,
+        pub project_id: i64,
+        pub label: Option<String>,
+    }
+}
+
+fn any_key_table(db: &TestDb) {
+    use apikey_core::scaffold::KeyTable;
+    use project::{ProjectApiKey, ProjectApiKeyFields};
+
+    // The application's tables: no built-in table at all.
+    let projects = match db.kind {
+        BackendKind::Postgres => {
+            "CREATE TABLE projects (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL)"
+        }
+        _ => "CREATE TABLE projects (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+    };
+    db.raw_sql(projects).expect("projects");
+    db.raw_sql("INSERT INTO projects (id, name) VALUES (5, 'five'), (6, 'six')")
+        .expect("rows");
+    let up = KeyTable::new("project_api_keys")
+        .column("project_id BIGINT NOT NULL REFERENCES projects (id) ON DELETE CASCADE")
+        .column("label TEXT")
+        .migration(db.kind)
+        .expect("table")
+        .up;
+    db.raw_sql(&up).expect("key table");
+    let t = ["--table", "project_api_keys"];
+    let with = |args: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        v.extend(t.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |args: &[&str]| {
+        let args = with(args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        apikey(db, &args)
+    };
+
+    // create --set: the key alone on stdout, the row with its own columns.
+    let made = ok(run(&[
+        "create",
+        "--name",
+        "ci",
+        "--set",
+        "project_id=5",
+        "--set",
+        "label=blue",
+    ]));
+    let key = made.stdout.trim().to_owned();
+    let prefix = key.split_once('.').expect("dot").0.to_owned();
+    assert_eq!(key.len(), 41, "{made:?}");
+    // Options before the command work too.
+    let before = ok(apikey(
+        db,
+        &[
+            "--table",
+            "project_api_keys",
+            "create",
+            "--name",
+            "other",
+            "--set",
+            "project_id=6",
+        ],
+    ));
+    let other = before.stdout.trim().to_owned();
+
+    // list --json: base columns and own columns, typed.
+    let listed = run(&["list", "--json"]);
+    let rows: Vec<Value> = serde_json::from_str(&ok(listed).stdout).expect("json");
+    assert_eq!(rows.len(), 2);
+    let row = rows
+        .iter()
+        .find(|r| r["prefix"] == prefix.as_str())
+        .expect("row");
+    assert_eq!(row["name"], "ci");
+    assert_eq!(row["project_id"], 5);
+    assert_eq!(row["label"], "blue");
+    assert_eq!(row["revoked"], false);
+    assert!(row.get("hashed_key").is_none(), "never the hash");
+    let other_row = rows
+        .iter()
+        .find(|r| r["prefix"] != prefix.as_str())
+        .expect("row");
+    assert_eq!(other_row["project_id"], 6);
+    assert_eq!(other_row["label"], Value::Null);
+    // The table: own columns after the base ones.
+    let table = ok(run(&["list"])).stdout;
+    let header = table.lines().next().expect("header");
+    assert!(header.ends_with("REVOKED  PROJECT_ID  LABEL"), "{table}");
+    assert!(table.contains("blue"), "{table}");
+    // Filters apply.
+    let search: Vec<Value> =
+        serde_json::from_str(&ok(run(&["list", "--json", "--search", "CI"])).stdout).expect("json");
+    assert_eq!(search.len(), 1);
+
+    // The application's manager sees the CLI's key, and the CLI the manager's.
+    let keys = BaseApiKeyManager::<ProjectApiKey>::new(db.database()).without_cache();
+    assert_eq!(keys.get_from_key(&key).expect("usable").project_id, 5);
+    let (_, app_key) = keys
+        .create_key(NewKey::with_extra(
+            "from the app",
+            ProjectApiKeyFields {
+                project_id: 6,
+                label: None,
+            },
+        ))
+        .expect("create");
+    ok(run(&["verify", app_key.expose_secret()]));
+
+    // verify, revoke, verify.
+    ok(run(&["verify", &key]));
+    let wrong = format!("{prefix}.{}", "A".repeat(32));
+    assert_eq!(run(&["verify", &wrong]).code, 1);
+    ok(run(&["revoke", &prefix]));
+    assert_eq!(run(&["verify", &key]).code, 1);
+    assert!(
+        keys.get_from_key(&key).is_err(),
+        "revoked for the application too"
+    );
+    ok(run(&["revoke", &prefix])); // already revoked: still success
+    assert_eq!(run(&["revoke", "zzzzzzzz"]).code, 1);
+    let revoked: Vec<Value> =
+        serde_json::from_str(&ok(run(&["list", "--json", "--revoked"])).stdout).expect("json");
+    assert_eq!(revoked.len(), 1);
+    ok(run(&["verify", &other]));
+
+    // Refused values: usage errors, nothing written.
+    let count = || {
+        serde_json::from_str::<Vec<Value>>(&ok(run(&["list", "--json"])).stdout)
+            .expect("json")
+            .len()
+    };
+    let before = count();
+    for (args, says) in [
+        (vec!["create", "--name", "x"], "--set project_id=VALUE"),
+        (
+            vec![
+                "create",
+                "--name",
+                "x",
+                "--set",
+                "nope=1",
+                "--set",
+                "project_id=5",
+            ],
+            "no such column",
+        ),
+        (
+            vec![
+                "create",
+                "--name",
+                "x",
+                "--set",
+                "revoked=1",
+                "--set",
+                "project_id=5",
+            ],
+            "base column",
+        ),
+        (
+            vec!["create", "--name", "x", "--set", "project_id"],
+            "COLUMN=VALUE",
+        ),
+        (
+            vec!["create", "--name", " ", "--set", "project_id=5"],
+            "invalid name",
+        ),
+    ] {
+        let r = run(&args);
+        assert_eq!(r.code, 2, "{args:?} {r:?}");
+        assert!(r.stderr.contains(says), "{args:?} {r:?}");
+    }
+    // A value the database refuses (no project 99: the foreign key).
+    let fk = run(&["create", "--name", "x", "--set", "project_id=99"]);
+    assert_eq!(fk.code, 3, "{fk:?}");
+    assert_eq!(count(), before);
+
+    // Not a key table: a clear error, never an empty success.
+    for cmd in [
+        vec!["list"],
+        vec!["revoke", "abcdefgh"],
+        vec!["verify", &key],
+    ] {
+        let mut args: Vec<&str> = cmd.clone();
+        args.extend(["--table", "projects"]);
+        let r = apikey(db, &args);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert!(
+            r.stderr
+                .contains("`projects` is not a key table: it has no column `prefix`"),
+            "{r:?}"
+        );
+        let mut args: Vec<&str> = cmd.clone();
+        args.extend(["--table", "no_such_table"]);
+        let r = apikey(db, &args);
+        assert_eq!(r.code, 3, "{r:?}");
+        assert!(
+            r.stderr.contains("there is no table `no_such_table`"),
+            "{r:?}"
+        );
+    }
+    let r = apikey(db, &["list", "--table", "bad name;"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = apikey(db, &["migrate", "--table", "project_api_keys"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = apikey(
+        db,
+        &["--model", "django", "list", "--table", "project_api_keys"],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+
+    // The built-in table, empty next to the application's: the command
+    // says where the keys are.
+    ok(apikey(db, &["migrate"]));
+    let r = ok(apikey(db, &["list"]));
+    assert!(
+        r.stderr.contains("other key tables: project_api_keys"),
+        "{r:?}"
+    );
+    let r = apikey(db, &["revoke", &prefix]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("--table"), "{r:?}");
+}
+
 backend_tests!(
+    any_key_table,
     scaffolded_sql_runs,
     every_command,
     no_key_material_leaves_except_create,

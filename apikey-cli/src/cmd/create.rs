@@ -2,12 +2,12 @@
 
 use std::io::{self, Write};
 
-use apikey_core::{AbstractApiKey, NewKey};
 use chrono::Utc;
 
-use super::{eprintln_quiet, Keys};
+use super::{eprintln_quiet, KeyStore};
 use crate::failure::Failure;
 use crate::output::sanitize;
+use crate::target::Target;
 use crate::when;
 
 /// Create a key and print it, alone, on stdout (shown only this once).
@@ -20,13 +20,35 @@ pub struct Args {
     /// (2030-01-31T12:00:00Z) or a duration from now (30d, 12h, 90m, 2w).
     #[arg(long, value_name = "WHEN")]
     expires: Option<String>,
+    /// A value of one of the model's own columns (`--table`), as the
+    /// database reads it: `--set project_id=5`. Repeat for each column;
+    /// the required ones (NOT NULL without a default) must be given.
+    #[arg(long = "set", value_name = "COLUMN=VALUE", value_parser = parse_set)]
+    set: Vec<(String, String)>,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+/// `COLUMN=VALUE`.
+fn parse_set(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((column, value)) if !column.trim().is_empty() => {
+            Ok((column.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err("expected COLUMN=VALUE, for example project_id=5".into()),
+    }
 }
 
 /// Creates the key and prints it on stdout: the only place the CLI ever
 /// prints key material. A key that cannot be printed is revoked at once.
-pub fn run<M: AbstractApiKey<Extra = ()>>(
-    keys: &Keys<M>,
-    Args { name, expires }: Args,
+pub fn run(
+    keys: &dyn KeyStore,
+    Args {
+        name,
+        expires,
+        set,
+        target: _,
+    }: Args,
 ) -> Result<(), Failure> {
     let now = Utc::now();
     let expiry = match expires {
@@ -39,20 +61,17 @@ pub fn run<M: AbstractApiKey<Extra = ()>>(
         }
         None => None,
     };
-    let manager = keys.manager();
-    let (row, key) = manager
-        .create_key(NewKey::new(name).expiry(expiry))
-        .map_err(|e| keys.failure(e))?;
+    let (row, key) = keys.create(&name, expiry, &set)?;
     let printed = {
         let mut out = io::stdout().lock();
         writeln!(out, "{}", key.expose_secret()).and_then(|()| out.flush())
     };
     if let Err(e) = printed {
         // Nobody can ever see this key: do not leave it usable.
-        let revoked = manager.revoke(row.prefix()).is_ok();
+        let revoked = keys.revoke(&row.prefix).unwrap_or(false);
         return Err(Failure::Io(format!(
             "cannot write the key to stdout ({e}); key {} {}",
-            row.prefix(),
+            row.prefix,
             if revoked {
                 "revoked"
             } else {
@@ -61,14 +80,14 @@ pub fn run<M: AbstractApiKey<Extra = ()>>(
         )));
     }
     let until = row
-        .expiry_date()
+        .expiry_date
         .map(|t| format!(", expires {}", t.to_rfc3339()))
         .unwrap_or_default();
     eprintln_quiet(&format!(
         "created {} {} ({}){until}; store the key now, it is not shown again",
-        M::VERBOSE_NAME,
-        row.prefix(),
-        sanitize(row.name(), 50),
+        keys.verbose_name(),
+        row.prefix,
+        sanitize(&row.name, 50),
     ));
     Ok(())
 }

@@ -1,13 +1,15 @@
 //! `apikey list`: the keys, as a table or JSON.
 
-use apikey_core::{AbstractApiKey, KeyFilter};
+use apikey_core::KeyFilter;
 use clap::ArgGroup;
 
-use super::{print_stdout, Keys};
+use super::{print_stdout, KeyStore};
 use crate::failure::Failure;
-use crate::output::{self, KeyJson};
+use crate::output;
+use crate::target::Target;
 
-/// List keys, newest first: prefix, name, created, expires, expired, revoked.
+/// List keys, newest first: prefix, name, created, expires, expired, revoked,
+/// then the model's own columns (`--table`).
 #[derive(Debug, clap::Args)]
 #[command(group(ArgGroup::new("state").args(["revoked", "active", "expired"])))]
 pub struct Args {
@@ -24,19 +26,23 @@ pub struct Args {
     #[arg(long)]
     expired: bool,
     /// Print a JSON array (prefix, name, created, expiry_date,
-    /// has_expired, revoked; RFC 3339 times) instead of a table.
+    /// has_expired, revoked, then the own columns; RFC 3339 times) instead
+    /// of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pub target: Target,
 }
 
 /// Prints the keys matching the filters on stdout.
-pub fn run<M: AbstractApiKey>(keys: &Keys<M>, args: Args) -> Result<(), Failure> {
+pub fn run(keys: &dyn KeyStore, args: Args) -> Result<(), Failure> {
     let Args {
         search,
         revoked,
         active,
         expired,
         json,
+        target: _,
     } = args;
     let mut filter = KeyFilter {
         search,
@@ -50,15 +56,26 @@ pub fn run<M: AbstractApiKey>(keys: &Keys<M>, args: Args) -> Result<(), Failure>
     } else if expired {
         filter.expired = Some(true);
     }
-    let rows = keys.manager().list(&filter).map_err(|e| keys.failure(e))?;
+    let unfiltered =
+        filter.search.is_none() && filter.revoked.is_none() && filter.expired.is_none();
+    let rows = keys.list(&filter)?;
     let text = if json {
-        let items: Vec<KeyJson> = rows.iter().map(KeyJson::from_model).collect();
+        let items: Vec<serde_json::Value> = rows.iter().map(output::Row::to_json).collect();
         let mut s = serde_json::to_string_pretty(&items)
             .map_err(|e| Failure::Io(format!("cannot write json: {e}")))?;
         s.push('\n');
         s
     } else {
-        output::table(&rows)
+        output::table(&rows, &keys.own_columns())
     };
-    print_stdout(&text)
+    print_stdout(&text)?;
+    if rows.is_empty() && unfiltered {
+        if let Some(note) = super::other_key_tables(keys) {
+            super::eprintln_quiet(&format!(
+                "note: table `{}` has no keys; {note}",
+                keys.table_name()
+            ));
+        }
+    }
+    Ok(())
 }

@@ -1,5 +1,8 @@
 //! One module per command. The key commands (`migrate`, `create`, `list`,
-//! `revoke`, `verify`) work on a [`Keys`]; `scaffold` needs no database.
+//! `revoke`, `verify`) work on a [`KeyStore`]: a model this binary is built
+//! with ([`Keys`]: the built-in table, Django's, or an application's derived
+//! model when it embeds the CLI) or any key table by name
+//! ([`crate::table::KeyTable`], `--table`). `scaffold` needs no database.
 
 pub mod create;
 pub mod list;
@@ -10,32 +13,60 @@ pub mod verify;
 
 use std::io::{self, Write};
 
-use apikey_core::{AbstractApiKey, BaseApiKeyManager, Database, Error};
+use apikey_core::{
+    AbstractApiKey, BaseApiKeyManager, Database, Error, FormFields, KeyFilter, NewKey, PlainKey,
+};
+use chrono::{DateTime, Utc};
 
 use crate::failure::Failure;
-use crate::model::Model;
+use crate::output::{sanitize, Row};
+use crate::table::KeyTable;
 
-/// The key table a command works on: its manager, and which `--model` it is.
+/// What the key commands need of a key table.
+pub trait KeyStore {
+    /// "API key", "Project API key": how messages name one key.
+    fn verbose_name(&self) -> String;
+    /// The table's name.
+    fn table_name(&self) -> String;
+    /// The model's own columns, in order.
+    fn own_columns(&self) -> Vec<String>;
+    /// The database.
+    fn database(&self) -> &Database;
+    /// The keys matching `filter`, newest first.
+    fn list(&self, filter: &KeyFilter) -> Result<Vec<Row>, Failure>;
+    /// The key with this prefix, whatever its state.
+    fn find(&self, prefix: &str) -> Result<Option<Row>, Failure>;
+    /// Revokes the key with this prefix (`false`: no such key any more).
+    fn revoke(&self, prefix: &str) -> Result<bool, Failure>;
+    /// The key's row when it is usable; [`Failure::NotUsable`] otherwise.
+    fn verify(&self, key: &str) -> Result<Row, Failure>;
+    /// A new key with these own columns (`--set NAME=VALUE`).
+    fn create(
+        &self,
+        name: &str,
+        expiry: Option<DateTime<Utc>>,
+        set: &[(String, String)],
+    ) -> Result<(Row, PlainKey), Failure>;
+    /// How to create the table when it is missing.
+    fn missing_table_hint(&self) -> &'static str;
+}
+
+/// A model this binary is built with, through its manager.
 #[derive(Debug)]
 pub struct Keys<M: AbstractApiKey> {
     manager: BaseApiKeyManager<M>,
-    model: Model,
+    hint: &'static str,
 }
 
 impl<M: AbstractApiKey> Keys<M> {
-    /// The key table of `model` in `db`.
-    pub fn new(db: Database, model: Model) -> Self {
+    /// The key table of `M` in `db`; `hint` says how to create it.
+    pub fn new(db: Database, hint: &'static str) -> Self {
         Keys {
             // One command, one or two queries: no verification cache (and
             // no change-feed thread) in a process that exits right away.
             manager: BaseApiKeyManager::new(db).without_cache(),
-            model,
+            hint,
         }
-    }
-
-    /// The manager: every read and write goes through it.
-    pub fn manager(&self) -> &BaseApiKeyManager<M> {
-        &self.manager
     }
 
     /// An apikey-core error as the CLI reports it: the database named, a hint
@@ -45,8 +76,177 @@ impl<M: AbstractApiKey> Keys<M> {
             e,
             &self.manager.database().redacted_url(),
             M::TABLE_NAME,
-            self.model.missing_table_hint(),
+            self.hint,
         )
+    }
+}
+
+impl<M: AbstractApiKey> KeyStore for Keys<M>
+where
+    M::Extra: FormFields,
+{
+    fn verbose_name(&self) -> String {
+        M::VERBOSE_NAME.to_owned()
+    }
+
+    fn table_name(&self) -> String {
+        M::TABLE_NAME.to_owned()
+    }
+
+    fn own_columns(&self) -> Vec<String> {
+        <M::Extra as FormFields>::FIELDS
+            .iter()
+            .map(|f| f.name.to_owned())
+            .collect()
+    }
+
+    fn database(&self) -> &Database {
+        self.manager.database()
+    }
+
+    fn list(&self, filter: &KeyFilter) -> Result<Vec<Row>, Failure> {
+        let rows = self.manager.list(filter).map_err(|e| self.failure(e))?;
+        Ok(rows.iter().map(Row::from_model).collect())
+    }
+
+    fn find(&self, prefix: &str) -> Result<Option<Row>, Failure> {
+        let row = self
+            .manager
+            .find_by_prefix(prefix)
+            .map_err(|e| self.failure(e))?;
+        Ok(row.as_ref().map(Row::from_model))
+    }
+
+    fn revoke(&self, prefix: &str) -> Result<bool, Failure> {
+        match self.manager.revoke(prefix) {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound(_)) => Ok(false),
+            Err(e) => Err(self.failure(e)),
+        }
+    }
+
+    fn verify(&self, key: &str) -> Result<Row, Failure> {
+        let row = self
+            .manager
+            .get_from_key(key)
+            .map_err(|e| self.failure(e))?;
+        Ok(Row::from_model(&row))
+    }
+
+    fn create(
+        &self,
+        name: &str,
+        expiry: Option<DateTime<Utc>>,
+        set: &[(String, String)],
+    ) -> Result<(Row, PlainKey), Failure> {
+        let fields = <M::Extra as FormFields>::FIELDS;
+        for (column, _) in set {
+            if !fields.iter().any(|f| f.name == column) {
+                return Err(Failure::Usage(format!(
+                    "--set {}: {} has no such column (its own columns: {})",
+                    sanitize(column, 64),
+                    M::TABLE_NAME,
+                    own_list(&self.own_columns())
+                )));
+            }
+        }
+        let extra = <M::Extra as FormFields>::from_form(&|name| {
+            set.iter().find(|(c, _)| c == name).map(|(_, v)| v.clone())
+        })
+        .map_err(|errors| {
+            Failure::Usage(
+                errors
+                    .iter()
+                    .map(|(field, e)| format!("--set {field}: {e}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        let (row, key) = self
+            .manager
+            .create_key(NewKey::with_extra(name, extra).expiry(expiry))
+            .map_err(|e| self.failure(e))?;
+        Ok((Row::from_model(&row), key))
+    }
+
+    fn missing_table_hint(&self) -> &'static str {
+        self.hint
+    }
+}
+
+impl KeyStore for KeyTable {
+    fn verbose_name(&self) -> String {
+        format!("{} key", self.name())
+    }
+
+    fn table_name(&self) -> String {
+        self.name().to_owned()
+    }
+
+    fn own_columns(&self) -> Vec<String> {
+        self.own_columns().iter().map(|c| c.name.clone()).collect()
+    }
+
+    fn database(&self) -> &Database {
+        KeyTable::database(self)
+    }
+
+    fn list(&self, filter: &KeyFilter) -> Result<Vec<Row>, Failure> {
+        KeyTable::list(self, filter)
+    }
+
+    fn find(&self, prefix: &str) -> Result<Option<Row>, Failure> {
+        KeyTable::find(self, prefix)
+    }
+
+    fn revoke(&self, prefix: &str) -> Result<bool, Failure> {
+        // Revoking a revoked key changes nothing and is still success.
+        KeyTable::revoke(self, prefix)?;
+        Ok(KeyTable::find(self, prefix)?.is_some())
+    }
+
+    fn verify(&self, key: &str) -> Result<Row, Failure> {
+        KeyTable::verify(self, key)
+    }
+
+    fn create(
+        &self,
+        name: &str,
+        expiry: Option<DateTime<Utc>>,
+        set: &[(String, String)],
+    ) -> Result<(Row, PlainKey), Failure> {
+        let expiry = expiry.map(|t| t.naive_utc());
+        KeyTable::create(self, name, expiry, set)
+    }
+
+    fn missing_table_hint(&self) -> &'static str {
+        "apply the application's migrations first"
+    }
+}
+
+/// When a command found nothing: the other key tables of the database, if
+/// any (`apikey list` on the built-in table of a database whose keys are in
+/// `project_api_keys`), as a sentence.
+pub fn other_key_tables(keys: &dyn KeyStore) -> Option<String> {
+    let own = keys.table_name();
+    let others: Vec<String> = crate::table::key_tables(keys.database())
+        .into_iter()
+        .filter(|t| *t != own)
+        .collect();
+    (!others.is_empty()).then(|| {
+        format!(
+            "this database has other key tables: {} (choose one with --table NAME)",
+            others.join(", ")
+        )
+    })
+}
+
+/// `a, b` or `none`.
+pub fn own_list(columns: &[String]) -> String {
+    if columns.is_empty() {
+        "none".to_owned()
+    } else {
+        columns.join(", ")
     }
 }
 

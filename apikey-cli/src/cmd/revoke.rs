@@ -1,10 +1,9 @@
 //! `apikey revoke`: revoke a key by its prefix.
 
-use apikey_core::{AbstractApiKey, Error};
-
-use super::{eprintln_quiet, Keys};
+use super::{eprintln_quiet, KeyStore};
 use crate::failure::Failure;
 use crate::output::sanitize;
+use crate::target::Target;
 
 /// Revoke the key with this prefix (cannot be undone).
 ///
@@ -14,34 +13,41 @@ use crate::output::sanitize;
 pub struct Args {
     /// The key's prefix (the part before the dot).
     prefix: String,
+    #[command(flatten)]
+    pub target: Target,
 }
 
 /// Revokes the key; revoking a revoked key is success.
-pub fn run<M: AbstractApiKey>(keys: &Keys<M>, Args { prefix }: Args) -> Result<(), Failure> {
+pub fn run(keys: &dyn KeyStore, Args { prefix, target: _ }: Args) -> Result<(), Failure> {
     if prefix.contains('.') {
         // Probably a whole key: never echo it.
         return Err(Failure::Usage(
             "expected a key prefix (the part before the dot), not a key".into(),
         ));
     }
-    let manager = keys.manager();
     let shown = sanitize(&prefix, 64);
-    let not_found = || Failure::NotFound(format!("no {} with prefix `{shown}`", M::VERBOSE_NAME));
-    let before = manager
-        .find_by_prefix(&prefix)
-        .map_err(|e| keys.failure(e))?
-        .ok_or_else(not_found)?;
-    if before.revoked() {
-        eprintln_quiet(&format!("{} {shown} was already revoked", M::VERBOSE_NAME));
+    let what = keys.verbose_name();
+    let not_found = || {
+        let note = super::other_key_tables(keys)
+            .map(|n| format!("; {n}"))
+            .unwrap_or_default();
+        Failure::NotFound(format!(
+            "no {what} with prefix `{shown}` in table `{}`{note}",
+            keys.table_name()
+        ))
+    };
+    let Some(before) = keys.find(&prefix)? else {
+        return Err(not_found());
+    };
+    if before.revoked {
+        eprintln_quiet(&format!("{what} {shown} was already revoked"));
         return Ok(());
     }
-    match manager.revoke(&prefix) {
-        Ok(_) => {
-            eprintln_quiet(&format!("revoked {} {shown}", M::VERBOSE_NAME));
-            Ok(())
-        }
+    if keys.revoke(&prefix)? {
+        eprintln_quiet(&format!("revoked {what} {shown}"));
+        Ok(())
+    } else {
         // Deleted in the meantime.
-        Err(Error::NotFound(_)) => Err(not_found()),
-        Err(e) => Err(keys.failure(e)),
+        Err(not_found())
     }
 }

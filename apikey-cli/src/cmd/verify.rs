@@ -2,11 +2,10 @@
 
 use std::io::{self, Read};
 
-use apikey_core::AbstractApiKey;
-
-use super::{eprintln_quiet, Keys};
+use super::{eprintln_quiet, KeyStore};
 use crate::failure::Failure;
 use crate::output::sanitize;
+use crate::target::Target;
 
 /// The longest key `verify` reads from stdin.
 const MAX_STDIN_KEY: u64 = 4096;
@@ -20,29 +19,30 @@ const MAX_STDIN_KEY: u64 = 4096;
 /// Give `-` to read the key from stdin, so that it does not show in the
 /// process list or the shell history: `apikey verify - < key.txt`.
 /// A legacy (pbkdf2) hash that verifies is rewritten in the sha512 format.
+/// Usable by its own row: an application's narrowing (keys of archived
+/// projects, say) is its code, not known to the command.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The full key, or `-` to read it from stdin.
     key: String,
+    #[command(flatten)]
+    pub target: Target,
 }
 
 /// Succeeds when the key is usable; [`Failure::NotUsable`] when it is
 /// unknown, wrong, revoked or expired. Never prints the key.
-pub fn run<M: AbstractApiKey>(keys: &Keys<M>, Args { key }: Args) -> Result<(), Failure> {
+pub fn run(keys: &dyn KeyStore, Args { key, target: _ }: Args) -> Result<(), Failure> {
     let key = if key == "-" {
         read_key_from_stdin()?
     } else {
         key
     };
-    let row = keys
-        .manager()
-        .get_from_key(key.trim())
-        .map_err(|e| keys.failure(e))?;
+    let row = keys.verify(key.trim())?;
     eprintln_quiet(&format!(
         "usable: {} {} ({})",
-        M::VERBOSE_NAME,
-        row.prefix(),
-        sanitize(row.name(), 50)
+        keys.verbose_name(),
+        row.prefix,
+        sanitize(&row.name, 50)
     ));
     Ok(())
 }
