@@ -5,6 +5,10 @@
 //! is split at its first space and the rest is the key, verbatim
 //! (`Api-Key  abc` gives the key `" abc"`, which then fails to verify).
 //! When a custom header is configured, only that header is read.
+//!
+//! A repeated credential header is ambiguous and refused, also inside
+//! [`FirstOf`]: there the first source the request carries decides, usable
+//! or not.
 
 use std::fmt;
 
@@ -34,6 +38,15 @@ pub trait KeyParser: fmt::Debug + Send + Sync + 'static {
     /// The key, or `None` when the request carries none. Never panics on any
     /// header content.
     fn parse(&self, req: &HttpRequest) -> Option<PlainKey>;
+
+    /// Whether the request carries this parser's credential at all, usable
+    /// or not: a repeated header is present, an absent one is not. [`FirstOf`]
+    /// stops at the first source that is present, so a credential that is
+    /// there but unusable is refused rather than passed over for the next
+    /// source. The default: [`KeyParser::parse`] finds a key.
+    fn is_present(&self, req: &HttpRequest) -> bool {
+        self.parse(req).is_some()
+    }
 }
 
 /// The one value of a header; `None` when it is absent, repeated or not
@@ -82,6 +95,22 @@ impl KeyParser for AuthorizationParser {
         }
         Some(PlainKey::new(key.to_owned()))
     }
+
+    /// Repeated `Authorization` headers, or one that starts with the keyword.
+    fn is_present(&self, req: &HttpRequest) -> bool {
+        let mut values = req.headers().get_all(AUTHORIZATION);
+        let Some(first) = values.next() else {
+            return false;
+        };
+        if values.next().is_some() {
+            return true;
+        }
+        let bytes = first.as_bytes();
+        let word = self.keyword.as_bytes();
+        bytes.len() >= word.len()
+            && bytes[..word.len()].eq_ignore_ascii_case(word)
+            && matches!(bytes.get(word.len()), None | Some(b' '))
+    }
 }
 
 /// A custom header holding the key alone, e.g. `X-Api-Key: <key>`.
@@ -109,10 +138,25 @@ impl KeyParser for HeaderParser {
             .filter(|v| !v.is_empty())
             .map(|v| PlainKey::new(v.to_owned()))
     }
+
+    /// The header is there and not empty, once or more.
+    fn is_present(&self, req: &HttpRequest) -> bool {
+        req.headers()
+            .get_all(&self.name)
+            .any(|v| !v.as_bytes().is_empty())
+    }
 }
 
-/// Tries several parsers in order and takes the first key found, e.g. a
-/// custom header, then `Authorization: Api-Key`, then `Authorization: Bearer`.
+/// Tries several parsers in order, e.g. a custom header, then
+/// `Authorization: Api-Key`, then `Authorization: Bearer`.
+///
+/// The first source the request carries decides (see
+/// [`KeyParser::is_present`]): with `X-Api-Key: A` and
+/// `Authorization: Api-Key B`, the parser added first wins and the other
+/// key is not looked at. A source that is present but unusable (a repeated
+/// header, a value that is not visible ASCII) refuses the request; the next
+/// source is not tried, so a second, valid credential cannot make an
+/// ambiguous request pass.
 ///
 /// ```
 /// use actix_web::http::header::HeaderName;
@@ -139,6 +183,18 @@ impl FirstOf {
 
 impl KeyParser for FirstOf {
     fn parse(&self, req: &HttpRequest) -> Option<PlainKey> {
-        self.0.iter().find_map(|p| p.parse(req))
+        for parser in &self.0 {
+            if let Some(key) = parser.parse(req) {
+                return Some(key);
+            }
+            if parser.is_present(req) {
+                return None;
+            }
+        }
+        None
+    }
+
+    fn is_present(&self, req: &HttpRequest) -> bool {
+        self.0.iter().any(|p| p.is_present(req))
     }
 }

@@ -7,8 +7,9 @@ use actix_web::http::StatusCode;
 use actix_web::test as atest;
 use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse};
 use apikey_actix::{
-    AllOf, AllowAny, And, AnyOf, ApiKeyConfig, ApiKeyPermission, AuthError, Authenticated, Denial,
-    FnPermission, HasApiKey, IsAuthenticated, KeyParser, Not, Or, Permitted, RequirePermission,
+    AllOf, AllowAny, And, AnyOf, ApiKeyConfig, ApiKeyPermission, AuthError, Authenticated,
+    AuthorizationParser, Denial, FirstOf, FnPermission, HasApiKey, HeaderParser, IsAuthenticated,
+    KeyParser, Not, Or, Permitted, RequirePermission,
 };
 use apikey_core::{AbstractApiKey, ApiKey, BaseApiKeyManager, NewKey, PlainKey};
 use apikey_tests::{backend_tests, TestDb};
@@ -207,6 +208,77 @@ fn custom_header_and_keyword(db: &TestDb) {
             Some(&b"Bearer realm=\"api\""[..])
         );
         assert_eq!(status_with(&app, &auth).await, StatusCode::UNAUTHORIZED);
+    });
+}
+
+/// Several sources (the quickstart's): the first one the request carries
+/// decides; a repeated header is refused, and a second, valid credential
+/// elsewhere does not rescue it.
+fn first_of_sources(db: &TestDb) {
+    let f = fixture(db);
+    run(async move {
+        let parser = FirstOf::default()
+            .or(HeaderParser::new(HeaderName::from_static("x-api-key")))
+            .or(AuthorizationParser::new("Api-Key"))
+            .or(AuthorizationParser::new("Bearer"));
+        let app = service!(f.keys, ApiKeyConfig::default().parser(parser));
+        let x = |k: &str| ("x-api-key", hv(k));
+        let api_key = |k: &str| ("authorization", hv(&format!("Api-Key {k}")));
+        let bearer = |k: &str| ("authorization", hv(&format!("Bearer {k}")));
+        let cases = [
+            (vec![x(&f.valid)], StatusCode::OK),
+            (vec![api_key(&f.valid)], StatusCode::OK),
+            (vec![bearer(&f.valid)], StatusCode::OK),
+            // An empty custom header is no key (as the reference): next source.
+            (vec![x(""), bearer(&f.valid)], StatusCode::OK),
+            // Two sources: the first configured wins, the other is not read.
+            (vec![x(&f.valid), api_key(&f.revoked)], StatusCode::OK),
+            (
+                vec![x(&f.revoked), api_key(&f.valid)],
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                vec![x("garbage"), bearer(&f.valid)],
+                StatusCode::UNAUTHORIZED,
+            ),
+            // Repeated headers are ambiguous, whatever else comes.
+            (vec![x(&f.valid), x(&f.valid)], StatusCode::UNAUTHORIZED),
+            (
+                vec![x(&f.valid), x(&f.valid), api_key(&f.valid)],
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                vec![x(&f.valid), x(&f.tomorrow), bearer(&f.valid)],
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                vec![api_key(&f.valid), bearer(&f.valid)],
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                vec![api_key(&f.valid), api_key(&f.valid)],
+                StatusCode::UNAUTHORIZED,
+            ),
+            // Present but not visible ASCII: refused, not passed over.
+            (
+                vec![
+                    (
+                        "x-api-key",
+                        HeaderValue::from_bytes(b"\xff\xfe").expect("obs-text"),
+                    ),
+                    api_key(&f.valid),
+                ],
+                StatusCode::UNAUTHORIZED,
+            ),
+            // A keyword with nothing after it is that source, unusable.
+            (
+                vec![("authorization", hv("Api-Key"))],
+                StatusCode::UNAUTHORIZED,
+            ),
+        ];
+        for (i, (headers, want)) in cases.iter().enumerate() {
+            assert_eq!(status_with(&app, headers).await, *want, "case {i}");
+        }
     });
 }
 
@@ -735,12 +807,62 @@ fn custom_permission(db: &TestDb) {
             atest::call_service(&app, req("abcd")).await.status(),
             StatusCode::UNAUTHORIZED
         );
-        let _ = Not(AllowAny);
     });
 }
 
-fn missing_manager_is_a_server_error(db: &TestDb) {
-    let _ = db;
+/// `Not` grants exactly what its inner permission refuses (403 otherwise);
+/// `!p` is the same.
+fn negation(db: &TestDb) {
+    let f = fixture(db);
+    run(async move {
+        let app = atest::init_service(
+            App::new()
+                .app_data(web::Data::new(f.keys.clone()))
+                .service(
+                    web::scope("/not-key")
+                        .wrap(RequirePermission::new(Not(
+                            HasApiKey::<ApiKey>::permission(),
+                        )))
+                        .route("", web::get().to(HttpResponse::Ok)),
+                )
+                .service(
+                    web::scope("/not-any")
+                        .wrap(RequirePermission::new(Not(AllowAny)))
+                        .route("", web::get().to(HttpResponse::Ok)),
+                )
+                .service(
+                    web::scope("/not-query")
+                        .wrap(RequirePermission::new(!FnPermission(|r: &HttpRequest| {
+                            r.query_string() == "x"
+                        })))
+                        .route("", web::get().to(HttpResponse::Ok)),
+                ),
+        )
+        .await;
+        let call = |uri: &str, key: Option<&str>| {
+            let mut req = atest::TestRequest::get().uri(uri);
+            if let Some(k) = key {
+                req = req.insert_header(("authorization", format!("Api-Key {k}")));
+            }
+            req.to_request()
+        };
+        for (uri, key, want) in [
+            ("/not-key", Some(f.valid.as_str()), StatusCode::FORBIDDEN),
+            ("/not-key", None, StatusCode::OK),
+            ("/not-key", Some(f.revoked.as_str()), StatusCode::OK),
+            ("/not-any", None, StatusCode::FORBIDDEN),
+            ("/not-any", Some(f.valid.as_str()), StatusCode::FORBIDDEN),
+            ("/not-query?x", None, StatusCode::FORBIDDEN),
+            ("/not-query?y", None, StatusCode::OK),
+        ] {
+            let got = atest::call_service(&app, call(uri, key)).await.status();
+            assert_eq!(got, want, "{uri} with key {}", key.is_some());
+        }
+    });
+}
+
+#[test]
+fn missing_manager_is_a_server_error() {
     run(async move {
         let app =
             atest::init_service(App::new().route("/protected", web::get().to(protected))).await;
@@ -882,13 +1004,14 @@ fn cached_keys(db: &TestDb) {
 backend_tests!(
     reference_matrix,
     custom_header_and_keyword,
+    first_of_sources,
     hostile_headers,
     drf_compatible_and_custom_body,
     custom_parser_and_per_scope_config,
     combinations,
     readme_permission_examples,
     custom_permission,
-    missing_manager_is_a_server_error,
+    negation,
     register_and_run_async,
     cached_keys,
 );
@@ -921,8 +1044,9 @@ fn unreachable_store_is_503_not_401() {
         .await;
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(res.headers().contains_key("retry-after"));
+        // The same again through the shared helper: still unavailable.
+        assert_eq!(status_with(&app, &h).await, StatusCode::SERVICE_UNAVAILABLE);
         // No key: still 401/403 without touching the store.
         assert_eq!(status_with(&app, &[]).await, StatusCode::FORBIDDEN);
-        let _ = h;
     });
 }
