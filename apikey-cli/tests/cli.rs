@@ -117,7 +117,9 @@ fn every_command(db: &TestDb) {
     assert_eq!(run.stdout, "", "nothing pending");
     assert!(list_json(db, &[]).is_empty());
 
+    let before = Utc::now();
     let key = create(db, &["--name", "billing", "--expires", "30d"]);
+    let after = Utc::now();
     let prefix = key.split_once('.').expect("dot").0.to_owned();
     let other = create(
         db,
@@ -140,10 +142,17 @@ fn every_command(db: &TestDb) {
     assert_eq!(billing["has_expired"], false);
     let created =
         DateTime::parse_from_rfc3339(billing["created"].as_str().expect("str")).expect("rfc 3339");
-    assert!((Utc::now() - created.to_utc()).num_seconds().abs() < 60);
+    let micro = Duration::microseconds(1);
+    let created = created.to_utc();
+    assert!(before - micro <= created && created <= after, "{created}");
     let expiry = DateTime::parse_from_rfc3339(billing["expiry_date"].as_str().expect("str"))
         .expect("rfc 3339");
-    assert_eq!((expiry.to_utc() - created.to_utc()).num_days(), 29);
+    // 30 days from when the command ran (stored to the microsecond).
+    let expiry = expiry.to_utc();
+    assert!(
+        before + Duration::days(30) - micro <= expiry && expiry <= after + Duration::days(30),
+        "{before} .. {after} + 30 days, got {expiry}"
+    );
     let reports = keys
         .iter()
         .find(|k| k["name"] == "Reports")

@@ -431,24 +431,28 @@ fn list_filters(db: &TestDb) {
         .expect("count"),
         3
     );
+    // Pages: two, then the one left; together every key once.
+    let first = names(KeyFilter {
+        limit: Some(2),
+        ..Default::default()
+    });
+    let second = names(KeyFilter {
+        limit: Some(2),
+        offset: Some(2),
+        ..Default::default()
+    });
+    assert_eq!((first.len(), second.len()), (2, 1));
+    let mut paged = [first, second].concat();
+    paged.sort();
+    assert_eq!(paged, ["Alpha 100%", "beta_x", "gamma"]);
+    // A search by a prefix, in upper case as issued: that key alone.
     assert_eq!(
         names(KeyFilter {
-            limit: Some(2),
+            search: Some(a.prefix().to_owned()),
             ..Default::default()
-        })
-        .len(),
-        2
+        }),
+        ["Alpha 100%"]
     );
-    assert_eq!(
-        names(KeyFilter {
-            limit: Some(2),
-            offset: Some(2),
-            ..Default::default()
-        })
-        .len(),
-        1
-    );
-    let _ = a;
 }
 
 fn update_details(db: &TestDb) {
@@ -515,8 +519,16 @@ fn fast_and_boxed_usable_queries_agree(db: &TestDb) {
         (now + Duration::days(2)).naive_utc(),
         (now + Duration::days(10)).naive_utc(),
     ];
-    for at in instants {
-        let mut usable = 0;
+    // The keys usable at each instant, by name.
+    let expected: [&[&str]; 5] = [
+        &["none", "soon", "later"],
+        &["none", "later"],
+        &["none", "soon", "later"],
+        &["none", "later"],
+        &["none"],
+    ];
+    for (at, want) in instants.into_iter().zip(expected) {
+        let mut usable = Vec::new();
         for p in &prefixes {
             let (fast, boxed) = keys
                 .database()
@@ -534,10 +546,13 @@ fn fast_and_boxed_usable_queries_agree(db: &TestDb) {
             );
             if let Some(k) = &fast {
                 assert!(!k.revoked() && !k.has_expired_at(at), "{p} at {at}");
-                usable += 1;
+                usable.push(k.name().to_owned());
             }
         }
-        assert!(usable <= 3, "at most none, soon, later are usable");
+        usable.sort();
+        let mut want = want.to_vec();
+        want.sort();
+        assert_eq!(usable, want, "usable at {at}");
     }
     // At the expiry instant "soon" is refused, a microsecond before it is not.
     let soon_prefix = rows
@@ -601,28 +616,37 @@ fn cache_remembers_and_forgets(db: &TestDb) {
 }
 
 fn cache_entries_age_and_expire(db: &TestDb) {
-    let keys = manager(db).with_cache(std::time::Duration::from_millis(300), 100);
+    let max_age = std::time::Duration::from_secs(2);
+    let keys = manager(db).with_cache(max_age, 100);
     let (_, key) = keys.create_key(NewKey::new("short")).expect("create");
     let key = key.expose_secret().to_owned();
     assert!(keys.settle_cache(SETTLE));
     keys.get_from_key(&key).expect("valid");
     assert!(keys.get_cached(&key).is_some(), "cached first");
-    std::thread::sleep(std::time::Duration::from_millis(400));
-    assert!(keys.get_cached(&key).is_none(), "entry older than max_age");
+    // Forgotten once older than max_age (polled; nothing else changed).
+    let deadline = std::time::Instant::now() + SETTLE + max_age;
+    while keys.get_cached(&key).is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "an entry older than max_age is still answered"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert!(keys.is_valid(&key).expect("is_valid"), "still usable");
 
-    // The key's own expiry date is checked on every hit.
-    let keys = manager(db).with_cache(std::time::Duration::from_secs(60), 100);
-    let soon = Utc::now() + Duration::milliseconds(800);
+    // The key's own expiry date is checked on every hit: a cached key
+    // whose expiry passes is refused from then on, with no write anywhere.
+    let keys = manager(db).with_cache(std::time::Duration::from_secs(600), 100);
+    let soon = Utc::now() + Duration::seconds(2);
     let (_, key) = keys
         .create_key(NewKey::new("expiring").expires(soon))
         .expect("create");
     let key = key.expose_secret().to_owned();
     assert!(keys.settle_cache(SETTLE));
     keys.get_from_key(&key).expect("valid");
-    assert!(keys.get_cached(&key).is_some());
+    assert!(keys.get_cached(&key).is_some(), "cached before its expiry");
     while Utc::now() <= soon {
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(keys.get_cached(&key).is_none(), "expired while remembered");
     assert!(!keys.is_valid(&key).expect("is_valid"));
