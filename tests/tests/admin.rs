@@ -4,8 +4,6 @@
 //! shown once, revocation, read-only revoked keys, a derived model with a
 //! column of its own, and the list over 100,000 keys.
 
-use std::time::Instant;
-
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap};
@@ -1088,11 +1086,11 @@ fn django_model_admin(db: &TestDb) {
     });
 }
 
-/// 100,000 keys inserted in bulk: the list stays one COUNT and one
-/// LIMIT/OFFSET query. Times are printed, not asserted (a benchmark's job).
+/// 100,000 keys inserted in bulk: the list pages through them (the total,
+/// newest first, the oldest on the last page, a filtered count). How long
+/// it takes is a benchmark's job, not this test's.
 fn list_over_100k_keys(db: &TestDb) {
     let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
-    let started = Instant::now();
     let sql = match db.kind {
         BackendKind::Postgres => {
             "INSERT INTO api_keys (prefix, hashed_key, created, name, revoked, expiry_date)
@@ -1115,24 +1113,21 @@ fn list_over_100k_keys(db: &TestDb) {
         }
     };
     db.raw_sql(sql).expect("bulk insert");
-    let inserted = started.elapsed();
     run(async {
         let app = atest::init_service(App::new().service(admin_of(&keys).scope("/admin"))).await;
         let mut b = Browser::new(app);
-        let mut timed = Vec::new();
-        for path in [
-            "/admin/",
-            "/admin/?page=1000",
-            "/admin/?page=2000",
-            "/admin/?revoked=no&expired=no",
-            "/admin/?q=key+4242",
-            "/admin/?created_from=2025-02-01&created_to=2025-02-01",
+        for (path, rows) in [
+            ("/admin/", 50),
+            ("/admin/?page=1000", 50),
+            ("/admin/?page=2000", 50),
+            ("/admin/?revoked=no&expired=no", 50),
+            // "bulk key 4242" and "bulk key 42420" to "42429".
+            ("/admin/?q=key+4242", 11),
+            ("/admin/?created_from=2025-02-01&created_to=2025-02-01", 50),
         ] {
-            let t = Instant::now();
             let res = b.get(path).await;
-            timed.push((path, t.elapsed()));
             assert_eq!(res.status, 200, "{path}");
-            assert!(res.rows() > 0, "{path}");
+            assert_eq!(res.rows(), rows, "{path}");
             if path == "/admin/" {
                 assert!(res.body.contains("1–50 of 100000 API keys"), "{}", res.body);
                 assert!(res.body.contains(">b0100000<"), "newest first");
@@ -1143,13 +1138,6 @@ fn list_over_100k_keys(db: &TestDb) {
             if path.contains("created_from") {
                 assert!(res.body.contains("of 1440 API keys"), "{}", res.body);
             }
-        }
-        eprintln!(
-            "admin list over 100,000 keys on {} (bulk insert {inserted:.2?}):",
-            db.kind
-        );
-        for (path, t) in timed {
-            eprintln!("  GET {path:<60} {t:.2?}");
         }
     });
 }

@@ -322,11 +322,10 @@ fn scaffold_up_down_up(db: &TestDb) {
     assert!(db.raw_sql(blank).is_err(), "name is required");
 
     // The built-in migration still runs afterwards (same trigger function).
-    let database = db.database();
-    let (_, key) = BaseApiKeyManager::<ApiKey>::new(database)
-        .create_key(NewKey::new("built-in"))
-        .expect("create");
-    assert!(!key.expose_secret().is_empty());
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
+    let (row, key) = keys.create_key(NewKey::new("built-in")).expect("create");
+    let found = keys.get_from_key(key.expose_secret()).expect("verifies");
+    assert_eq!(found.prefix(), row.prefix());
 }
 
 /// The folders `KeyTable::write_migrations` writes are diesel migrations:
