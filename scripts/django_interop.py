@@ -11,6 +11,7 @@ scripts/django-venv.sh:
     django_interop.py --db URL get_from_key        (reads the key from stdin)
     django_interop.py --db URL revoke PREFIX
     django_interop.py --db URL dump
+    django_interop.py --db URL describe    (the key table's catalogue, no names)
 
 URL: sqlite://PATH, a bare path, or postgres://user[:password]@host[:port]/db.
 Keys travel on stdin, not in arguments, so they do not show in process lists.
@@ -56,6 +57,41 @@ def row(obj):
     }
 
 
+def describe(connection, table):
+    """The table as the database's catalogue has it: columns in order (name,
+    type, length, nullability, default), indexes and constraints without
+    their names (Django's are hashes), so two tables can be compared."""
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute(
+                "SELECT column_name, data_type, character_maximum_length, is_nullable, "
+                "column_default FROM information_schema.columns "
+                "WHERE table_name = %s ORDER BY ordinal_position", [table])
+            columns = [list(r) for r in cur.fetchall()]
+            cur.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s",
+                        [table])
+            indexes = sorted(d.replace(n, "_") for n, d in cur.fetchall())
+            cur.execute(
+                "SELECT contype, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass", [table])
+            constraints = sorted(" ".join(r) for r in cur.fetchall())
+        else:
+            cur.execute("SELECT name, type, \"notnull\", dflt_value, pk "
+                        "FROM pragma_table_info(%s) ORDER BY cid", [table])
+            columns = [list(r) for r in cur.fetchall()]
+            cur.execute("SELECT name, \"unique\", origin, partial FROM pragma_index_list(%s)",
+                        [table])
+            indexes = []
+            for name, unique, origin, partial in cur.fetchall():
+                cur.execute("SELECT name FROM pragma_index_info(%s) ORDER BY seqno", [name])
+                cols = [c for (c,) in cur.fetchall()]
+                indexes.append(f"unique={unique} origin={origin} partial={partial} {cols}")
+            indexes.sort()
+            constraints = []
+    return {"vendor": connection.vendor, "columns": columns, "indexes": indexes,
+            "constraints": constraints}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -71,6 +107,7 @@ def main():
     r = sub.add_parser("revoke")
     r.add_argument("prefix")
     sub.add_parser("dump")
+    sub.add_parser("describe")
     args = ap.parse_args()
 
     settings.configure(
@@ -133,6 +170,8 @@ def main():
         for r_ in rows:
             r_["raw"] = raw[r_["prefix"]]
         out = {"vendor": connection.vendor, "rows": rows}
+    elif args.cmd == "describe":
+        out = describe(connection, APIKey._meta.db_table)
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")
 

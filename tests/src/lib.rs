@@ -138,25 +138,46 @@ impl TestDb {
         }
     }
 
-    /// Creates Django's key table `rest_framework_api_key_apikey` exactly as
+    /// Creates Django's key table `rest_framework_api_key_apikey` as
     /// `manage.py migrate` makes it (Django 4.2, djangorestframework-api-key
-    /// 3.1.0 migrations), for tests that do not run Django itself.
+    /// 3.1.0 migrations: the same columns in the same order, types,
+    /// nullability, constraints and indexes, names included), for tests that
+    /// do not run Django itself. `django_interop::hand_written_django_table_is_migrates`
+    /// compares the two catalogues.
     pub fn create_django_table(&self) {
-        let time = match self.kind {
-            BackendKind::Postgres => "timestamp with time zone",
-            _ => "datetime",
+        let sql = match self.kind {
+            BackendKind::Postgres => {
+                "CREATE TABLE rest_framework_api_key_apikey (
+                    id varchar(150) NOT NULL PRIMARY KEY,
+                    created timestamp with time zone NOT NULL,
+                    name varchar(50) NOT NULL,
+                    revoked boolean NOT NULL,
+                    expiry_date timestamp with time zone NULL,
+                    hashed_key varchar(150) NOT NULL,
+                    prefix varchar(8) NOT NULL UNIQUE);
+                CREATE INDEX rest_framework_api_key_apikey_created_c61872d9
+                    ON rest_framework_api_key_apikey (created);
+                CREATE INDEX rest_framework_api_key_apikey_id_6e07e68e_like
+                    ON rest_framework_api_key_apikey (id varchar_pattern_ops);
+                CREATE INDEX rest_framework_api_key_apikey_prefix_4e0db5f8_like
+                    ON rest_framework_api_key_apikey (prefix varchar_pattern_ops);"
+            }
+            // Django's SQLite schema editor rebuilds the table when a later
+            // migration changes the primary key: `id` ends up last.
+            _ => {
+                "CREATE TABLE \"rest_framework_api_key_apikey\" (
+                    \"created\" datetime NOT NULL,
+                    \"name\" varchar(50) NOT NULL,
+                    \"revoked\" bool NOT NULL,
+                    \"expiry_date\" datetime NULL,
+                    \"hashed_key\" varchar(150) NOT NULL,
+                    \"prefix\" varchar(8) NOT NULL UNIQUE,
+                    \"id\" varchar(150) NOT NULL PRIMARY KEY);
+                CREATE INDEX \"rest_framework_api_key_apikey_created_c61872d9\"
+                    ON \"rest_framework_api_key_apikey\" (\"created\");"
+            }
         };
-        self.raw_sql(&format!(
-            "CREATE TABLE rest_framework_api_key_apikey (
-                id varchar(150) NOT NULL PRIMARY KEY,
-                created {time} NOT NULL,
-                name varchar(50) NOT NULL,
-                revoked bool NOT NULL,
-                expiry_date {time} NULL,
-                hashed_key varchar(150) NOT NULL,
-                prefix varchar(8) NOT NULL UNIQUE)"
-        ))
-        .expect("django table");
+        self.raw_sql(sql).expect("django table");
     }
 }
 

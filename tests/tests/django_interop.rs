@@ -351,7 +351,23 @@ fn revoked_and_expired_by_rust_are_refused_by_django(db: &TestDb) {
     ));
 }
 
+/// `TestDb::create_django_table` (what the tests without Django use) is the
+/// table Django's own `migrate` makes: the same catalogue (columns in order
+/// with types, lengths, nullability and defaults; indexes; constraints).
+fn hand_written_django_table_is_migrates(db: &TestDb) {
+    django(db, &["migrate"], "");
+    let by_hand = TestDb::of(db.kind);
+    by_hand.create_django_table();
+    let migrated = django(db, &["describe"], "");
+    assert!(
+        migrated["columns"].as_array().is_some_and(|c| c.len() == 7),
+        "{migrated}"
+    );
+    assert_eq!(django(&by_hand, &["describe"], ""), migrated);
+}
+
 backend_tests!(
+    hand_written_django_table_is_migrates,
     django_keys_verify_in_rust,
     legacy_hashes_upgraded_by_rust_still_verify_in_django,
     rust_keys_verify_in_django,
