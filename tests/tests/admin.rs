@@ -376,6 +376,88 @@ fn csrf_refused(db: &TestDb) {
     assert!(!target.revoked);
 }
 
+/// A token is bound to its session: a genuine token from another session
+/// (another cookie) is refused; a page keeps a genuine cookie's token and
+/// replaces one it did not mint; the cookie is `Secure` over HTTPS.
+fn csrf_tokens_are_per_session(db: &TestDb) {
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
+    run(async {
+        let app = atest::init_service(App::new().service(admin_of(&keys).scope("/admin"))).await;
+        let mut b = Browser::new(app);
+        let first = b.get("/admin/new").await;
+        let a = first.csrf();
+        assert_eq!(
+            b.cookie.as_deref(),
+            Some(a.as_str()),
+            "the form repeats the cookie"
+        );
+        // Another session: no cookie, so a new one.
+        b.cookie = None;
+        let second = b.get("/admin/new").await;
+        let other = second.csrf();
+        assert_eq!(b.cookie.as_deref(), Some(other.as_str()));
+        assert_ne!(a, other, "each session gets its own token");
+
+        // Both genuine, but not the same session's: refused both ways.
+        for (cookie, field) in [(&a, &other), (&other, &a)] {
+            b.cookie = Some(cookie.clone());
+            let res = b
+                .post("/admin/new", &[("name", "crossed"), ("csrf_token", field)])
+                .await;
+            assert_eq!(res.status, 403, "{}", res.body);
+        }
+
+        // A page keeps a genuine cookie (no new Set-Cookie), and its token.
+        b.cookie = Some(a.clone());
+        let again = b.get("/admin/new").await;
+        assert!(again.set_cookies().is_empty(), "{:?}", again.set_cookies());
+        assert_eq!(again.csrf(), a);
+        // A cookie it did not mint is replaced.
+        let fake = "0".repeat(32) + "." + &"0".repeat(64);
+        b.cookie = Some(fake.clone());
+        let replaced = b.get("/admin/new").await;
+        assert_eq!(replaced.set_cookies().len(), 1);
+        let new = replaced.csrf();
+        assert_ne!(new, fake);
+        assert_eq!(b.cookie.as_deref(), Some(new.as_str()));
+        let res = b
+            .post(
+                "/admin/new",
+                &[("name", "same session"), ("csrf_token", &new)],
+            )
+            .await;
+        assert_eq!(res.status, 201, "{}", res.body);
+
+        // Secure over HTTPS (behind a proxy that says so), not over HTTP.
+        for (proto, secure) in [("https", true), ("http", false)] {
+            b.cookie = None;
+            let res = b
+                .send(
+                    atest::TestRequest::get()
+                        .uri("/admin/new")
+                        .insert_header(("x-forwarded-proto", proto)),
+                )
+                .await;
+            let set = res.set_cookies();
+            assert_eq!(set.len(), 1, "{set:?}");
+            assert_eq!(
+                set[0]
+                    .split(';')
+                    .any(|a| a.trim().eq_ignore_ascii_case("secure")),
+                secure,
+                "{proto}: {set:?}"
+            );
+        }
+    });
+    let names: Vec<String> = keys
+        .list(&KeyFilter::default())
+        .expect("list")
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    assert_eq!(names, ["same session"]);
+}
+
 fn user_text_is_escaped(db: &TestDb) {
     let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
     let evil = "<script>alert(1)</script>";
@@ -411,6 +493,111 @@ fn user_text_is_escaped(db: &TestDb) {
         let res = b.get("/admin/?q=%3Cb%3Ebold%3C%2Fb%3E").await;
         assert!(!res.body.contains("<b>bold"), "{}", res.body);
         assert!(res.body.contains("&lt;b&gt;bold"));
+    });
+}
+
+/// The value of the `<input name="{name}" ... value="...">` in a page, as a
+/// browser reads it (entities decoded); `None` when the attribute is broken.
+fn input_value(body: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = body.find(&marker)? + marker.len();
+    let raw = &body[start..start + body[start..].find('"')?];
+    let mut out = raw.to_owned();
+    for (entity, ch) in [
+        ("&quot;", "\""),
+        ("&#34;", "\""),
+        ("&#39;", "'"),
+        ("&#x27;", "'"),
+        ("&lt;", "<"),
+        ("&gt;", ">"),
+        ("&#60;", "<"),
+        ("&#62;", ">"),
+    ] {
+        out = out.replace(entity, ch);
+    }
+    Some(out.replace("&amp;", "&").replace("&#38;", "&"))
+}
+
+/// Quotes and markup in a key's name survive the edit form's `value="..."`
+/// as text; so do reflected query parameters in the list's filter inputs.
+fn quotes_in_form_values_are_escaped(db: &TestDb) {
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
+    let tricky = "Tom's \"key\" <b>&amp;";
+    let (row, _) = keys.create_key(NewKey::new(tricky)).expect("create");
+    run(async {
+        let app = atest::init_service(App::new().service(admin_of(&keys).scope("/admin"))).await;
+        let mut b = Browser::new(app);
+        let detail = b.get(&format!("/admin/keys/{}", row.prefix())).await;
+        assert_eq!(detail.status, 200);
+        assert!(!detail.body.contains("\"key\""), "{}", detail.body);
+        assert_eq!(input_value(&detail.body, "name").as_deref(), Some(tricky));
+
+        let attack = "\" autofocus onfocus=\"alert(1)";
+        for (param, reflected) in [
+            ("q", attack),
+            ("created_from", "\"><script>x</script>"),
+            ("created_to", "'><i>"),
+        ] {
+            let encoded: String = reflected.bytes().map(|c| format!("%{c:02X}")).collect();
+            let res = b.get(&format!("/admin/?{param}={encoded}")).await;
+            assert_eq!(res.status, 200, "{param}");
+            assert!(!res.body.contains(reflected), "{param}: {}", res.body);
+            assert!(!res.body.contains("<script>x"), "{param}");
+            assert!(!res.body.contains("onfocus=\"alert"), "{param}");
+            // The search is shown back as typed; a date that is not one is
+            // dropped from its input (and named in the error, escaped).
+            let shown = if param == "q" { reflected } else { "" };
+            assert_eq!(
+                input_value(&res.body, param).as_deref(),
+                Some(shown),
+                "{param}"
+            );
+        }
+    });
+}
+
+/// Every admin answer carries the security headers: pages, forms, the
+/// stylesheet, a missing page, a refused form.
+fn security_headers_on_every_answer(db: &TestDb) {
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
+    let (row, _) = keys.create_key(NewKey::new("headers")).expect("create");
+    run(async {
+        let app = atest::init_service(App::new().service(admin_of(&keys).scope("/admin"))).await;
+        let mut b = Browser::new(app);
+        let detail = format!("/admin/keys/{}", row.prefix());
+        let mut answers = Vec::new();
+        for path in [
+            "/admin/",
+            "/admin/new",
+            detail.as_str(),
+            &format!("{detail}/revoke"),
+            "/admin/static/admin.css",
+            "/admin/keys/nothere",
+            "/admin/?created_from=garbage",
+        ] {
+            answers.push((path.to_owned(), b.get(path).await));
+        }
+        answers.push((
+            "POST without a token".to_owned(),
+            b.post("/admin/new", &[("name", "x")]).await,
+        ));
+        let statuses: Vec<u16> = answers.iter().map(|(_, r)| r.status).collect();
+        assert_eq!(statuses, [200, 200, 200, 200, 200, 404, 200, 403]);
+        for (what, res) in answers {
+            assert_eq!(res.header(header::CACHE_CONTROL), "no-store", "{what}");
+            assert!(
+                res.header(header::CONTENT_SECURITY_POLICY)
+                    .starts_with("default-src 'none'"),
+                "{what}"
+            );
+            assert_eq!(res.header(header::X_FRAME_OPTIONS), "DENY", "{what}");
+            assert_eq!(
+                res.header(header::X_CONTENT_TYPE_OPTIONS),
+                "nosniff",
+                "{what}"
+            );
+            assert_eq!(res.header(header::REFERRER_POLICY), "same-origin", "{what}");
+        }
     });
 }
 
@@ -1146,7 +1333,10 @@ backend_tests!(
     permission_refused,
     refusals_through_the_config,
     csrf_refused,
+    csrf_tokens_are_per_session,
     user_text_is_escaped,
+    quotes_in_form_values_are_escaped,
+    security_headers_on_every_answer,
     bad_input_is_shown_back_and_changes_nothing,
     pagination_newest_first,
     filters,
