@@ -6,7 +6,7 @@
 //! `TRYBUILD=overwrite cargo test -p apikey-tests --test ui`, then read them.
 
 #[test]
-fn ui() {
+fn trybuild_cases() {
     let t = trybuild::TestCases::new();
     t.compile_fail("ui/fail/*.rs");
     t.pass("ui/pass/*.rs");
