@@ -71,6 +71,18 @@ pub trait UsableKeys<M: AbstractApiKey>: Send + Sync + 'static {
     ) -> QueryResult<Option<M>> {
         M::first_by_prefix(conn, self.get_usable_keys(now), prefix)
     }
+
+    /// The usable keys with any of these prefixes: the rows of
+    /// [`UsableKeys::get_usable_keys`] with them (the verification cache
+    /// revalidates what it holds with this, many prefixes per query).
+    fn find_usable_among(
+        &self,
+        conn: &mut DbConnection,
+        now: NaiveDateTime,
+        prefixes: &[&str],
+    ) -> QueryResult<Vec<M>> {
+        M::rows_among(conn, self.get_usable_keys(now), prefixes)
+    }
 }
 
 /// The model's own definition of usable: not revoked, not expired.
@@ -182,22 +194,25 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     /// A manager with the default generator, definition of usable and
     /// verification cache (see [`BaseApiKeyManager::with_cache`]).
     ///
-    /// Build it once and clone it (clones share one cache and its change
-    /// feed, a thread with a connection of its own that ends with the last
-    /// clone); on an in-memory SQLite database the cache stays off.
+    /// Build it once and clone it (clones share one cache, its change feed
+    /// and its revalidation: two threads, each with a database connection of
+    /// its own, started by the first lookup and ended with the last clone);
+    /// on an in-memory SQLite database the cache stays off.
     pub fn new(db: Database) -> Self {
         let max_age = match db.backend() {
             BackendKind::Sqlite => DEFAULT_MAX_AGE_SQLITE,
             BackendKind::Postgres => DEFAULT_MAX_AGE_POSTGRES,
         };
-        let cache = Some(Arc::new(KeyCache::new(
+        let usable: Arc<dyn UsableKeys<M>> = Arc::new(AllUsable);
+        let cache = Some(KeyCache::new(
             &db,
             max_age,
             DEFAULT_CACHE_CAPACITY,
-        )));
+            Arc::clone(&usable),
+        ));
         BaseApiKeyManager {
             db,
-            usable: Arc::new(AllUsable),
+            usable,
             generator: Arc::new(KeyGenerator::default()),
             cache,
             after_query: None,
@@ -206,7 +221,7 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     }
 
     /// Replaces the verification cache with one of at most `capacity` keys
-    /// (at least 1), each answered for at most `max_age` after its lookup
+    /// (at least 1), each answered for at most `max_age` after its row was last read
     /// (at most a day; zero turns the cache off, as
     /// [`BaseApiKeyManager::without_cache`]).
     ///
@@ -223,8 +238,15 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     /// - **PostgreSQL**: within a few milliseconds for writes to a key table
     ///   that has the notification trigger (the built-in table's migrations
     ///   and `apikey scaffold` install it), through `LISTEN apikey_changes`;
-    ///   within `max_age` (default one second) for anything else (Django's
-    ///   own table, the tables a [`UsableKeys`] narrowing joins).
+    ///   within the revalidation sweep (every `max_age / 2`; `max_age`
+    ///   defaults to one second) for anything else (Django's own table, the
+    ///   tables a [`UsableKeys`] narrowing joins); `max_age` bounds it even
+    ///   when the sweep cannot read.
+    ///
+    /// After every change, and every `max_age / 2` without one, a thread
+    /// re-reads the cached keys through the usable-keys query and files
+    /// again those still usable with the same hash, so a change that leaves
+    /// a key alone costs it no query on the request path.
     /// - **In-memory SQLite**: the cache stays off.
     ///
     /// The cache also knows every prefix in the key table (loaded by a
@@ -241,7 +263,12 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         self.cache = if max_age.is_zero() {
             None
         } else {
-            Some(Arc::new(KeyCache::new(&self.db, max_age, capacity)))
+            Some(KeyCache::new(
+                &self.db,
+                max_age,
+                capacity,
+                Arc::clone(&self.usable),
+            ))
         };
         self
     }
@@ -294,6 +321,12 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
             Some(Ok(model)) => Some(model),
             _ => None,
         }
+    }
+
+    /// How many revalidation passes the cache has completed; for tests.
+    #[doc(hidden)]
+    pub fn cache_revalidations(&self) -> u64 {
+        self.cache.as_ref().map_or(0, |c| c.revalidations())
     }
 
     /// How many prefixes the cache's set of every prefix in the table holds
@@ -403,6 +436,16 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     /// Replaces the definition of usable keys.
     pub fn with_usable_keys(mut self, usable: impl UsableKeys<M>) -> Self {
         self.usable = Arc::new(usable);
+        // The cache revalidates through the definition of usable: a new
+        // definition, a new cache (same settings).
+        if let Some(cache) = &self.cache {
+            self.cache = Some(KeyCache::new(
+                &self.db,
+                cache.max_age(),
+                cache.capacity(),
+                Arc::clone(&self.usable),
+            ));
+        }
         self
     }
 

@@ -40,6 +40,16 @@ pub trait KeyStorage {
     where
         Self: AbstractApiKey;
 
+    /// The rows of `query` with any of these prefixes (the verification
+    /// cache's revalidation: one query for many cached keys).
+    fn rows_among(
+        conn: &mut DbConnection,
+        query: <Self as AbstractApiKey>::Query,
+        prefixes: &[&str],
+    ) -> QueryResult<Vec<Self>>
+    where
+        Self: AbstractApiKey;
+
     /// The usable row with this prefix at `now`, by the model's own
     /// definition ([`AbstractApiKey::usable_keys`]) in a statement that is
     /// not boxed, so the connection caches it: the fast path of

@@ -260,6 +260,23 @@ fn expand(model: &Model<'_>) -> TokenStream {
                     .optional()
             }
 
+            fn rows_among(
+                conn: &mut #private::DbConnection,
+                query: <Self as ::apikey_core::AbstractApiKey>::Query,
+                prefixes: &[&str],
+            ) -> #private::QueryResult<::std::vec::Vec<Self>> {
+                use #private::diesel::prelude::*;
+                use #table as t;
+                query
+                    .filter(t::prefix.eq_any(
+                        prefixes
+                            .iter()
+                            .map(|p| ::std::borrow::ToOwned::to_owned(*p))
+                            .collect::<::std::vec::Vec<::std::string::String>>(),
+                    ))
+                    .load::<Self>(conn)
+            }
+
             fn find_usable_by_prefix(
                 conn: &mut #private::DbConnection,
                 now: #private::NaiveDateTime,

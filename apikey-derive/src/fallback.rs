@@ -99,6 +99,13 @@ pub(crate) fn expand(input: &DeriveInput, model: Option<&Model<'_>>) -> TokenStr
                 ) -> #private::QueryResult<::core::option::Option<Self>> {
                     ::core::unreachable!()
                 }
+                fn rows_among(
+                    conn: &mut #private::DbConnection,
+                    query: <Self as ::apikey_core::AbstractApiKey>::Query,
+                    prefixes: &[&str],
+                ) -> #private::QueryResult<::std::vec::Vec<Self>> {
+                    ::core::unreachable!()
+                }
                 fn find_usable_by_prefix(
                     conn: &mut #private::DbConnection,
                     now: #private::NaiveDateTime,

@@ -317,6 +317,9 @@ fn never_issued_keys_cost_no_query_once_prefixes_are_known(db: &TestDb) {
     let (_, good) = keys.create_key(NewKey::new("good")).expect("create");
     let (revoked, revoked_key) = keys.create_key(NewKey::new("revoked")).expect("create");
     keys.revoke(revoked.prefix()).expect("revoke");
+    // (The feed has reported those writes: none of them makes the set
+    // loaded below stale.)
+    assert!(keys.settle_cache(SETTLE));
     assert_eq!(
         keys.cache_prefixes_len(),
         None,
@@ -368,7 +371,74 @@ fn never_issued_keys_cost_no_query_once_prefixes_are_known(db: &TestDb) {
     assert!(limited.is_valid(good.expose_secret()).expect("is_valid"));
 }
 
+/// A write by another connection that changes nothing a cached key depends
+/// on (a rename of another key's row on PostgreSQL, whose trigger reports
+/// it; any commit to the file on SQLite) does not leave the cache empty:
+/// the revalidation pass re-reads the cached keys and files them again, so
+/// they are answered from memory again without a lookup of their own. A
+/// key revoked by the same kind of write is dropped by the same pass.
+fn unrelated_writes_revalidate_instead_of_flushing(db: &TestDb) {
+    let keys = manager(db);
+    assert!(keys.settle_cache(SETTLE));
+    let mut hot = Vec::new();
+    for i in 0..3 {
+        let (_, key) = keys
+            .create_key(NewKey::new(format!("hot {i}")))
+            .expect("create");
+        hot.push(key.expose_secret().to_owned());
+    }
+    let (other, _) = keys.create_key(NewKey::new("other")).expect("create");
+    let (doomed, doomed_key) = keys.create_key(NewKey::new("doomed")).expect("create");
+    let doomed_key = doomed_key.expose_secret().to_owned();
+    assert!(keys.settle_cache(SETTLE));
+    for key in hot.iter().chain([&doomed_key]) {
+        assert!(keys.is_valid(key).expect("is_valid"));
+        assert!(keys.get_cached(key).is_some(), "cached");
+    }
+    // `get_cached` never queries: only a revalidation pass can bring an
+    // entry back once a change made it stale.
+    let back_in_memory = |some: &[String]| {
+        let start = Instant::now();
+        while !some.iter().all(|k| keys.get_cached(k).is_some()) {
+            assert!(
+                start.elapsed() < SETTLE,
+                "keys the write did not touch never came back from a revalidation"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+
+    db.raw_sql(&format!(
+        "UPDATE api_keys SET name = 'renamed' WHERE prefix = '{}'; \
+         UPDATE api_keys SET revoked = true WHERE prefix = '{}'",
+        other.prefix(),
+        doomed.prefix()
+    ))
+    .expect("write elsewhere");
+    assert!(keys.settle_cache(SETTLE));
+    back_in_memory(&hot);
+    assert!(keys.get_cached(&doomed_key).is_none(), "revoked: dropped");
+    assert!(!keys.is_valid(&doomed_key).expect("is_valid"));
+
+    // Its hash replaced (another key's now): a pass does not keep it.
+    let rehashed = &hot[0];
+    let new_hash = apikey_core::hashers::hash(&format!("{}.{}", &rehashed[..8], "z".repeat(32)));
+    db.raw_sql(&format!(
+        "UPDATE api_keys SET hashed_key = '{new_hash}' WHERE prefix = '{}'",
+        &rehashed[..8]
+    ))
+    .expect("rehash");
+    assert!(keys.settle_cache(SETTLE));
+    back_in_memory(&hot[1..]);
+    assert!(
+        keys.get_cached(rehashed).is_none(),
+        "another hash: not kept"
+    );
+    assert!(!keys.is_valid(rehashed).expect("is_valid"));
+}
+
 backend_tests!(
+    unrelated_writes_revalidate_instead_of_flushing,
     never_issued_keys_cost_no_query_once_prefixes_are_known,
     revocation_racing_a_lookup_is_not_lost,
     revocation_elsewhere_reaches_every_cache,

@@ -615,15 +615,55 @@ fn cache_remembers_and_forgets(db: &TestDb) {
     assert!(!keys.is_valid(&key2).expect("is_valid"));
 }
 
+/// The model's definition of usable, except that the cache's revalidation
+/// reads fail (a revalidation that cannot read refreshes nothing).
+struct RevalidationFails;
+
+impl apikey_core::UsableKeys<ApiKey> for RevalidationFails {
+    fn find_usable_among(
+        &self,
+        _conn: &mut apikey_core::DbConnection,
+        _now: chrono::NaiveDateTime,
+        _prefixes: &[&str],
+    ) -> diesel::QueryResult<Vec<ApiKey>> {
+        Err(diesel::result::Error::NotFound)
+    }
+}
+
 fn cache_entries_age_and_expire(db: &TestDb) {
     let max_age = std::time::Duration::from_secs(2);
+    // A hot key is re-read every max_age / 2: answered from the cache well
+    // past max_age after its first lookup, nothing else changing.
     let keys = manager(db).with_cache(max_age, 100);
+    let (_, key) = keys.create_key(NewKey::new("swept")).expect("create");
+    let key = key.expose_secret().to_owned();
+    assert!(keys.settle_cache(SETTLE));
+    keys.get_from_key(&key).expect("valid");
+    assert!(keys.get_cached(&key).is_some(), "cached first");
+    let passes = keys.cache_revalidations();
+    let deadline = std::time::Instant::now() + SETTLE + max_age * 2;
+    while keys.cache_revalidations() < passes + 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no revalidation sweep"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        keys.get_cached(&key).is_some(),
+        "refreshed by the sweeps, not let go by max_age"
+    );
+
+    // Where the row cannot be re-read, an entry is forgotten once older
+    // than max_age (polled; nothing else changed).
+    let keys = manager(db)
+        .with_usable_keys(RevalidationFails)
+        .with_cache(max_age, 100);
     let (_, key) = keys.create_key(NewKey::new("short")).expect("create");
     let key = key.expose_secret().to_owned();
     assert!(keys.settle_cache(SETTLE));
     keys.get_from_key(&key).expect("valid");
     assert!(keys.get_cached(&key).is_some(), "cached first");
-    // Forgotten once older than max_age (polled; nothing else changed).
     let deadline = std::time::Instant::now() + SETTLE + max_age;
     while keys.get_cached(&key).is_some() {
         assert!(
@@ -632,6 +672,7 @@ fn cache_entries_age_and_expire(db: &TestDb) {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    assert_eq!(keys.cache_revalidations(), 0, "every pass failed");
     assert!(keys.is_valid(&key).expect("is_valid"), "still usable");
 
     // The key's own expiry date is checked on every hit: a cached key

@@ -182,7 +182,19 @@ fn keys_of_inactive_organizations_are_refused(db: &TestDb) {
     let (_, globex) = keys.create_key(for_org("globex", 2)).expect("create");
     assert!(keys.is_valid(acme.expose_secret()).expect("is_valid"));
 
+    // Deactivated by another connection: refused once the verification
+    // cache hears of it (its change feed on SQLite; on PostgreSQL the
+    // organizations table has no trigger, so within the revalidation
+    // sweep), and from then on.
     set_active(&database, 1, false);
+    let start = std::time::Instant::now();
+    while keys.is_valid(acme.expose_secret()).expect("is_valid") {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "deactivation never seen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     assert!(matches!(
         keys.get_from_key(acme.expose_secret()),
         Err(Error::InvalidKey)
@@ -198,7 +210,7 @@ fn keys_of_inactive_organizations_are_refused(db: &TestDb) {
 
     // Reactivated by another connection: accepted once the verification
     // cache hears of it (its change feed on SQLite; on PostgreSQL the
-    // organizations table has no trigger, so within the cache's max_age).
+    // organizations table has no trigger, so within the revalidation sweep).
     set_active(&database, 1, true);
     let start = std::time::Instant::now();
     while !keys.is_valid(acme.expose_secret()).expect("is_valid") {

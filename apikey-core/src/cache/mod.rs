@@ -19,6 +19,18 @@
 //! (fail fresh): every request goes to the database until the feed is back,
 //! and the feed's return bumps the epoch before the cache answers again.
 //!
+//! A change does not empty the cache for long: a revalidation thread per
+//! cache re-reads the cached keys through the usable-keys query (narrowing
+//! included, [`REVALIDATE_CHUNK`] prefixes per query) after every
+//! invalidation, and re-files each row that is still usable with the same
+//! hash under the new epoch (the read starts after the epoch moved, so it
+//! sees every change the epoch stands for; rows it does not confirm are
+//! dropped). It also sweeps every `max_age / 2` with no change at all, so a
+//! hot key is never let go by `max_age` (what no feed reports, such as a
+//! narrowing table on PostgreSQL, is then seen within that sweep). A write
+//! that changes nothing a cached key depends on costs one revalidation
+//! pass, not a query per key on the request path.
+//!
 //! Keys that were never issued are refused from a set of every prefix in the
 //! key table (revoked and expired rows included), loaded off the request
 //! path's hot half (by a lookup that goes to the database anyway) and used
@@ -35,7 +47,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once, RwLock};
+use std::sync::{Arc, Mutex, Once, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -45,6 +57,7 @@ use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 use crate::db::{Database, DbConnection};
+use crate::manager::UsableKeys;
 use crate::model::{now, AbstractApiKey};
 
 pub(crate) use feed::FeedKind;
@@ -108,7 +121,11 @@ impl Freshness {
     }
 }
 
+/// How many cached prefixes one revalidation query reads.
+pub(crate) const REVALIDATE_CHUNK: usize = 500;
+
 /// What an entry compares a presented key with.
+#[derive(Clone, Copy)]
 enum Check {
     /// SHA-512 of the key, as the row stores it (an entry made by a lookup
     /// whose secret was wrong: the right key is unknown here).
@@ -120,6 +137,9 @@ enum Check {
 
 struct Entry<M> {
     check: Check,
+    /// The stored hash's SHA-512 when the entry was made: a revalidated row
+    /// keeps the entry only with the same.
+    stored: [u8; 64],
     model: M,
     epoch: u64,
     born: Instant,
@@ -206,6 +226,13 @@ pub(crate) struct KeyCache<M> {
     /// The feed starts with the cache's first use, not with the manager
     /// (a manager built and turned off, or never used, starts no thread).
     started: Once,
+    /// The definition of usable the revalidation reads through (the
+    /// manager's; a manager given another one gets another cache).
+    usable: Arc<dyn UsableKeys<M>>,
+    /// This cache, for the revalidation thread (which ends with it).
+    me: Weak<KeyCache<M>>,
+    /// Revalidation passes completed (for tests).
+    passes: AtomicU64,
 }
 
 impl<M> fmt::Debug for KeyCache<M> {
@@ -235,11 +262,19 @@ impl<M: AbstractApiKey> KeyCache<M> {
     /// A cache of at most `capacity` keys, each answered for at most
     /// `max_age` after its lookup, fed by the change feed of `db` (on a
     /// thread of its own, started at first use, that ends with the cache).
-    pub(crate) fn new(db: &Database, max_age: Duration, capacity: usize) -> Self {
+    pub(crate) fn new(
+        db: &Database,
+        max_age: Duration,
+        capacity: usize,
+        usable: Arc<dyn UsableKeys<M>>,
+    ) -> Arc<Self> {
         let capacity = capacity.max(1);
         let max_age = max_age.min(MAX_AGE_LIMIT);
         let feed = FeedKind::of(db);
-        KeyCache {
+        Arc::new_cyclic(|me| KeyCache {
+            usable,
+            me: me.clone(),
+            passes: AtomicU64::new(0),
             entries: quick_cache::sync::Cache::new(capacity),
             absent: quick_cache::sync::Cache::new(capacity),
             prefixes: RwLock::new(PrefixState {
@@ -256,12 +291,96 @@ impl<M: AbstractApiKey> KeyCache<M> {
             feed,
             db: db.clone(),
             started: Once::new(),
-        }
+        })
+    }
+
+    /// The longest time an entry is answered after its row was read.
+    pub(crate) fn max_age(&self) -> Duration {
+        self.max_age
+    }
+
+    /// How many keys the map holds at most.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
     }
 
     fn start(&self) {
-        self.started
-            .call_once(|| self.feed.start(&self.db, &self.freshness));
+        self.started.call_once(|| {
+            self.feed.start(&self.db, &self.freshness);
+            if self.feed != FeedKind::None {
+                self.start_revalidation();
+            }
+        });
+    }
+
+    fn start_revalidation(&self) {
+        let me = self.me.clone();
+        let spawned = std::thread::Builder::new()
+            .name("apikey-cache-revalidate".into())
+            .spawn(move || revalidation_loop(&me));
+        if let Err(e) = spawned {
+            // Entries then live until max_age or the next change, as
+            // without revalidation: slower, not less fresh.
+            log::warn!("apikey: cannot start the cache's revalidation thread ({e})");
+        }
+    }
+
+    /// Re-reads every cached key through the usable-keys query, on `conn`,
+    /// and files again under `epoch` (read before the first query) those
+    /// whose row is usable with the same hash; drops the others. Stops early
+    /// when the epoch moves again (the next pass starts over).
+    fn revalidate(&self, conn: &mut DbConnection, epoch: u64) -> diesel::QueryResult<()> {
+        let cached: Vec<(String, Arc<Entry<M>>)> = self.entries.iter().collect();
+        for chunk in cached.chunks(REVALIDATE_CHUNK) {
+            if self.freshness.epoch.load(Ordering::Acquire) != epoch {
+                return Ok(());
+            }
+            let read = Instant::now();
+            let at = now();
+            let prefixes: Vec<&str> = chunk.iter().map(|(p, _)| p.as_str()).collect();
+            let rows = self.usable.find_usable_among(conn, at, &prefixes)?;
+            let mut rows: std::collections::HashMap<String, M> = rows
+                .into_iter()
+                .map(|row| (row.prefix().to_owned(), row))
+                .collect();
+            for (prefix, entry) in chunk {
+                let confirmed = rows.remove(prefix.as_str()).filter(|row| {
+                    !row.revoked()
+                        && stored_digest(row.hashed_key())
+                            .is_some_and(|d| bool::from(d.ct_eq(&entry.stored)))
+                });
+                match confirmed {
+                    Some(row) => {
+                        if self.freshness.epoch.load(Ordering::Acquire) != epoch {
+                            return Ok(());
+                        }
+                        // Only where the entry still is (soft: a refresh
+                        // is not a use, it does not make the key hotter).
+                        let _ = self.entries.replace(
+                            prefix.clone(),
+                            Arc::new(Entry {
+                                check: entry.check,
+                                stored: entry.stored,
+                                model: row,
+                                epoch,
+                                born: read,
+                            }),
+                            true,
+                        );
+                    }
+                    None => {
+                        self.entries.remove(prefix.as_str());
+                    }
+                }
+            }
+        }
+        self.passes.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Revalidation passes completed so far.
+    pub(crate) fn revalidations(&self) -> u64 {
+        self.passes.load(Ordering::Acquire)
     }
 
     /// What the cache knows of this full key. Answers only while the feed is
@@ -459,7 +578,7 @@ impl<M: AbstractApiKey> KeyCache<M> {
         let Some(stored) = stored_digest(model.hashed_key()) else {
             return;
         };
-        let check = match verified_key {
+        let check: Check = match verified_key {
             Some(key) if bool::from(digest(key).ct_eq(&stored)) => {
                 Check::Verified(self.keyed_digest(key))
             }
@@ -469,6 +588,7 @@ impl<M: AbstractApiKey> KeyCache<M> {
             model.prefix().to_owned(),
             Arc::new(Entry {
                 check,
+                stored,
                 model: model.clone(),
                 epoch: ticket.epoch,
                 born: Instant::now(),
@@ -531,5 +651,51 @@ impl<M: AbstractApiKey> KeyCache<M> {
     /// True while the change feed runs (the cache answers).
     pub(crate) fn is_live(&self) -> bool {
         self.freshness.is_live()
+    }
+}
+
+/// The revalidation thread: a pass after every change of epoch, and a sweep
+/// every `max_age / 2` without one; ends with the cache. Its connection is
+/// its own, opened when needed and dropped on an error (the next pass
+/// reconnects).
+fn revalidation_loop<M: AbstractApiKey>(cache: &Weak<KeyCache<M>>) {
+    let mut conn: Option<DbConnection> = None;
+    let mut done_epoch: Option<u64> = None;
+    let mut last_pass = Instant::now();
+    loop {
+        std::thread::sleep(feed::POLL);
+        let Some(cache) = cache.upgrade() else {
+            return;
+        };
+        if !cache.freshness.is_live() || cache.entries.is_empty() {
+            continue;
+        }
+        let epoch = cache.freshness.epoch.load(Ordering::Acquire);
+        if done_epoch == Some(epoch) && last_pass.elapsed() < cache.max_age / 2 {
+            continue;
+        }
+        if conn.is_none() {
+            match cache.db.url().connect_raw() {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    log::debug!("apikey: cache revalidation cannot connect: {e}");
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else {
+            continue;
+        };
+        let started = Instant::now();
+        match cache.revalidate(c, epoch) {
+            Ok(()) => {
+                done_epoch = Some(epoch);
+                last_pass = started;
+            }
+            Err(e) => {
+                log::debug!("apikey: cache revalidation failed: {e}");
+                conn = None;
+            }
+        }
     }
 }
