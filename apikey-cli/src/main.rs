@@ -4,7 +4,7 @@
 //! ```text
 //! apikey [--database-url URL] [--model builtin|django | --table TABLE] <command>
 //!   migrate                                   apply pending migrations (built-in table)
-//!   create --name NAME [--expires WHEN] [--set COLUMN=VALUE]...
+//!   create --name NAME [--expires WHEN] [--set COLUMN=VALUE]... [--brand BRAND]
 //!                                             print the new key (stdout, alone)
 //!   list [--search TEXT] [--revoked|--active|--expired] [--json]
 //!   revoke PREFIX                             exit 0 when revoked

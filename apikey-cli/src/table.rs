@@ -21,8 +21,9 @@ use apikey_core::diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
 use apikey_core::diesel::{self, QueryResult};
 use apikey_core::sql_types::DjangoTimestamp;
 use apikey_core::{
-    hashers, now, validate_name, BackendKind, Database, DbConnection, GenerateKey, KeyFilter,
-    KeyGenerator, PlainKey, Verification, MAX_CREATE_ATTEMPTS, MAX_KEY_LENGTH,
+    hashers, now, validate_name, BackendKind, BrandedKeyGenerator, Database, DbConnection,
+    GenerateKey, KeyFilter, KeyGenerator, PlainKey, Verification, MAX_CREATE_ATTEMPTS,
+    MAX_KEY_LENGTH,
 };
 use chrono::NaiveDateTime;
 
@@ -453,8 +454,16 @@ impl KeyTable {
         name: &str,
         expiry: Option<NaiveDateTime>,
         set: &[(String, String)],
+        brand: Option<&BrandedKeyGenerator>,
     ) -> Result<(Row, PlainKey), Failure> {
         validate_name(name).map_err(|e| Failure::Usage(e.to_string()))?;
+        if brand.is_some() && self.text_id {
+            return Err(Failure::Usage(format!(
+                "--brand: table `{}` has Django's layout, whose prefixes are 8 characters; \
+                 a branded key's prefix (`acme_Gm7lu2UK`) is longer",
+                self.name
+            )));
+        }
         for (column, _) in set {
             if BASE_COLUMNS.contains(&column.as_str()) {
                 return Err(Failure::Usage(format!(
@@ -488,7 +497,11 @@ impl KeyTable {
                 missing.join(" ")
             )));
         }
-        let generator = KeyGenerator::default();
+        let plain = KeyGenerator::default();
+        let generator: &dyn GenerateKey = match brand {
+            Some(brand) => brand,
+            None => &plain,
+        };
         let created = now();
         let kind = self.db.backend();
         for attempt in 1..=MAX_CREATE_ATTEMPTS {

@@ -1124,7 +1124,59 @@ fn any_key_table(db: &TestDb) {
     assert!(r.stderr.contains("--table"), "{r:?}");
 }
 
+fn branded_keys(db: &TestDb) {
+    ok(apikey(db, &["migrate"]));
+    let plain = create(db, &["--name", "plain"]);
+    let run = ok(apikey(
+        db,
+        &["create", "--name", "branded", "--brand", "acme"],
+    ));
+    let key = run.stdout.trim_end().to_owned();
+    assert_eq!(run.stdout, format!("{key}\n"), "the key alone on stdout");
+    assert!(key.starts_with("acme_"), "{key}");
+    assert!(apikey_core::branded::is_branded_key(&key), "{key}");
+    let prefix = apikey_core::key::split_prefix(&key).to_owned();
+    assert!(
+        !run.stderr.contains(secret(&key)),
+        "no key material on stderr"
+    );
+    assert!(run.stderr.contains(&prefix), "{run:?}");
+    let listed = list_json(db, &["--search", "branded"]);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["prefix"], prefix.as_str());
+
+    // Both shapes verify; every corruption of the branded one is refused.
+    ok(apikey(db, &["verify", &key]));
+    ok(apikey(db, &["verify", &plain]));
+    let mut corrupted = key.clone();
+    let last = corrupted.pop().expect("a character");
+    corrupted.push(if last == 'A' { 'B' } else { 'A' });
+    let run = apikey(db, &["verify", &corrupted]);
+    assert_eq!(run.code, 1, "{run:?}");
+
+    // Bad brands and Django's 8-character prefixes: usage errors, no key.
+    for bad in ["Acme", "ac_me", "", "abcdefghijklmnopq"] {
+        let run = apikey(db, &["create", "--name", "x", "--brand", bad]);
+        assert_eq!(run.code, 2, "{bad:?}: {run:?}");
+        assert!(run.stderr.contains("brand"), "{run:?}");
+        assert_eq!(run.stdout, "");
+    }
+    db.create_django_table();
+    let run = apikey(
+        db,
+        &[
+            "--model", "django", "create", "--name", "x", "--brand", "acme",
+        ],
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("8-character"), "{run:?}");
+    assert_eq!(run.stdout, "");
+    assert!(list_json(db, &["--model", "django"]).is_empty());
+    assert_eq!(list_json(db, &[]).len(), 2);
+}
+
 backend_tests!(
+    branded_keys,
     any_key_table,
     scaffolded_sql_runs,
     every_command,

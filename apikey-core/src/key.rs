@@ -112,6 +112,7 @@ pub trait GenerateKey: fmt::Debug + Send + Sync + 'static {
 pub struct KeyGenerator {
     prefix_length: usize,
     secret_key_length: usize,
+    accept_branded: bool,
 }
 
 impl Default for KeyGenerator {
@@ -119,6 +120,7 @@ impl Default for KeyGenerator {
         KeyGenerator {
             prefix_length: 8,
             secret_key_length: 32,
+            accept_branded: false,
         }
     }
 }
@@ -129,7 +131,17 @@ impl KeyGenerator {
         KeyGenerator {
             prefix_length: prefix_length.max(1),
             secret_key_length: secret_key_length.max(1),
+            accept_branded: false,
         }
+    }
+
+    /// Also accepts branded keys ([`crate::branded`]) of any brand with
+    /// these lengths whose checksum holds: a server that issues plain keys
+    /// and serves the branded keys another tool (`apikey create --brand`)
+    /// issued. It still issues plain keys.
+    pub fn accept_branded(mut self) -> Self {
+        self.accept_branded = true;
+        self
     }
 
     /// The prefix length (default 8).
@@ -148,15 +160,21 @@ impl GenerateKey for KeyGenerator {
     /// `[A-Za-z0-9]` around one `.`: what this generator, and
     /// djangorestframework-api-key's generator with the same lengths
     /// (8 and 32 by default), produce. Keys made with other lengths are
-    /// refused: configure the lengths your keys have.
+    /// refused: configure the lengths your keys have. With
+    /// [`KeyGenerator::accept_branded`], also a branded key of these
+    /// lengths whose checksum holds.
     fn is_well_formed(&self, key: &str) -> bool {
         let bytes = key.as_bytes();
-        bytes.len() == self.prefix_length + 1 + self.secret_key_length
+        let plain = bytes.len() == self.prefix_length + 1 + self.secret_key_length
             && bytes[self.prefix_length] == b'.'
             && bytes[..self.prefix_length]
                 .iter()
                 .chain(&bytes[self.prefix_length + 1..])
-                .all(u8::is_ascii_alphanumeric)
+                .all(u8::is_ascii_alphanumeric);
+        plain
+            || (self.accept_branded
+                && crate::branded::branded_brand(key, self.prefix_length, self.secret_key_length)
+                    .is_some())
     }
 
     fn generate(&self) -> GeneratedKey {

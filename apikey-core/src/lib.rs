@@ -45,6 +45,7 @@
 // The derive's output names `::apikey_core`, also for the built-in models.
 extern crate self as apikey_core;
 
+pub mod branded;
 mod builtin;
 mod cache;
 pub mod db;
@@ -67,6 +68,7 @@ pub use chrono;
 /// version, without a `diesel` line of your own.
 pub use diesel;
 
+pub use branded::BrandedKeyGenerator;
 pub use builtin::{schema, ApiKey};
 pub use cache::PREFIX_SET_LIMIT;
 pub use db::{BackendKind, Database, DatabaseConfig, DatabaseUrl, DbConnection};

@@ -4,6 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use apikey_core::{ApiKey, BaseApiKeyManager, BrandedKeyGenerator, NewKey};
 use apikey_tests::server::{http_get, http_raw as raw, is_key, spawn_server, Spawned};
 use apikey_tests::TestDb;
 
@@ -14,8 +15,15 @@ struct Server {
 }
 
 fn start(url: &str, dir: &std::path::Path) -> Server {
+    start_with(url, dir, &[])
+}
+
+fn start_with(url: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_quickstart"));
     cmd.env("DATABASE_URL", url).current_dir(dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     let mut srv = spawn_server(cmd);
     // Its last line either way: the key was made, or there were keys.
     srv.read_stdout_until(|l| l.starts_with("(prefix ") || l.starts_with("Then: curl"));
@@ -23,7 +31,7 @@ fn start(url: &str, dir: &std::path::Path) -> Server {
         .stdout
         .iter()
         .map(|l| l.trim())
-        .find(|t| is_key(t))
+        .find(|t| is_key(t) || apikey_core::branded::is_branded_key(t))
         .unwrap_or_default()
         .to_owned();
     Server {
@@ -118,6 +126,49 @@ fn sqlite_quickstart_over_http() {
 #[test]
 fn postgres_quickstart_over_http() {
     quickstart_over_http(&TestDb::postgres());
+}
+
+/// Branded keys (the demo key with APIKEY_BRAND, and another brand's) and
+/// plain keys on one quickstart; a corrupted branded key is 401.
+#[test]
+fn branded_and_plain_keys_on_one_quickstart() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().expect("tmp");
+    let srv = start_with(&db.url, dir.path(), &[("APIKEY_BRAND", "acme")]);
+    assert!(srv.key.starts_with("acme_"), "{:?}", srv.srv.stdout);
+    let auth = |key: &str| format!("Authorization: Api-Key {key}");
+    let (status, body) = get(&srv.addr, &[&auth(&srv.key)]);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(apikey_core::key::split_prefix(&srv.key)),
+        "{body}"
+    );
+
+    let keys: BaseApiKeyManager<ApiKey> = BaseApiKeyManager::new(db.database()).without_cache();
+    let (_, plain) = keys.create_key(NewKey::new("plain")).expect("create");
+    let (_, other) = keys
+        .clone()
+        .with_generator(BrandedKeyGenerator::new("other").expect("brand"))
+        .create_key(NewKey::new("other brand"))
+        .expect("create");
+    // Created by another process: served once the server's change feed has
+    // seen the insert (milliseconds).
+    for key in [plain.expose_secret(), other.expose_secret()] {
+        let mut tries = 0;
+        while get(&srv.addr, &[&auth(key)]).0 != 200 {
+            tries += 1;
+            assert!(tries < 100, "a key of another process is never served");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let mut corrupted = srv.key.clone();
+    let last = corrupted.pop().expect("a character");
+    corrupted.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(get(&srv.addr, &[&auth(&corrupted)]).0, 401);
+    let rebranded = srv.key.replacen("acme_", "acne_", 1);
+    assert_eq!(get(&srv.addr, &[&auth(&rebranded)]).0, 401);
+    // Still served after the refusals.
+    assert_eq!(get(&srv.addr, &[&auth(&srv.key)]).0, 200);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use std::io::{self, Write};
 
+use apikey_core::{AbstractApiKey, BrandedKeyGenerator, DjangoApiKey};
 use chrono::Utc;
 
 use super::{eprintln_quiet, KeyStore};
@@ -25,8 +26,20 @@ pub struct Args {
     /// the required ones (NOT NULL without a default) must be given.
     #[arg(long = "set", value_name = "COLUMN=VALUE", value_parser = parse_set)]
     set: Vec<(String, String)>,
+    /// Issue a branded, checksummed key: `--brand acme` prints
+    /// `acme_<prefix>.<secret><checksum>` (see apikey_core::branded; its
+    /// stored prefix is `acme_<prefix>`). The brand: 1 to 16 characters of
+    /// a-z and 0-9, starting with a letter. Not for Django's table, whose
+    /// prefixes are 8 characters.
+    #[arg(long, value_name = "BRAND", value_parser = parse_brand)]
+    brand: Option<BrandedKeyGenerator>,
     #[command(flatten)]
     pub target: Target,
+}
+
+/// A brand for [`BrandedKeyGenerator`].
+fn parse_brand(s: &str) -> Result<BrandedKeyGenerator, String> {
+    BrandedKeyGenerator::new(s).map_err(|e| e.to_string())
 }
 
 /// `COLUMN=VALUE`.
@@ -47,9 +60,17 @@ pub fn run(
         name,
         expires,
         set,
+        brand,
         target: _,
     }: Args,
 ) -> Result<(), Failure> {
+    if brand.is_some() && keys.table_name() == DjangoApiKey::TABLE_NAME {
+        return Err(Failure::Usage(
+            "--brand: Django's table holds 8-character prefixes; a branded key's prefix \
+             (`acme_Gm7lu2UK`) is longer. Branded keys go in the built-in table or your own"
+                .into(),
+        ));
+    }
     let now = Utc::now();
     let expiry = match expires {
         Some(w) => {
@@ -61,7 +82,7 @@ pub fn run(
         }
         None => None,
     };
-    let (row, key) = keys.create(&name, expiry, &set)?;
+    let (row, key) = keys.create(&name, expiry, &set, brand.as_ref())?;
     let printed = {
         let mut out = io::stdout().lock();
         writeln!(out, "{}", key.expose_secret()).and_then(|()| out.flush())

@@ -14,7 +14,8 @@ pub mod verify;
 use std::io::{self, Write};
 
 use apikey_core::{
-    AbstractApiKey, BaseApiKeyManager, Database, Error, FormFields, KeyFilter, NewKey, PlainKey,
+    AbstractApiKey, BaseApiKeyManager, BrandedKeyGenerator, Database, Error, FormFields, KeyFilter,
+    KeyGenerator, NewKey, PlainKey,
 };
 use chrono::{DateTime, Utc};
 
@@ -40,12 +41,14 @@ pub trait KeyStore {
     fn revoke(&self, prefix: &str) -> Result<bool, Failure>;
     /// The key's row when it is usable; [`Failure::NotUsable`] otherwise.
     fn verify(&self, key: &str) -> Result<Row, Failure>;
-    /// A new key with these own columns (`--set NAME=VALUE`).
+    /// A new key with these own columns (`--set NAME=VALUE`), branded by
+    /// `brand` (`--brand`) or plain.
     fn create(
         &self,
         name: &str,
         expiry: Option<DateTime<Utc>>,
         set: &[(String, String)],
+        brand: Option<&BrandedKeyGenerator>,
     ) -> Result<(Row, PlainKey), Failure>;
     /// How to create the table when it is missing.
     fn missing_table_hint(&self) -> &'static str;
@@ -64,7 +67,10 @@ impl<M: AbstractApiKey> Keys<M> {
         Keys {
             // One command, one or two queries: no verification cache (and
             // no change-feed thread) in a process that exits right away.
-            manager: BaseApiKeyManager::new(db).without_cache(),
+            // Plain keys and branded keys of any brand (`create --brand`).
+            manager: BaseApiKeyManager::new(db)
+                .without_cache()
+                .with_generator(KeyGenerator::default().accept_branded()),
             hint,
         }
     }
@@ -138,6 +144,7 @@ where
         name: &str,
         expiry: Option<DateTime<Utc>>,
         set: &[(String, String)],
+        brand: Option<&BrandedKeyGenerator>,
     ) -> Result<(Row, PlainKey), Failure> {
         let fields = <M::Extra as FormFields>::FIELDS;
         for (column, _) in set {
@@ -162,10 +169,16 @@ where
                     .join("; "),
             )
         })?;
-        let (row, key) = self
-            .manager
-            .create_key(NewKey::with_extra(name, extra).expiry(expiry))
-            .map_err(|e| self.failure(e))?;
+        let new = NewKey::with_extra(name, extra).expiry(expiry);
+        let (row, key) = match brand {
+            Some(brand) => self
+                .manager
+                .clone()
+                .with_generator(brand.clone())
+                .create_key(new),
+            None => self.manager.create_key(new),
+        }
+        .map_err(|e| self.failure(e))?;
         Ok((Row::from_model(&row), key))
     }
 
@@ -214,9 +227,10 @@ impl KeyStore for KeyTable {
         name: &str,
         expiry: Option<DateTime<Utc>>,
         set: &[(String, String)],
+        brand: Option<&BrandedKeyGenerator>,
     ) -> Result<(Row, PlainKey), Failure> {
         let expiry = expiry.map(|t| t.naive_utc());
-        KeyTable::create(self, name, expiry, set)
+        KeyTable::create(self, name, expiry, set, brand)
     }
 
     fn missing_table_hint(&self) -> &'static str {

@@ -12,6 +12,10 @@
 //!   see `BaseApiKeyManager::with_cache`). `APIKEY_CACHE=off` turns it off;
 //!   `APIKEY_CACHE_TTL_MS` tunes how long an entry is answered at most
 //!   (default 60000 on SQLite, 1000 on PostgreSQL).
+//! - Keys: plain (Django's format) and branded ones of any brand
+//!   (`apikey create --name NAME --brand acme` prints `acme_...`), whose
+//!   checksum is checked before any query. `APIKEY_BRAND=acme` makes the
+//!   demo key a branded one.
 //! - `APIKEY_ADMIN_USER` and `APIKEY_ADMIN_PASSWORD`: when both are set, the
 //!   web admin is served at `/admin` behind HTTP Basic authentication with
 //!   these credentials (create, list, edit and revoke keys in a browser).
@@ -28,7 +32,10 @@ use actix_web::http::header::HeaderName;
 use actix_web::{get, web, App, HttpResponse, HttpServer, Responder};
 use apikey_actix::admin::{Admin, BasicAuth};
 use apikey_actix::{ApiKeyConfig, AuthorizationParser, FirstOf, HasApiKey, HeaderParser};
-use apikey_core::{AbstractApiKey, ApiKey, BaseApiKeyManager, Database, KeyFilter, NewKey};
+use apikey_core::{
+    AbstractApiKey, ApiKey, BaseApiKeyManager, BrandedKeyGenerator, Database, KeyFilter,
+    KeyGenerator, NewKey,
+};
 
 #[get("/")]
 async fn index() -> impl Responder {
@@ -58,7 +65,9 @@ async fn main() -> std::io::Result<()> {
 
     let db = Database::connect(&url).map_err(|e| fail("database", e))?;
     db.migrate().map_err(|e| fail("migrations", e))?;
-    let mut keys = BaseApiKeyManager::<ApiKey>::new(db);
+    // Plain keys and branded keys of any brand are served.
+    let mut keys = BaseApiKeyManager::<ApiKey>::new(db)
+        .with_generator(KeyGenerator::default().accept_branded());
     eprintln!("key store: {}", keys.database().redacted_url());
     if std::env::var("APIKEY_CACHE").is_ok_and(|v| v == "off") {
         keys = keys.without_cache();
@@ -76,6 +85,17 @@ async fn main() -> std::io::Result<()> {
         );
         eprintln!("key cache: entries answered for at most {ms} ms");
     }
+
+    // The demo key is branded when APIKEY_BRAND says how (same cache).
+    let demo_keys = match std::env::var("APIKEY_BRAND") {
+        Ok(brand) if !brand.is_empty() => keys.clone().with_generator(
+            BrandedKeyGenerator::new(&brand)
+                .map_err(|e| fail("APIKEY_BRAND", e))?
+                .accept_plain(KeyGenerator::default())
+                .accept_any_brand(),
+        ),
+        _ => keys.clone(),
+    };
 
     let admin_auth = BasicAuth::from_env("APIKEY_ADMIN_USER", "APIKEY_ADMIN_PASSWORD");
     let config = ApiKeyConfig::default().parser(
@@ -118,7 +138,7 @@ async fn main() -> std::io::Result<()> {
         .map_err(|e| fail("database", e))?
         == 0
     {
-        let (row, key) = keys
+        let (row, key) = demo_keys
             .create_key(NewKey::new("quickstart demo key"))
             .map_err(|e| fail("creating the demo key", e))?;
         println!("Created a demo API key (shown once, it is not stored):");
@@ -148,6 +168,7 @@ async fn main() -> std::io::Result<()> {
     } else {
         println!("The key table already has keys; no demo key was created.");
         println!("Create one with: cargo run -p apikey-cli -- create --name NAME");
+        println!("(or a branded one: cargo run -p apikey-cli -- create --name NAME --brand acme)");
         println!("Then: curl -i -H 'Authorization: Api-Key <key>' {base}/protected");
     }
     if admin_auth.is_some() {
