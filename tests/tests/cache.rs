@@ -437,7 +437,56 @@ fn unrelated_writes_revalidate_instead_of_flushing(db: &TestDb) {
     assert!(!keys.is_valid(rehashed).expect("is_valid"));
 }
 
+/// The definition of usable, counting the lookups that query it (the
+/// revalidation's reads go through `find_usable_among`, not counted).
+struct CountingLookups(Arc<std::sync::atomic::AtomicUsize>);
+
+impl apikey_core::UsableKeys<ApiKey> for CountingLookups {
+    fn find_usable(
+        &self,
+        conn: &mut apikey_core::DbConnection,
+        now: chrono::NaiveDateTime,
+        prefix: &str,
+    ) -> diesel::QueryResult<Option<ApiKey>> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        apikey_core::UsableKeys::<ApiKey>::find_usable(&apikey_core::AllUsable, conn, now, prefix)
+    }
+}
+
+/// The sweep keeps what the cache knows current past `max_age`: a hot key
+/// and a revoked key's prefix (known to have no usable key) are answered
+/// without a lookup query long after `max_age`, nothing having changed.
+fn sweeps_keep_hot_keys_and_known_refusals_past_max_age(db: &TestDb) {
+    let lookups = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let max_age = Duration::from_secs(1);
+    let keys = manager(db)
+        .with_usable_keys(CountingLookups(Arc::clone(&lookups)))
+        .with_cache(max_age, 100);
+    let (_, good) = keys.create_key(NewKey::new("hot")).expect("create");
+    let (gone, gone_key) = keys.create_key(NewKey::new("revoked")).expect("create");
+    keys.revoke(gone.prefix()).expect("revoke");
+    assert!(keys.settle_cache(SETTLE));
+    assert!(keys.is_valid(good.expose_secret()).expect("is_valid"));
+    assert!(!keys.is_valid(gone_key.expose_secret()).expect("is_valid"));
+    let queried = lookups.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(queried, 2, "one lookup query each");
+    let passes = keys.cache_revalidations();
+    let start = Instant::now();
+    while start.elapsed() < max_age * 3 || keys.cache_revalidations() < passes + 4 {
+        assert!(start.elapsed() < SETTLE * 2, "no sweeps");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(keys.is_valid(good.expose_secret()).expect("is_valid"));
+    assert!(!keys.is_valid(gone_key.expose_secret()).expect("is_valid"));
+    assert_eq!(
+        lookups.load(std::sync::atomic::Ordering::SeqCst),
+        queried,
+        "both answered from memory, three max_ages later"
+    );
+}
+
 backend_tests!(
+    sweeps_keep_hot_keys_and_known_refusals_past_max_age,
     unrelated_writes_revalidate_instead_of_flushing,
     never_issued_keys_cost_no_query_once_prefixes_are_known,
     revocation_racing_a_lookup_is_not_lost,

@@ -672,7 +672,6 @@ fn cache_entries_age_and_expire(db: &TestDb) {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert_eq!(keys.cache_revalidations(), 0, "every pass failed");
     assert!(keys.is_valid(&key).expect("is_valid"), "still usable");
 
     // The key's own expiry date is checked on every hit: a cached key

@@ -27,7 +27,11 @@
 //! sees every change the epoch stands for; rows it does not confirm are
 //! dropped). It also sweeps every `max_age / 2` with no change at all, so a
 //! hot key is never let go by `max_age` (what no feed reports, such as a
-//! narrowing table on PostgreSQL, is then seen within that sweep). A write
+//! narrowing table on PostgreSQL, is then seen within that sweep). The same
+//! passes re-check the prefixes remembered as having no usable key and
+//! reload the prefix set before it ages out, so neither a flood of a revoked
+//! key nor one of never-issued keys sends a burst of queries when `max_age`
+//! passes. A write
 //! that changes nothing a cached key depends on costs one revalidation
 //! pass, not a query per key on the request path.
 //!
@@ -374,7 +378,53 @@ impl<M: AbstractApiKey> KeyCache<M> {
                 }
             }
         }
+        self.revalidate_absent(conn)?;
+        // A set in use is reloaded before it ages out (a lookup would
+        // otherwise reload it, after a burst of queries for unknown keys).
+        let in_use = self
+            .prefixes
+            .read()
+            .is_ok_and(|state| state.current.is_some());
+        if in_use {
+            self.load_prefixes_after(conn, self.max_age / 2);
+        }
         self.passes.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Re-reads the prefixes remembered as having no usable key and files
+    /// again, under the absent-epoch read before the first query, those
+    /// that still have none (a flood of a revoked key then costs no query
+    /// when `max_age` passes); drops the others.
+    fn revalidate_absent(&self, conn: &mut DbConnection) -> diesel::QueryResult<()> {
+        let epoch = self.freshness.absent_epoch.load(Ordering::Acquire);
+        let remembered: Vec<String> = self.absent.iter().map(|(prefix, _)| prefix).collect();
+        for chunk in remembered.chunks(REVALIDATE_CHUNK) {
+            if self.freshness.absent_epoch.load(Ordering::Acquire) != epoch {
+                return Ok(());
+            }
+            let read = Instant::now();
+            let prefixes: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            let usable: HashSet<String> = self
+                .usable
+                .find_usable_among(conn, now(), &prefixes)?
+                .into_iter()
+                .map(|row| row.prefix().to_owned())
+                .collect();
+            for prefix in chunk {
+                if usable.contains(prefix) {
+                    self.absent.remove(prefix.as_str());
+                } else if self.freshness.absent_epoch.load(Ordering::Acquire) == epoch {
+                    let _ = self.absent.replace(
+                        prefix.clone(),
+                        Arc::new(Absent { epoch, born: read }),
+                        true,
+                    );
+                } else {
+                    return Ok(());
+                }
+            }
+        }
         Ok(())
     }
 
@@ -457,7 +507,10 @@ impl<M: AbstractApiKey> KeyCache<M> {
         self.prefixes_due()
     }
 
-    fn prefixes_due(&self) -> bool {
+    /// Whether the prefix set should be loaded: none yet, or loaded at an
+    /// older absent-epoch, or older than `refresh_age`; and the spacing
+    /// after the last load allows it.
+    fn prefixes_due_after(&self, refresh_age: Duration) -> bool {
         if !self.freshness.is_live() {
             return false;
         }
@@ -471,19 +524,29 @@ impl<M: AbstractApiKey> KeyCache<M> {
             None => true,
             Some(set) => {
                 set.epoch != self.freshness.absent_epoch.load(Ordering::Acquire)
-                    || set.born.elapsed() >= self.max_age
+                    || set.born.elapsed() >= refresh_age
             }
         }
+    }
+
+    fn prefixes_due(&self) -> bool {
+        self.prefixes_due_after(self.max_age)
     }
 
     /// Loads the set of every prefix in `table` on `conn` (a blocking
     /// thread's), unless another thread is loading it. Errors are logged and
     /// leave the set unused (lookups query as without it).
     pub(crate) fn load_prefixes(&self, conn: &mut DbConnection) {
+        self.load_prefixes_after(conn, self.max_age);
+    }
+
+    /// [`KeyCache::load_prefixes`], also when the set is older than
+    /// `refresh_age`.
+    fn load_prefixes_after(&self, conn: &mut DbConnection, refresh_age: Duration) {
         let Ok(_loading) = self.loading.try_lock() else {
             return;
         };
-        if !self.prefixes_due() {
+        if !self.prefixes_due_after(refresh_age) {
             return;
         }
         // Read before the query, as a lookup's ticket: an insert the feed
@@ -667,7 +730,7 @@ fn revalidation_loop<M: AbstractApiKey>(cache: &Weak<KeyCache<M>>) {
         let Some(cache) = cache.upgrade() else {
             return;
         };
-        if !cache.freshness.is_live() || cache.entries.is_empty() {
+        if !cache.freshness.is_live() {
             continue;
         }
         let epoch = cache.freshness.epoch.load(Ordering::Acquire);
