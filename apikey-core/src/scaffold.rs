@@ -49,9 +49,41 @@ use std::path::{Path, PathBuf};
 use crate::db::BackendKind;
 use crate::error::{Error, Result};
 
-/// The longest table name accepted (PostgreSQL's identifier limit, minus the
-/// longest suffix added to it, `_revocation_irreversible`).
-pub const MAX_TABLE_NAME_LENGTH: usize = 63 - "_revocation_irreversible".len();
+/// PostgreSQL's identifier limit, in bytes (`NAMEDATALEN - 1`): longer
+/// names are silently truncated, so two long names can become one.
+pub const MAX_IDENTIFIER_LENGTH: usize = 63;
+
+/// The longest table name accepted: PostgreSQL's identifier limit. The
+/// names derived from it (indexes, triggers) are shortened to fit, see
+/// [`derived_name`].
+pub const MAX_TABLE_NAME_LENGTH: usize = MAX_IDENTIFIER_LENGTH;
+
+/// The name of an index or trigger of `table`: `<table>_<suffix>` when that
+/// fits in [`MAX_IDENTIFIER_LENGTH`] bytes; otherwise `<table>` is cut short
+/// and followed by 8 hex digits of the SHA-256 of the full name, so the
+/// result fits and two long names that share their first 63 bytes still
+/// differ:
+///
+/// ```text
+/// <table>_<suffix>                                 when it fits
+/// <table, cut>_<8 hex of sha256(table_suffix)>_<suffix>   otherwise
+/// ```
+///
+/// `table` and `suffix` are ASCII identifiers (checked by [`KeyTable`]).
+pub fn derived_name(table: &str, suffix: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let full = format!("{table}_{suffix}");
+    if full.len() <= MAX_IDENTIFIER_LENGTH {
+        return full;
+    }
+    let hash = hex::encode(&Sha256::digest(full.as_bytes())[..4]);
+    // `_<8 hex>_<suffix>`; a suffix too long to leave room for any of the
+    // table is cut as well (the hash keeps the name unique).
+    let tail = format!("_{hash}_{suffix}");
+    let tail = &tail[..tail.len().min(MAX_IDENTIFIER_LENGTH - 1)];
+    let keep = MAX_IDENTIFIER_LENGTH - tail.len();
+    format!("{}{tail}", &table[..keep.min(table.len())])
+}
 
 /// The up and down SQL of one migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +129,7 @@ impl KeyTable {
     }
 
     /// Adds an index on one of the model's own columns, named
-    /// `<table>_<column>_idx` (PostgreSQL does not index foreign keys by itself).
+    /// `<table>_<column>_idx` (see [`derived_name`]; PostgreSQL does not index foreign keys by itself).
     pub fn index(mut self, column: impl Into<String>) -> Self {
         self.indexes.push(column.into());
         self
@@ -115,7 +147,7 @@ impl KeyTable {
     pub fn migration(&self, backend: BackendKind) -> Result<Migration> {
         check_identifier("table", &self.table, MAX_TABLE_NAME_LENGTH)?;
         for column in &self.indexes {
-            check_identifier("index", column, 63)?;
+            check_identifier("index", column, MAX_IDENTIFIER_LENGTH)?;
         }
         if self.columns.iter().any(|(_, c)| c.trim().is_empty()) {
             return Err(Error::Validation {
@@ -124,6 +156,8 @@ impl KeyTable {
             });
         }
         let t = &self.table;
+        let name = |suffix: &str| derived_name(t, suffix);
+        let revocation = name("revocation_irreversible");
         let mut columns = vec![
             match backend {
                 BackendKind::Postgres => "id BIGSERIAL PRIMARY KEY".to_owned(),
@@ -157,12 +191,14 @@ impl KeyTable {
         let mut up = format!(
             "-- The key table `{t}` ({backend}), made by apikey_core::scaffold.\n\
              CREATE TABLE {t} (\n    {}\n);\n\n\
-             CREATE INDEX {t}_created_idx ON {t} (created);\n",
-            columns.join(",\n    ")
+             CREATE INDEX {} ON {t} (created);\n",
+            columns.join(",\n    "),
+            name("created_idx"),
         );
         for column in &self.indexes {
             up.push_str(&format!(
-                "CREATE INDEX {t}_{column}_idx ON {t} ({column});\n"
+                "CREATE INDEX {} ON {t} ({column});\n",
+                name(&format!("{column}_idx"))
             ));
         }
         up.push('\n');
@@ -170,29 +206,30 @@ impl KeyTable {
             BackendKind::Postgres => {
                 up.push_str(PG_REFUSE_UNREVOKE);
                 up.push_str(&format!(
-                    "\nCREATE TRIGGER {t}_revocation_irreversible\n\
+                    "\nCREATE TRIGGER {revocation}\n\
                      BEFORE UPDATE OF revoked ON {t}\n\
                      FOR EACH ROW EXECUTE FUNCTION apikey_refuse_unrevoke();\n"
                 ));
                 up.push('\n');
                 up.push_str(&pg_notify_trigger(t));
                 format!(
-                    "DROP TRIGGER IF EXISTS {t}_notify_change ON {t};\n\
-                     DROP TRIGGER IF EXISTS {t}_revocation_irreversible ON {t};\n\
+                    "DROP TRIGGER IF EXISTS {} ON {t};\n\
+                     DROP TRIGGER IF EXISTS {revocation} ON {t};\n\
                      DROP TABLE IF EXISTS {t};\n\
-                     -- apikey_refuse_unrevoke(), apikey_notify_change() and apikey_change_counter stay: other key tables may use them.\n"
+                     -- apikey_refuse_unrevoke(), apikey_notify_change() and apikey_change_counter stay: other key tables may use them.\n",
+                    name("notify_change"),
                 )
             }
             _ => {
                 up.push_str(&format!(
                     "-- Revocation cannot be undone, not even by a raw bulk UPDATE.\n\
-                     CREATE TRIGGER {t}_revocation_irreversible\n\
+                     CREATE TRIGGER {revocation}\n\
                      BEFORE UPDATE OF revoked ON {t}\n\
                      FOR EACH ROW WHEN OLD.revoked AND NOT NEW.revoked\n\
                      BEGIN\n    SELECT RAISE(ABORT, 'revocation cannot be undone');\nEND;\n"
                 ));
                 format!(
-                    "DROP TRIGGER IF EXISTS {t}_revocation_irreversible;\n\
+                    "DROP TRIGGER IF EXISTS {revocation};\n\
                      DROP TABLE IF EXISTS {t};\n"
                 )
             }
@@ -280,9 +317,10 @@ $$ LANGUAGE plpgsql;
 pub fn pg_notify_trigger(table: &str) -> String {
     format!(
         "{PG_NOTIFY_CHANGE}\n\
-         CREATE TRIGGER {table}_notify_change\n\
+         CREATE TRIGGER {}\n\
          AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}\n\
-         FOR EACH STATEMENT EXECUTE FUNCTION apikey_notify_change();\n"
+         FOR EACH STATEMENT EXECUTE FUNCTION apikey_notify_change();\n",
+        derived_name(table, "notify_change")
     )
 }
 
@@ -344,7 +382,7 @@ mod tests {
             "1keys",
             "org-keys",
             "keys; DROP TABLE x",
-            &"k".repeat(40),
+            &"k".repeat(64),
         ] {
             assert!(
                 migration_sql(BackendKind::Sqlite, bad, &[]).is_err(),
@@ -359,6 +397,55 @@ mod tests {
             .column(" ")
             .migration(BackendKind::Postgres)
             .is_err());
+    }
+
+    /// Every `CREATE INDEX` / `CREATE TRIGGER` / `DROP TRIGGER` name.
+    fn object_names(sql: &str) -> Vec<String> {
+        let words: Vec<&str> = sql.split_whitespace().collect();
+        words
+            .windows(3)
+            .filter_map(|w| match w {
+                ["CREATE", "INDEX" | "TRIGGER", name] => Some(name.to_string()),
+                ["EXISTS", name, _] if !name.contains('(') => {
+                    Some(name.trim_end_matches(';').to_string())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn long_names_fit_postgres_and_do_not_collide() {
+        let long = |last: char| format!("{}{last}", "k".repeat(62));
+        let (a, b) = (long('a'), long('b'));
+        let mut seen = Vec::new();
+        for table in [&a, &b] {
+            let m = KeyTable::new(table.as_str())
+                .column("organization_id BIGINT")
+                .index("organization_id")
+                .migration(BackendKind::Postgres)
+                .expect("a 63-character table name is accepted");
+            let names: Vec<String> = object_names(&format!("{}{}", m.up, m.down))
+                .into_iter()
+                .filter(|n| n != table.as_str() && n != "apikey_change_counter")
+                .collect();
+            assert_eq!(names.len(), 6, "{names:?}");
+            for name in &names {
+                assert!(name.len() <= MAX_IDENTIFIER_LENGTH, "{name}");
+                assert!(name.starts_with("kkkk"), "{name}");
+            }
+            // The created index, the column's index and the two triggers.
+            seen.extend(names.into_iter().take(4));
+        }
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), seen.len(), "{seen:?}");
+        // Short names are unchanged.
+        assert_eq!(derived_name("keys", "created_idx"), "keys_created_idx");
+        let long_index = derived_name(&a, &"c".repeat(63));
+        assert_eq!(long_index.len(), MAX_IDENTIFIER_LENGTH);
+        assert_ne!(long_index, derived_name(&b, &"c".repeat(63)));
     }
 
     #[test]

@@ -39,8 +39,9 @@ pub struct Args {
     /// A column on PostgreSQL only, after the --column ones.
     #[arg(long, value_name = "SQL")]
     postgres_column: Vec<String>,
-    /// Index one of the model's own columns (`<table>_<column>_idx`;
-    /// PostgreSQL does not index foreign keys by itself). Repeatable.
+    /// Index one of the model's own columns (`<table>_<column>_idx`, cut
+    /// short with a hash when longer than PostgreSQL's 63 bytes; PostgreSQL
+    /// does not index foreign keys by itself). Repeatable.
     #[arg(long, value_name = "COLUMN")]
     index: Vec<String>,
     /// The migrations folder holding `sqlite/` and `postgres/`.
