@@ -39,8 +39,18 @@ use crate::permission::ApiKeyPermission;
 ///     .await
 /// # }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HasApiKey<M: AbstractApiKey = ApiKey>(pub M);
+
+/// The key model without its stored hash ([`apikey_core::debug_redacted`]),
+/// whatever the model's own `Debug` prints.
+impl<M: AbstractApiKey> std::fmt::Debug for HasApiKey<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HasApiKey(")?;
+        apikey_core::debug_redacted(&self.0, f)?;
+        f.write_str(")")
+    }
+}
 
 impl<M: AbstractApiKey> HasApiKey<M> {
     /// The verified key model.

@@ -48,6 +48,10 @@ where
         Ok(Err(e)) => {
             let denial = denial_of(&e);
             match denial {
+                // A flood of legacy checks must not become a flood of logs.
+                Denial::Unavailable if matches!(e, CoreError::Busy(_)) => {
+                    log::debug!("apikey-actix: {e}")
+                }
                 Denial::Unavailable => log::warn!("apikey-actix: key store unavailable: {e}"),
                 Denial::Internal => log::error!("apikey-actix: key store call failed: {e}"),
                 _ => {}

@@ -5,6 +5,17 @@ use chrono::{DateTime, Duration, Utc};
 /// Parses WHEN relative to `now`: `2030-01-01T00:00:00Z` (any RFC 3339
 /// offset), or a duration such as `30d`, `12h`, `1w2d`, `90m`, `45s`.
 pub fn parse_when(input: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let when = parse_any(input, now)?;
+    if apikey_core::validate_expiry_date(Some(when)).is_err() {
+        return Err(format!(
+            "--expires `{}` is past the end of year 9999, the latest expiry a key can have",
+            crate::output::sanitize(input.trim(), 40)
+        ));
+    }
+    Ok(when)
+}
+
+fn parse_any(input: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let s = input.trim();
     if s.is_empty() {
         return Err("--expires needs a value: an RFC 3339 time or a duration like 30d".into());
@@ -87,5 +98,9 @@ mod tests {
         assert_eq!(parse_when("12h", now), Ok(now + Duration::hours(12)));
         assert!(parse_when("tomorrow", now).is_err());
         assert!(parse_when("9223372036854775807s", now).is_err());
+        let far = parse_when("3000000d", now).expect_err("past year 9999");
+        assert!(far.contains("year 9999"), "{far}");
+        assert!(parse_when("+10000-01-01T00:00:00Z", now).is_err());
+        assert!(parse_when("9999-12-31T23:59:59Z", now).is_ok());
     }
 }

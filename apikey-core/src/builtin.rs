@@ -30,7 +30,7 @@ pub mod schema {
 use schema::api_keys;
 
 /// The built-in API key model (the counterpart of the reference's `APIKey`).
-#[derive(Debug, Clone, Queryable, Selectable, ApiKeyModel)]
+#[derive(Clone, Queryable, Selectable, ApiKeyModel)]
 #[diesel(table_name = api_keys)]
 #[apikey(table = api_keys, verbose_name = "API key", verbose_name_plural = "API keys")]
 pub struct ApiKey {
@@ -48,4 +48,11 @@ pub struct ApiKey {
     pub revoked: bool,
     /// Expiry time, UTC.
     pub expiry_date: Option<NaiveDateTime>,
+}
+
+/// Every field but `hashed_key`, shown as `"********"`.
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::model::debug_redacted(self, f)
+    }
 }

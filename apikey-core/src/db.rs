@@ -100,7 +100,7 @@ impl DatabaseUrl {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(DatabaseUrl {
                 kind: BackendKind::Postgres,
-                target: url.to_owned(),
+                target: normalize_postgres_url(url)?,
             });
         }
         if let Some(path) = url.strip_prefix("sqlite://") {
@@ -195,30 +195,50 @@ impl DatabaseUrl {
     }
 }
 
-fn redact_password(url: &str) -> String {
-    // postgres://user:password@host/db -> postgres://user:****@host/db
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "****".into();
-    };
-    let (authority, tail) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    // Query parameters may carry a password too.
-    let tail = match tail.split_once('?') {
-        Some((path, _)) => format!("{path}?****"),
-        None => tail.to_owned(),
-    };
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            if userinfo.contains(':') {
-                format!("{scheme}://{user}:****@{host}{tail}")
-            } else {
-                format!("{scheme}://{user}@{host}{tail}")
-            }
+/// A PostgreSQL URL with credentials, as libpq should read it: parsed with
+/// a URL parser (user information ends at the last `@` before the host)
+/// and written back with the user and password percent-encoded, so that
+/// libpq (which would split at the first `@` or `/`, and echo the pieces in
+/// its errors) reads the same user, password and host. A URL with an `@`
+/// that does not parse is refused, its credentials redacted; one without
+/// credentials is passed on as given (libpq's multi-host form included).
+fn normalize_postgres_url(url: &str) -> Result<String> {
+    match url::Url::parse(url) {
+        Ok(parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            Ok(parsed.to_string())
         }
-        None => format!("{scheme}://{authority}{tail}"),
+        Ok(_) => Ok(url.to_owned()),
+        Err(_) if !url.contains('@') => Ok(url.to_owned()),
+        Err(e) => Err(Error::InvalidDatabaseUrl(format!(
+            "cannot parse {} ({e}): percent-encode `/`, `@`, `:`, `?` and `#` \
+             in the user name and password (`%2F`, `%40`, `%3A`, `%3F`, `%23`)",
+            redact_password(url)
+        ))),
+    }
+}
+
+/// `url` with the password and any query (which may carry one too)
+/// replaced by `****`. A URL the parser refuses keeps only its scheme and
+/// what follows its last `@`.
+fn redact_password(url: &str) -> String {
+    if let Ok(mut parsed) = url::Url::parse(url) {
+        if parsed.password().is_some() {
+            let _ = parsed.set_password(Some("****"));
+        }
+        if parsed.query().is_some() {
+            parsed.set_query(Some("****"));
+        }
+        if parsed.fragment().is_some() {
+            parsed.set_fragment(Some("****"));
+        }
+        return parsed.to_string();
+    }
+    let scheme = url.split_once("://").map_or("postgres", |(s, _)| s);
+    let host = url.rsplit_once('@').map(|(_, host)| host);
+    let host = host.map(|h| h.split(['?', '#']).next().unwrap_or_default());
+    match host {
+        Some(host) => format!("{scheme}://****@{host}"),
+        None => format!("{scheme}://****"),
     }
 }
 
@@ -452,5 +472,58 @@ impl Database {
             applied.extend(versions.into_iter().map(|v| v.to_string()));
         }
         Ok(applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_any_password() {
+        for (url, shown) in [
+            (
+                "postgres://u:secret@h:5432/db",
+                "postgres://u:****@h:5432/db",
+            ),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            ("postgres://h/db", "postgres://h/db"),
+            ("postgres://u:p%40ss%2Fw%3Ad@h/db", "postgres://u:****@h/db"),
+            ("postgres://u:p@ss@h/db", "postgres://u:****@h/db"),
+            ("postgres://u:a:b:c@h/db", "postgres://u:****@h/db"),
+            (
+                "postgres://u:s@h/db?password=x&sslmode=require",
+                "postgres://u:****@h/db?****",
+            ),
+            (
+                "postgresql:///db?host=/run/pg&password=x",
+                "postgresql:///db?****",
+            ),
+        ] {
+            let parsed = DatabaseUrl::parse(url).expect(url);
+            assert_eq!(parsed.redacted(), shown, "{url}");
+            assert!(!format!("{parsed:?}").contains("secret"));
+        }
+    }
+
+    #[test]
+    fn credentials_libpq_would_misread_are_refused_or_encoded() {
+        // libpq splits at the first `/` or `@` and echoes the pieces in
+        // its errors: such a URL is refused without showing the password.
+        for url in [
+            "postgres://u:pa/ss@127.0.0.1:1/db",
+            "postgres://u:pa?ss@127.0.0.1:1/db",
+            "postgres://u:pa#ss@127.0.0.1:1/db",
+        ] {
+            let err = DatabaseUrl::parse(url).expect_err(url).to_string();
+            assert!(!err.contains(":pa") && !err.contains("ss@"), "{err}");
+            assert!(err.contains("percent-encode"), "{err}");
+        }
+        // An `@` in the password is sent to libpq percent-encoded.
+        let parsed = DatabaseUrl::parse("postgres://u:p@ss@h:1/db").expect("parses");
+        assert_eq!(parsed.target, "postgres://u:p%40ss@h:1/db");
+        // No credentials: passed on as given (libpq's multi-host form).
+        let multi = "postgresql://h1:1,h2:2/db";
+        assert_eq!(DatabaseUrl::parse(multi).expect("multi").target, multi);
     }
 }

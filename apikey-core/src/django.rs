@@ -62,7 +62,7 @@ use django_schema::rest_framework_api_key_apikey;
 /// A key in Django's table `rest_framework_api_key_apikey` (the reference's
 /// `APIKey` model itself). Its text `id` is `{prefix}.{hashed_key}` at
 /// creation, as the reference's manager assigns it.
-#[derive(Debug, Clone, Queryable, Selectable, ApiKeyModel)]
+#[derive(Clone, Queryable, Selectable, ApiKeyModel)]
 #[diesel(table_name = rest_framework_api_key_apikey)]
 #[apikey(
     table = rest_framework_api_key_apikey,
@@ -84,4 +84,11 @@ pub struct DjangoApiKey {
     pub revoked: bool,
     /// Expiry time, UTC.
     pub expiry_date: Option<NaiveDateTime>,
+}
+
+/// Every field but `hashed_key`, shown as `"********"`.
+impl std::fmt::Debug for DjangoApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::model::debug_redacted(self, f)
+    }
 }

@@ -26,6 +26,12 @@ pub enum Error {
     /// An HTTP layer answers 503 for this, never 401.
     #[error("key store unavailable: {0}")]
     Unavailable(String),
+    /// Too many checks of one kind at once (legacy PBKDF2 hashes beyond
+    /// [`crate::LegacyLimits`]): nothing was granted; try again shortly.
+    /// An HTTP layer answers 503 with `Retry-After`, as for
+    /// [`Error::Unavailable`].
+    #[error("busy: {0}")]
+    Busy(String),
     /// The database URL is malformed or names an unsupported backend.
     #[error("invalid database url: {0}")]
     InvalidDatabaseUrl(String),
@@ -50,9 +56,10 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// True when the key store could not be reached (answer 503, retry later).
+    /// True when the request cannot be answered now: the key store could
+    /// not be reached, or is busy ([`Error::Busy`]). Answer 503, retry later.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Error::Unavailable(_))
+        matches!(self, Error::Unavailable(_) | Error::Busy(_))
     }
 
     pub(crate) fn validation(field: &'static str, reason: impl Into<String>) -> Self {

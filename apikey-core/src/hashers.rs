@@ -29,9 +29,13 @@ use subtle::ConstantTimeEq;
 pub const SHA512_PREFIX: &str = "sha512$$";
 
 /// The largest PBKDF2 iteration count that is attempted. A stored hash asking
-/// for more verifies as invalid rather than tying a thread up for minutes.
-/// (Django's default is 600,000 in 4.2 and 1,000,000 in 5.x.)
-pub const MAX_PBKDF2_ITERATIONS: u32 = 50_000_000;
+/// for more verifies as invalid rather than tying a thread up: Django's
+/// default has grown with each release (390,000 in 4.1, 600,000 in 4.2,
+/// 720,000 in 5.0, 870,000 in 5.1, 1,000,000 in 5.2, 1,200,000 in 6.0), and
+/// djangorestframework-api-key stopped writing PBKDF2 hashes in 3.0; the cap
+/// leaves room for a few more releases. Each check also goes through the
+/// manager's [`crate::LegacyLimits`].
+pub const MAX_PBKDF2_ITERATIONS: u32 = 2_000_000;
 
 /// What checking a key against a stored hash found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,36 +90,38 @@ pub fn verify(key: &str, hashed_key: &str) -> Verification {
     }
 }
 
-/// Constant-time equality of two strings of equal length (false otherwise;
-/// the length of a hash is not secret).
-fn ct_eq_str(a: &str, b: &str) -> bool {
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+/// Encodes `key` the way Django's `PBKDF2PasswordHasher` (`pbkdf2_sha256`)
+/// or `PBKDF2SHA1PasswordHasher` (`pbkdf2_sha1`) does, as
+/// djangorestframework-api-key before 3.0 stored keys:
+/// `<algorithm>$<iterations>$<salt>$<base64 digest>`. For tests and data
+/// migrations; `None` for another algorithm, an empty salt or one containing
+/// `$`, or an iteration count that [`verify`] would not attempt.
+pub fn encode_django_pbkdf2(
+    algorithm: &str,
+    key: &str,
+    salt: &str,
+    iterations: u32,
+) -> Option<String> {
+    if salt.is_empty()
+        || salt.contains('$')
+        || iterations == 0
+        || iterations > MAX_PBKDF2_ITERATIONS
+    {
+        return None;
+    }
+    let digest = pbkdf2_base64(algorithm, key, salt, iterations)?;
+    Some(format!("{algorithm}${iterations}${salt}${digest}"))
 }
 
-/// Verifies Django's `pbkdf2_sha256$...` and `pbkdf2_sha1$...` encodings.
-fn verify_django_pbkdf2(key: &str, encoded: &str) -> bool {
-    let mut parts = encoded.splitn(4, '$');
-    let (Some(algorithm), Some(iterations), Some(salt), Some(stored)) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
-    // Django's decode() refuses a salt containing '$' implicitly (split
-    // into 4); an empty salt or hash can never have been written by Django.
-    if salt.is_empty() || stored.is_empty() {
-        return false;
-    }
-    let Ok(iterations) = iterations.parse::<u32>() else {
-        return false;
-    };
-    if iterations == 0 || iterations > MAX_PBKDF2_ITERATIONS {
-        return false;
-    }
-    let computed = match algorithm {
+/// Base64 of PBKDF2-HMAC-SHA256 (32 bytes) or -SHA1 (20 bytes), as Django
+/// writes it; `None` for another algorithm.
+fn pbkdf2_base64(algorithm: &str, key: &str, salt: &str, iterations: u32) -> Option<String> {
+    let engine = base64::engine::general_purpose::STANDARD;
+    match algorithm {
         "pbkdf2_sha256" => {
             let mut out = [0u8; 32];
             pbkdf2::pbkdf2_hmac::<Sha256>(key.as_bytes(), salt.as_bytes(), iterations, &mut out);
-            base64::engine::general_purpose::STANDARD.encode(out)
+            Some(engine.encode(out))
         }
         "pbkdf2_sha1" => {
             let mut out = [0u8; 20];
@@ -125,9 +131,47 @@ fn verify_django_pbkdf2(key: &str, encoded: &str) -> bool {
                 iterations,
                 &mut out,
             );
-            base64::engine::general_purpose::STANDARD.encode(out)
+            Some(engine.encode(out))
         }
-        _ => return false,
+        _ => None,
+    }
+}
+
+/// Constant-time equality of two strings of equal length (false otherwise;
+/// the length of a hash is not secret).
+fn ct_eq_str(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// The parts of a Django `<algorithm>$<iterations>$<salt>$<hash>` string
+/// worth checking: `None` when malformed, or when the iteration count is 0
+/// or above [`MAX_PBKDF2_ITERATIONS`].
+fn parse_django(encoded: &str) -> Option<(&str, u32, &str, &str)> {
+    let mut parts = encoded.splitn(4, '$');
+    let (Some(algorithm), Some(iterations), Some(salt), Some(stored)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    // Django's decode() refuses a salt containing '$' implicitly (split
+    // into 4); an empty salt or hash can never have been written by Django.
+    if salt.is_empty() || stored.is_empty() {
+        return None;
+    }
+    let iterations = iterations.parse::<u32>().ok()?;
+    if iterations == 0 || iterations > MAX_PBKDF2_ITERATIONS {
+        return None;
+    }
+    Some((algorithm, iterations, salt, stored))
+}
+
+/// Verifies Django's `pbkdf2_sha256$...` and `pbkdf2_sha1$...` encodings.
+fn verify_django_pbkdf2(key: &str, encoded: &str) -> bool {
+    let Some((algorithm, iterations, salt, stored)) = parse_django(encoded) else {
+        return false;
+    };
+    let Some(computed) = pbkdf2_base64(algorithm, key, salt, iterations) else {
+        return false;
     };
     // Django compares the base64 text in constant time; so do we.
     ct_eq_str(&computed, stored)
@@ -164,6 +208,8 @@ mod tests {
             "pbkdf2_sha256$-1$salt$hash",
             "pbkdf2_sha256$0$salt$hash",
             "pbkdf2_sha256$99999999999$salt$hash",
+            "pbkdf2_sha256$2000001$salt$hash",
+            "pbkdf2_sha256$50000000$salt$hash",
             "pbkdf2_sha256$1$$hash",
             "pbkdf2_sha256$1$salt$",
             "pbkdf2_sha256$1$salt$not base64 at all ☃",
@@ -176,6 +222,19 @@ mod tests {
                 verify("prefix.secret", bad),
                 Verification::Invalid,
                 "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn iteration_counts_above_the_cap_are_not_attempted() {
+        let at_cap = format!("pbkdf2_sha256${MAX_PBKDF2_ITERATIONS}$salt$hash");
+        assert!(parse_django(&at_cap).is_some());
+        assert!(parse_django("pbkdf2_sha256$1200000$salt$hash").is_some());
+        for above in ["2000001", "50000000", "4294967295"] {
+            assert_eq!(
+                parse_django(&format!("pbkdf2_sha256${above}$salt$hash")),
+                None
             );
         }
     }

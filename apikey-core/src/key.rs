@@ -125,14 +125,60 @@ impl Default for KeyGenerator {
     }
 }
 
+/// The fewest bits of entropy a generated secret may have.
+pub const MIN_SECRET_BITS: u32 = 128;
+
+/// The shortest secret [`KeyGenerator::new`] accepts: 22 characters of
+/// [`KEY_CHARSET`] carry 22 x log2(62) = 131 bits, 21 only 125.
+pub const MIN_SECRET_LENGTH: usize = 22;
+
 impl KeyGenerator {
-    /// A generator with the given lengths (at least 1 character each).
-    pub fn new(prefix_length: usize, secret_key_length: usize) -> Self {
-        KeyGenerator {
-            prefix_length: prefix_length.max(1),
-            secret_key_length: secret_key_length.max(1),
-            accept_branded: false,
+    /// A generator with the given lengths: a prefix of at least 1
+    /// character, a secret of at least [`MIN_SECRET_LENGTH`] characters
+    /// ([`MIN_SECRET_BITS`] bits of entropy: keys are hashed without salt,
+    /// so a short secret could be found from its hash), and a full key of at
+    /// most [`crate::MAX_KEY_LENGTH`] bytes. Other lengths are a
+    /// validation error.
+    ///
+    /// ```
+    /// use apikey_core::KeyGenerator;
+    /// assert!(KeyGenerator::new(12, 40).is_ok());
+    /// assert!(KeyGenerator::new(8, 8).is_err()); // 47 bits
+    /// ```
+    pub fn new(prefix_length: usize, secret_key_length: usize) -> crate::Result<Self> {
+        if prefix_length == 0 {
+            return Err(crate::Error::validation(
+                "prefix_length",
+                "a prefix needs at least 1 character",
+            ));
         }
+        if secret_key_length < MIN_SECRET_LENGTH {
+            return Err(crate::Error::validation(
+                "secret_key_length",
+                format!(
+                    "at least {MIN_SECRET_LENGTH} characters ({MIN_SECRET_BITS} bits of entropy), \
+                     got {secret_key_length}"
+                ),
+            ));
+        }
+        if prefix_length
+            .saturating_add(1)
+            .saturating_add(secret_key_length)
+            > crate::manager::MAX_KEY_LENGTH
+        {
+            return Err(crate::Error::validation(
+                "secret_key_length",
+                format!(
+                    "a key is at most {} bytes long",
+                    crate::manager::MAX_KEY_LENGTH
+                ),
+            ));
+        }
+        Ok(KeyGenerator {
+            prefix_length,
+            secret_key_length,
+            accept_branded: false,
+        })
     }
 
     /// Also accepts branded keys ([`crate::branded`]) of any brand with
@@ -214,5 +260,24 @@ pub fn push_random(out: &mut String, n: usize) {
                 added += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generators_refuse_secrets_under_128_bits() {
+        assert!(KeyGenerator::new(8, MIN_SECRET_LENGTH).is_ok());
+        assert!((MIN_SECRET_LENGTH as f64) * 62f64.log2() >= f64::from(MIN_SECRET_BITS));
+        assert!(((MIN_SECRET_LENGTH - 1) as f64) * 62f64.log2() < f64::from(MIN_SECRET_BITS));
+        for (prefix, secret) in [(8, 1), (8, 21), (0, 32), (8, 600), (usize::MAX, usize::MAX)] {
+            let err = KeyGenerator::new(prefix, secret).expect_err("refused");
+            assert!(matches!(err, crate::Error::Validation { .. }), "{err}");
+        }
+        let generator = KeyGenerator::new(12, 40).expect("generator");
+        let key = generator.generate();
+        assert_eq!(key.key.expose_secret().len(), 12 + 1 + 40);
     }
 }

@@ -54,6 +54,7 @@ mod error;
 mod form_helpers;
 pub mod hashers;
 pub mod key;
+pub mod legacy;
 mod manager;
 mod model;
 pub mod scaffold;
@@ -75,13 +76,17 @@ pub use db::{BackendKind, Database, DatabaseConfig, DatabaseUrl, DbConnection};
 pub use django::{django_schema, DjangoApiKey};
 pub use error::{Error, Result};
 pub use hashers::Verification;
-pub use key::{GenerateKey, GeneratedKey, KeyGenerator, PlainKey};
+pub use key::{
+    GenerateKey, GeneratedKey, KeyGenerator, PlainKey, MIN_SECRET_BITS, MIN_SECRET_LENGTH,
+};
+pub use legacy::LegacyLimits;
 pub use manager::{
     AllUsable, BaseApiKeyManager, NewKey, UsableKeys, DEFAULT_CACHE_CAPACITY,
     DEFAULT_MAX_AGE_POSTGRES, DEFAULT_MAX_AGE_SQLITE, MAX_CREATE_ATTEMPTS, MAX_KEY_LENGTH,
 };
 pub use model::{
-    now, validate_name, AbstractApiKey, FormField, FormFields, KeyFilter, MAX_NAME_LENGTH,
+    debug_redacted, max_expiry_date, now, validate_expiry_date, validate_name, AbstractApiKey,
+    FormField, FormFields, KeyFilter, MAX_NAME_LENGTH,
 };
 
 /// Derives [`AbstractApiKey`](trait@AbstractApiKey) for an application's own key

@@ -14,7 +14,10 @@ use crate::db::{BackendKind, Database, DbConnection};
 use crate::error::{Error, Result};
 use crate::hashers::Verification;
 use crate::key::{split_prefix, GenerateKey, KeyGenerator, PlainKey};
-use crate::model::{now, truncate_micros, validate_name, AbstractApiKey, KeyFilter};
+use crate::legacy::{LegacyGuard, LegacyLimits};
+use crate::model::{
+    now, truncate_micros, validate_expiry_date, validate_name, AbstractApiKey, KeyFilter,
+};
 use crate::storage::NewKeyRow;
 
 /// The longest key `get_from_key` looks up; anything longer is invalid
@@ -155,6 +158,7 @@ pub struct BaseApiKeyManager<M: AbstractApiKey> {
     usable: Arc<dyn UsableKeys<M>>,
     generator: Arc<dyn GenerateKey>,
     cache: Option<Arc<KeyCache<M>>>,
+    legacy: Arc<LegacyGuard>,
     after_query: Option<Arc<dyn Fn() + Send + Sync>>,
     _model: PhantomData<fn() -> M>,
 }
@@ -166,6 +170,7 @@ impl<M: AbstractApiKey> Clone for BaseApiKeyManager<M> {
             usable: Arc::clone(&self.usable),
             generator: Arc::clone(&self.generator),
             cache: self.cache.clone(),
+            legacy: Arc::clone(&self.legacy),
             after_query: self.after_query.clone(),
             _model: PhantomData,
         }
@@ -179,6 +184,7 @@ impl<M: AbstractApiKey> fmt::Debug for BaseApiKeyManager<M> {
             .field("db", &self.db)
             .field("generator", &self.generator)
             .field("cache", &self.cache)
+            .field("legacy", &self.legacy)
             .finish()
     }
 }
@@ -215,9 +221,19 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
             usable,
             generator: Arc::new(KeyGenerator::default()),
             cache,
+            legacy: Arc::new(LegacyGuard::new(LegacyLimits::default())),
             after_query: None,
             _model: PhantomData,
         }
+    }
+
+    /// Replaces the bounds on legacy (PBKDF2) hash checks (see
+    /// [`LegacyLimits`]): how many run at once, how long one waits for its
+    /// turn before it is refused with [`Error::Busy`], and how many failed
+    /// checks are remembered. Clones made before share the old bounds.
+    pub fn with_legacy_limits(mut self, limits: LegacyLimits) -> Self {
+        self.legacy = Arc::new(LegacyGuard::new(limits));
+        self
     }
 
     /// Replaces the verification cache with one of at most `capacity` keys
@@ -466,6 +482,7 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     /// the insert retried, up to [`MAX_CREATE_ATTEMPTS`] times.
     pub fn create_key(&self, new: NewKey<M::Extra>) -> Result<(M, PlainKey)> {
         validate_name(&new.name)?;
+        validate_expiry_date(new.expiry_date)?;
         let created = now();
         let expiry_date = new.expiry_date.map(|t| truncate_micros(t.naive_utc()));
         for _ in 0..MAX_CREATE_ATTEMPTS {
@@ -546,7 +563,7 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
             }
             return Err(Error::InvalidKey);
         };
-        match self.generator.verify(key, model.hashed_key()) {
+        match self.verify(key, model.hashed_key())? {
             Verification::Invalid => {
                 // The row is usable; only the secret was wrong: cache the
                 // row, so that further guesses are refused from memory.
@@ -581,6 +598,24 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
                 }
             }
         }
+    }
+
+    /// Checks `key` against a stored hash: directly for the fast format,
+    /// within the [`LegacyLimits`] for anything else (PBKDF2).
+    fn verify(&self, key: &str, hashed_key: &str) -> Result<Verification> {
+        if crate::hashers::is_preferred(hashed_key) {
+            return Ok(self.generator.verify(key, hashed_key));
+        }
+        let mut found = Verification::Invalid;
+        let matched = self.legacy.check(hashed_key, key, || {
+            found = self.generator.verify(key, hashed_key);
+            found.is_valid()
+        })?;
+        Ok(if matched {
+            found
+        } else {
+            Verification::Invalid
+        })
     }
 
     /// True when `key` is usable. `Err` only when the store cannot be reached.
@@ -620,6 +655,7 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         expiry_date: Option<DateTime<Utc>>,
     ) -> Result<M> {
         validate_name(name)?;
+        validate_expiry_date(expiry_date)?;
         let expiry = expiry_date.map(|t| truncate_micros(t.naive_utc()));
         let changed = self
             .db

@@ -25,7 +25,12 @@ pub fn truncate_micros(t: NaiveDateTime) -> NaiveDateTime {
     t.with_nanosecond(nanos - nanos % 1_000).unwrap_or(t)
 }
 
-/// Checks a key name: required (not blank) and at most 50 characters.
+/// Checks a key name: required (not blank), at most 50 characters, and
+/// shown as it is: no control characters, no Unicode format characters
+/// (general category `Cf`: bidirectional overrides such as U+202E,
+/// zero-width spaces and joiners such as U+200B, soft hyphens, ...) and no
+/// line or paragraph separators, which would make a name read differently
+/// from what it is in a terminal or a page.
 pub fn validate_name(name: &str) -> Result<()> {
     if name.trim().is_empty() {
         return Err(Error::validation("name", "a name is required"));
@@ -43,7 +48,50 @@ pub fn validate_name(name: &str) -> Result<()> {
             "control characters are not allowed",
         ));
     }
+    if let Some(c) = name.chars().find(|&c| is_invisible_format(c)) {
+        return Err(Error::validation(
+            "name",
+            format!(
+                "invisible formatting characters are not allowed (U+{:04X})",
+                u32::from(c)
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// Unicode format characters (`Cf`) and line/paragraph separators.
+fn is_invisible_format(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    matches!(
+        c.general_category(),
+        GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+    )
+}
+
+/// The latest expiry date accepted: the last microsecond of year 9999.
+/// Later dates cannot be written as Django writes them (Python's
+/// `datetime` stops at year 9999; SQLite text would read `+10000-...` and
+/// compare wrong as text).
+pub fn max_expiry_date() -> DateTime<Utc> {
+    chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999))
+        .map_or(DateTime::<Utc>::MAX_UTC, |t| t.and_utc())
+}
+
+/// Checks an expiry date: in years 1 to 9999 (what Django and both
+/// databases can store and compare), else a validation error.
+pub fn validate_expiry_date(expiry_date: Option<DateTime<Utc>>) -> Result<()> {
+    use chrono::Datelike;
+    match expiry_date {
+        Some(t) if t > max_expiry_date() || t.year() < 1 => Err(Error::validation(
+            "expiry_date",
+            "must be between year 1 and the end of year 9999",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Which keys to list, for the CLI and the admin.
@@ -172,6 +220,39 @@ pub trait AbstractApiKey:
     }
 }
 
+/// Formats a key model for `Debug` without its stored hash: the name of the
+/// model, `id`, `prefix`, `hashed_key` as `"********"`, `created`, `name`,
+/// `revoked`, `expiry_date` and the model's own columns
+/// ([`AbstractApiKey::extra_columns`]).
+///
+/// The built-in models' `Debug` and `HasApiKey`'s use it. A model of your
+/// own that derives `Debug` prints its hash; to redact it, implement
+/// `Debug` with this instead of deriving it:
+///
+/// ```ignore
+/// impl std::fmt::Debug for OrganizationApiKey {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         apikey_core::debug_redacted(self, f)
+///     }
+/// }
+/// ```
+pub fn debug_redacted<M: AbstractApiKey>(model: &M, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let name = std::any::type_name::<M>();
+    let name = name.rsplit("::").next().unwrap_or(name);
+    let mut s = f.debug_struct(name);
+    s.field("id", model.id())
+        .field("prefix", &model.prefix())
+        .field("hashed_key", &"********")
+        .field("created", &model.created_naive())
+        .field("name", &model.name())
+        .field("revoked", &model.revoked())
+        .field("expiry_date", &model.expiry_date_naive());
+    for (field, value) in model.extra_columns() {
+        s.field(field, &value);
+    }
+    s.finish()
+}
+
 /// One of a model's own fields, as a form asks for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FormField {
@@ -205,5 +286,49 @@ impl FormFields for () {
         _get: &dyn Fn(&str) -> Option<String>,
     ) -> std::result::Result<Self, Vec<(&'static str, String)>> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_with_invisible_formatting_are_refused() {
+        for bad in [
+            "admin\u{202E}txt.exe", // right-to-left override
+            "ops\u{200B}key",       // zero-width space
+            "\u{2066}isolate",      // left-to-right isolate
+            "a\u{200D}b",           // zero-width joiner
+            "\u{FEFF}bom",          // zero-width no-break space
+            "soft\u{00AD}hyphen",   // soft hyphen
+            "line\u{2028}break",    // line separator
+            "tag\u{E0041}",         // tag character
+        ] {
+            let err = validate_name(bad).expect_err(bad).to_string();
+            assert!(err.contains("invisible"), "{err}");
+        }
+        for good in [
+            "billing",
+            "Zürich ops",
+            "日本語のキー",
+            "émoji 🔑",
+            "a-b_c.d",
+        ] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn expiry_dates_past_year_9999_are_refused() {
+        let last = max_expiry_date();
+        assert_eq!(last.to_rfc3339(), "9999-12-31T23:59:59.999999+00:00");
+        assert!(validate_expiry_date(None).is_ok());
+        assert!(validate_expiry_date(Some(last)).is_ok());
+        let later = last + chrono::Duration::microseconds(1);
+        let err = validate_expiry_date(Some(later)).expect_err("year 10000");
+        assert!(err.to_string().contains("9999"), "{err}");
+        let far = Utc::now() + chrono::Duration::days(3_000_000);
+        assert!(validate_expiry_date(Some(far)).is_err());
     }
 }

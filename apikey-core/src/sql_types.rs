@@ -7,8 +7,11 @@
 //! written by either side compare, sort and parse the same on the other:
 //!
 //! ```text
-//! PostgreSQL  the column is timestamp with time zone; the session runs in
-//!             UTC, so the bound UTC time is stored as is
+//! PostgreSQL  the column is timestamp with time zone, and the value is
+//!             bound as one (type timestamptz, microseconds since
+//!             2000-01-01 00:00 UTC): the same instant whatever the
+//!             session's TimeZone (a transaction-pooling proxy may hand
+//!             out sessions that never ran `SET TIME ZONE 'UTC'`)
 //! SQLite      text, Python's str(datetime) of the UTC time:
 //!             YYYY-MM-DD HH:MM:SS.ffffff   exactly 6 fraction digits,
 //!             YYYY-MM-DD HH:MM:SS          or none when microsecond == 0
@@ -80,9 +83,33 @@ impl ToSql<Timestamp, Pg> for DjangoTimestamp {
     }
 }
 
+/// The type a [`DjangoTimestamp`] is bound as through
+/// [`crate::DbConnection`]: `timestamptz` on PostgreSQL (compared with a
+/// `timestamp with time zone` column without any conversion through the
+/// session's time zone), text on SQLite. Not public API.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, diesel::SqlType, diesel::query_builder::QueryId)]
+#[diesel(postgres_type(oid = 1184, array_oid = 1185))]
+#[diesel(sqlite_type(name = "Text"))]
+pub struct BoundTimestamptz;
+
+impl ToSql<BoundTimestamptz, Sqlite> for DjangoTimestamp {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        <Self as ToSql<Timestamp, Sqlite>>::to_sql(self, out)
+    }
+}
+
+impl ToSql<BoundTimestamptz, Pg> for DjangoTimestamp {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        // The binary forms of timestamp and timestamptz are the same:
+        // microseconds since 2000-01-01, here read as UTC.
+        <Self as ToSql<Timestamp, Pg>>::to_sql(self, out)
+    }
+}
+
 impl ToSql<Timestamp, MultiBackend> for DjangoTimestamp {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, MultiBackend>) -> serialize::Result {
-        out.set_value((Timestamp, self));
+        out.set_value((BoundTimestamptz, self));
         Ok(IsNull::No)
     }
 }

@@ -636,6 +636,27 @@ fn bad_input_is_shown_back_and_changes_nothing(db: &TestDb) {
         );
         assert!(res.body.contains("value=\"tomorrow\""), "input kept");
 
+        // Names that read differently from what they are; expiry past 9999.
+        for (name, expiry) in [
+            ("evil\u{202E}txt", ""),
+            ("zero\u{200B}", ""),
+            ("far", "10000-01-01"),
+        ] {
+            let form = [("name", name), ("expiry", expiry)];
+            let res = b.submit("/admin/new", "/admin/new", &form).await;
+            assert_eq!(res.status, 400, "{name:?} {expiry:?}");
+            assert!(
+                res.body.contains("invisible") || res.body.contains("is not a date"),
+                "{}",
+                res.body
+            );
+        }
+        let res = b
+            .submit(&detail, &detail, &[("name", "x\u{2067}y"), ("expiry", "")])
+            .await;
+        assert_eq!(res.status, 400);
+        assert_eq!(keys.count(&Default::default()).expect("count"), 1);
+
         let res = b
             .submit(&detail, &detail, &[("name", ""), ("expiry", "")])
             .await;

@@ -47,7 +47,7 @@ fn key_characters(db: &TestDb) {
 }
 
 fn custom_lengths(db: &TestDb) {
-    let keys = manager(db).with_generator(KeyGenerator::new(12, 40));
+    let keys = manager(db).with_generator(KeyGenerator::new(12, 40).expect("generator"));
     let (row, key) = keys.create_key(NewKey::new("long")).expect("create");
     assert!(is_key_shaped(key.expose_secret(), 12, 40));
     assert_eq!(row.prefix().len(), 12);

@@ -249,7 +249,7 @@ fn deleting_an_organization_deletes_its_keys(db: &TestDb) {
 fn custom_generator_lengths(db: &TestDb) {
     let database = app_database(db);
     add_organization(&database, 1, "Acme");
-    let keys = org_keys(&database).with_generator(KeyGenerator::new(12, 40));
+    let keys = org_keys(&database).with_generator(KeyGenerator::new(12, 40).expect("generator"));
     let (row, key) = keys.create_key(for_org("long", 1)).expect("create");
     let (prefix, secret) = key.expose_secret().split_once('.').expect("dot");
     assert_eq!((prefix.len(), secret.len()), (12, 40));

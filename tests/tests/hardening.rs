@@ -1,10 +1,199 @@
 //! Abuse cases and input edges (issue 12), on both backends.
 
-use apikey_core::scaffold::{KeyTable, MAX_IDENTIFIER_LENGTH};
-use apikey_core::BackendKind;
-use apikey_tests::{backend_tests, TestDb};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration as StdDuration;
 
-backend_tests!(scaffold_long_table_names_fit_and_do_not_collide);
+use apikey_core::hashers::{self, Verification};
+use apikey_core::scaffold::{KeyTable, MAX_IDENTIFIER_LENGTH};
+use apikey_core::{
+    AbstractApiKey, ApiKey, BackendKind, BaseApiKeyManager, DatabaseConfig, Error, GenerateKey,
+    GeneratedKey, KeyFilter, KeyGenerator, LegacyLimits, NewKey,
+};
+use apikey_tests::{backend_tests, TestDb};
+use chrono::{Duration, Utc};
+use diesel::connection::SimpleConnection;
+
+backend_tests!(
+    scaffold_long_table_names_fit_and_do_not_collide,
+    timestamps_are_instants_whatever_the_session_time_zone,
+    bad_names_and_far_expiry_dates_change_nothing,
+    legacy_checks_are_remembered_and_bounded,
+);
+
+/// A check to hold: "entered" is sent, then it waits for "go on".
+type Hold = Arc<Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>>;
+
+/// The default generator, counting the legacy checks it runs, and holding
+/// the first one until told to go on when `hold` is set.
+#[derive(Debug, Default)]
+struct Counting {
+    legacy: Arc<AtomicUsize>,
+    hold: Option<Hold>,
+}
+
+impl GenerateKey for Counting {
+    fn generate(&self) -> GeneratedKey {
+        KeyGenerator::default().generate()
+    }
+    fn verify(&self, key: &str, hashed_key: &str) -> Verification {
+        if !hashers::is_preferred(hashed_key) {
+            self.legacy.fetch_add(1, Ordering::SeqCst);
+            let held = self
+                .hold
+                .as_ref()
+                .and_then(|h| h.lock().expect("hold").take());
+            if let Some((entered, go_on)) = held {
+                entered.send(()).expect("entered");
+                go_on.recv().expect("go on");
+            }
+        }
+        hashers::verify(key, hashed_key)
+    }
+    fn is_well_formed(&self, key: &str) -> bool {
+        KeyGenerator::default().is_well_formed(key)
+    }
+}
+
+/// A legacy (PBKDF2) key: a wrong secret repeated costs one check; a check
+/// beyond the limit is refused as busy (never granted); the right key right
+/// after wrong ones is checked, granted and upgraded.
+fn legacy_checks_are_remembered_and_bounded(db: &TestDb) {
+    let legacy = Arc::new(AtomicUsize::new(0));
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel();
+    let hold = Arc::new(Mutex::new(None));
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database())
+        .without_cache()
+        .with_generator(Counting {
+            legacy: Arc::clone(&legacy),
+            hold: Some(Arc::clone(&hold)),
+        })
+        .with_legacy_limits(
+            LegacyLimits::default()
+                .max_concurrent(1)
+                .max_wait(StdDuration::ZERO),
+        );
+    let (row, key) = keys.create_key(NewKey::new("legacy")).expect("create");
+    let stored = hashers::encode_django_pbkdf2("pbkdf2_sha256", key.expose_secret(), "salt", 1000)
+        .expect("encode");
+    db.raw_sql(&format!(
+        "UPDATE api_keys SET hashed_key = '{stored}' WHERE prefix = '{}'",
+        row.prefix()
+    ))
+    .expect("legacy hash");
+    let wrong = |c: char| format!("{}.{}", row.prefix(), c.to_string().repeat(32));
+
+    for _ in 0..5 {
+        assert!(matches!(
+            keys.get_from_key(&wrong('a')),
+            Err(Error::InvalidKey)
+        ));
+    }
+    assert_eq!(
+        legacy.load(Ordering::SeqCst),
+        1,
+        "one check for a repeated wrong key"
+    );
+
+    // One check running (held); another one is refused as busy.
+    *hold.lock().expect("hold") = Some((entered_tx, go_rx));
+    let running = {
+        let (keys, guess) = (keys.clone(), wrong('b'));
+        std::thread::spawn(move || keys.get_from_key(&guess).map(|_| ()))
+    };
+    entered_rx.recv().expect("the check runs");
+    let busy = keys.get_from_key(key.expose_secret());
+    assert!(matches!(busy, Err(Error::Busy(_))), "{busy:?}");
+    assert!(busy.expect_err("busy").is_unavailable());
+    go_tx.send(()).expect("go on");
+    assert!(matches!(
+        running.join().expect("join"),
+        Err(Error::InvalidKey)
+    ));
+
+    // The right key, right after the wrong ones: checked, granted, upgraded.
+    let found = keys
+        .get_from_key(key.expose_secret())
+        .expect("the right key");
+    assert!(hashers::is_preferred(found.hashed_key()));
+    assert_eq!(legacy.load(Ordering::SeqCst), 3);
+}
+
+/// A session 14 hours east of UTC (as a transaction-pooling proxy may hand
+/// out, without the `SET TIME ZONE 'UTC'` of the pool's own connections):
+/// a key that expires in an hour is usable, one that expired an hour ago
+/// (written by raw SQL, as Django would) is not, and `created` reads back
+/// as now.
+fn timestamps_are_instants_whatever_the_session_time_zone(db: &TestDb) {
+    let database = db.database_with(DatabaseConfig::default().max_size(1));
+    if db.kind == BackendKind::Postgres {
+        database
+            .run(|c| c.batch_execute("SET TIME ZONE 'Pacific/Kiritimati'"))
+            .expect("session time zone");
+    }
+    let keys = BaseApiKeyManager::<ApiKey>::new(database).without_cache();
+    let (row, soon) = keys
+        .create_key(NewKey::new("soon").expires(Utc::now() + Duration::hours(1)))
+        .expect("create");
+    let drift = (row.created() - Utc::now()).num_seconds().abs();
+    assert!(drift < 600, "created reads back {drift} s away from now");
+    assert!(
+        keys.is_valid(soon.expose_secret()).expect("lookup"),
+        "a key expiring in an hour is usable"
+    );
+    let (past, expired) = keys.create_key(NewKey::new("past")).expect("create");
+    let hour_ago = match db.kind {
+        BackendKind::Postgres => "now() - interval '1 hour'",
+        _ => "strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 hour')",
+    };
+    db.raw_sql(&format!(
+        "UPDATE api_keys SET expiry_date = {hour_ago} WHERE prefix = '{}'",
+        past.prefix()
+    ))
+    .expect("expire");
+    assert!(
+        !keys.is_valid(expired.expose_secret()).expect("lookup"),
+        "a key that expired an hour ago is refused"
+    );
+    let filter = KeyFilter {
+        expired: Some(true),
+        ..KeyFilter::default()
+    };
+    let listed: Vec<String> = keys
+        .list(&filter)
+        .expect("list")
+        .iter()
+        .map(|k| k.prefix().to_owned())
+        .collect();
+    assert_eq!(listed, [past.prefix().to_owned()]);
+}
+
+/// A name with a bidi override or a zero-width space, and an expiry past
+/// year 9999, are refused by `create_key` and `update`, and nothing changes.
+fn bad_names_and_far_expiry_dates_change_nothing(db: &TestDb) {
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database()).without_cache();
+    let far = Utc::now() + Duration::days(3_000_000);
+    for (name, expiry) in [
+        ("evil\u{202E}gpj.exe", None),
+        ("zero\u{200B}width", None),
+        ("fine", Some(far)),
+    ] {
+        let err = keys
+            .create_key(NewKey::new(name).expiry(expiry))
+            .expect_err("refused");
+        assert!(matches!(err, Error::Validation { .. }), "{err}");
+    }
+    assert_eq!(keys.count(&KeyFilter::default()).expect("count"), 0);
+    let (row, _) = keys.create_key(NewKey::new("ok")).expect("create");
+    assert!(keys.update(row.prefix(), "bad\u{2067}", None).is_err());
+    assert!(keys.update(row.prefix(), "ok", Some(far)).is_err());
+    let stored = keys
+        .find_by_prefix(row.prefix())
+        .expect("find")
+        .expect("row");
+    assert_eq!((stored.name(), stored.expiry_date()), ("ok", None));
+}
 
 /// Two key tables whose 63-character names differ only in their last
 /// character: both scaffolds run on the same database (index names are
@@ -56,5 +245,27 @@ fn scaffold_long_table_names_fit_and_do_not_collide(db: &TestDb) {
     }
     for m in &migrations {
         db.raw_sql(&m.up).expect("up again");
+    }
+}
+
+/// `Debug` of the built-in models and of `HasApiKey` shows every field but
+/// the stored hash.
+#[test]
+fn debug_never_shows_the_stored_hash() {
+    let db = TestDb::sqlite();
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
+    let (row, _) = keys.create_key(NewKey::new("named")).expect("create");
+    let digits = &row.hashed_key()["sha512$$".len()..];
+    for shown in [
+        format!("{row:?}"),
+        format!("{row:#?}"),
+        format!("{:?}", apikey_actix::HasApiKey(row.clone())),
+    ] {
+        assert!(!shown.contains(digits), "{shown}");
+        assert!(shown.contains("hashed_key: \"********\""), "{shown}");
+        assert!(
+            shown.contains(row.prefix()) && shown.contains("named"),
+            "{shown}"
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use apikey_core::validate_name;
+use apikey_core::{validate_expiry_date, validate_name};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 /// A time as an `<input type="datetime-local">` value ("" for none).
@@ -31,10 +31,15 @@ pub(crate) fn check_name_and_expiry(
     if let Err(e) = validate_name(name) {
         errors.push(e.to_string());
     }
-    parse_expiry(expiry).unwrap_or_else(|e| {
+    let expiry = parse_expiry(expiry).unwrap_or_else(|e| {
         errors.push(format!("invalid expiry: {e}"));
         None
-    })
+    });
+    if let Err(e) = validate_expiry_date(expiry) {
+        errors.push(e.to_string());
+        return None;
+    }
+    expiry
 }
 
 /// An expiry typed in a form (UTC): empty is none.
