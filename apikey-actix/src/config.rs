@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use actix_web::http::header::HeaderName;
 use actix_web::{HttpRequest, HttpResponse};
@@ -24,7 +25,12 @@ pub struct ApiKeyConfig {
     realm: Option<String>,
     drf_compatible: bool,
     error_handler: Option<ErrorHandler>,
+    lookup_timeout: Duration,
 }
+
+/// How long a guard waits for a key lookup that needs the database, by
+/// default, before answering 503 (see [`ApiKeyConfig::lookup_timeout`]).
+pub const DEFAULT_LOOKUP_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl fmt::Debug for ApiKeyConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -34,6 +40,7 @@ impl fmt::Debug for ApiKeyConfig {
             .field("realm", &self.realm)
             .field("drf_compatible", &self.drf_compatible)
             .field("error_handler", &self.error_handler.is_some())
+            .field("lookup_timeout", &self.lookup_timeout)
             .finish()
     }
 }
@@ -46,6 +53,7 @@ impl Default for ApiKeyConfig {
             realm: None,
             drf_compatible: false,
             error_handler: None,
+            lookup_timeout: DEFAULT_LOOKUP_TIMEOUT,
         }
     }
 }
@@ -100,6 +108,22 @@ impl ApiKeyConfig {
     ) -> Self {
         self.error_handler = Some(Arc::new(handler));
         self
+    }
+
+    /// The longest a guard waits for a lookup that needs the database
+    /// (default [`DEFAULT_LOOKUP_TIMEOUT`], 15 s) before it answers 503
+    /// with `Retry-After`; the lookup's own bounds (the pool's checkout,
+    /// the database's statement and lock timeouts, the manager's
+    /// `LegacyLimits`) normally answer first. Zero turns the bound off.
+    pub fn lookup_timeout(mut self, timeout: Duration) -> Self {
+        self.lookup_timeout = timeout;
+        self
+    }
+
+    /// The bound on a lookup that needs the database (see
+    /// [`ApiKeyConfig::lookup_timeout`]).
+    pub fn lookup_timeout_value(&self) -> Duration {
+        self.lookup_timeout
     }
 
     /// The key parser in use.

@@ -55,7 +55,7 @@ pub mod parser;
 pub mod permission;
 mod register;
 
-pub use config::ApiKeyConfig;
+pub use config::{ApiKeyConfig, DEFAULT_LOOKUP_TIMEOUT};
 pub use error::{AuthError, Denial};
 pub use extractor::HasApiKey;
 #[doc(hidden)]

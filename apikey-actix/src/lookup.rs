@@ -112,14 +112,26 @@ pub(crate) fn start<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
         ));
         return Lookup::Done(Err(Denial::Internal));
     };
-    let Some(key) = ApiKeyConfig::of(req).key_parser().parse(req) else {
+    let config = ApiKeyConfig::of(req);
+    let Some(key) = config.key_parser().parse(req) else {
         return Lookup::Done(Err(Denial::MissingKey));
     };
     if let Some(known) = manager.try_get_from_key_inline(key.expose_secret()) {
         return Lookup::Done(known.map_err(|e| denial_of(&e)));
     }
+    let bound = config.lookup_timeout_value();
     Lookup::Pending(Box::pin(async move {
-        blocking(move || manager.get_from_key(key.expose_secret())).await
+        let lookup = blocking(move || manager.get_from_key(key.expose_secret()));
+        if bound.is_zero() {
+            return lookup.await;
+        }
+        match actix_web::rt::time::timeout(bound, lookup).await {
+            Ok(result) => result,
+            Err(_) => {
+                log::warn!("apikey-actix: key lookup took longer than {bound:?}: 503");
+                Err(Denial::Unavailable)
+            }
+        }
     }))
 }
 

@@ -12,7 +12,7 @@
 //! ```
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -73,6 +73,27 @@ impl fmt::Display for BackendKind {
 pub struct DatabaseUrl {
     kind: BackendKind,
     target: String,
+    timeouts: Timeouts,
+}
+
+/// How long the driver waits, per connection (see [`DatabaseConfig`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Timeouts {
+    statement: Duration,
+    lock: Duration,
+    connect: Duration,
+    keepalives_idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            statement: Duration::from_secs(10),
+            lock: Duration::from_secs(5),
+            connect: Duration::from_secs(5),
+            keepalives_idle: Duration::from_secs(30),
+        }
+    }
 }
 
 impl fmt::Debug for DatabaseUrl {
@@ -101,6 +122,7 @@ impl DatabaseUrl {
             return Ok(DatabaseUrl {
                 kind: BackendKind::Postgres,
                 target: normalize_postgres_url(url)?,
+                timeouts: Timeouts::default(),
             });
         }
         if let Some(path) = url.strip_prefix("sqlite://") {
@@ -112,6 +134,7 @@ impl DatabaseUrl {
             return Ok(DatabaseUrl {
                 kind: BackendKind::Sqlite,
                 target: path.to_owned(),
+                timeouts: Timeouts::default(),
             });
         }
         if let Some(rest) = url.strip_prefix("sqlite:") {
@@ -119,6 +142,7 @@ impl DatabaseUrl {
                 return Ok(DatabaseUrl {
                     kind: BackendKind::Sqlite,
                     target: ":memory:".into(),
+                    timeouts: Timeouts::default(),
                 });
             }
         }
@@ -131,6 +155,7 @@ impl DatabaseUrl {
         Ok(DatabaseUrl {
             kind: BackendKind::Sqlite,
             target: url.to_owned(),
+            timeouts: Timeouts::default(),
         })
     }
 
@@ -168,26 +193,59 @@ impl DatabaseUrl {
         self.establish()
     }
 
+    /// The PostgreSQL target with libpq's connect timeout and TCP
+    /// keepalives added, unless the URL sets them itself.
+    fn pg_target(&self) -> String {
+        let t = &self.timeouts;
+        let params = [
+            ("connect_timeout", t.connect.as_secs().max(2).to_string()),
+            ("keepalives", "1".to_owned()),
+            (
+                "keepalives_idle",
+                t.keepalives_idle.as_secs().max(1).to_string(),
+            ),
+            ("keepalives_interval", "10".to_owned()),
+            ("keepalives_count", "3".to_owned()),
+        ];
+        let mut target = self.target.clone();
+        for (name, value) in params {
+            if !self.target.contains(&format!("{name}=")) {
+                let sep = if target.contains('?') { '&' } else { '?' };
+                target.push_str(&format!("{sep}{name}={value}"));
+            }
+        }
+        target
+    }
+
     fn establish(&self) -> std::result::Result<DbConnection, diesel::r2d2::Error> {
         match self.kind {
             BackendKind::Postgres => {
-                let mut conn = diesel::PgConnection::establish(&self.target)
+                let mut conn = diesel::PgConnection::establish(&self.pg_target())
                     .map_err(diesel::r2d2::Error::ConnectionError)?;
-                // Timestamps are read and written as UTC, as Django does.
-                conn.batch_execute("SET TIME ZONE 'UTC'")
-                    .map_err(diesel::r2d2::Error::QueryError)?;
+                // Timestamps are read as UTC, as Django writes them (and
+                // bound as timestamptz, whatever the session's zone); no
+                // statement runs or waits for a lock without bound.
+                conn.batch_execute(&format!(
+                    "SET TIME ZONE 'UTC'; SET statement_timeout = {}; SET lock_timeout = {};",
+                    self.timeouts.statement.as_millis(),
+                    self.timeouts.lock.as_millis()
+                ))
+                .map_err(diesel::r2d2::Error::QueryError)?;
                 Ok(DbConnection::Postgresql(conn))
             }
             BackendKind::Sqlite => {
                 let mut conn = diesel::SqliteConnection::establish(&self.target)
                     .map_err(diesel::r2d2::Error::ConnectionError)?;
+                let busy = format!("PRAGMA busy_timeout = {};", self.timeouts.lock.as_millis());
                 let pragmas = if self.is_memory() {
-                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;"
+                    format!("PRAGMA foreign_keys = ON; {busy}")
                 } else {
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;"
+                    format!(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA foreign_keys = ON; {busy}"
+                    )
                 };
-                conn.batch_execute(pragmas)
+                conn.batch_execute(&pragmas)
                     .map_err(diesel::r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
@@ -248,7 +306,12 @@ fn redact_password(url: &str) -> String {
 pub struct PooledConnection {
     conn: DbConnection,
     broken: bool,
+    last_used: Instant,
 }
+
+/// A pooled connection unused for longer than this is pinged before use:
+/// the server may have restarted meanwhile (which takes far longer).
+const PING_WHEN_IDLE: Duration = Duration::from_millis(50);
 
 #[derive(Debug)]
 struct ConnectionManager {
@@ -263,6 +326,7 @@ impl r2d2::ManageConnection for ConnectionManager {
         Ok(PooledConnection {
             conn: self.url.establish()?,
             broken: false,
+            last_used: Instant::now(),
         })
     }
 
@@ -275,12 +339,32 @@ impl r2d2::ManageConnection for ConnectionManager {
     }
 }
 
-/// Pool settings.
+/// Pool and connection settings.
+///
+/// Every wait is bounded, and running out of time is
+/// [`Error::Unavailable`] (an HTTP layer answers 503), never a hang:
+///
+/// ```text
+/// setting              default  PostgreSQL                    SQLite
+/// connection_timeout   5 s      waiting for a pooled connection (both)
+/// connect_timeout      5 s      libpq connect_timeout         -
+/// statement_timeout    10 s     SET statement_timeout         -
+/// lock_timeout         5 s      SET lock_timeout              PRAGMA busy_timeout
+/// keepalives_idle      30 s     TCP keepalives: first probe   -
+///                               after 30 s idle, then every
+///                               10 s, dead after 3 unanswered
+/// ```
+///
+/// libpq parameters already in the URL (`connect_timeout=`, `keepalives=`,
+/// ...) win over these. A pooled connection idle for a while is pinged
+/// before use, so one the server dropped (a restart) is replaced instead of
+/// failing a request.
 #[derive(Debug, Clone)]
 pub struct DatabaseConfig {
     max_size: u32,
     connection_timeout: Duration,
     test_on_check_out: bool,
+    timeouts: Timeouts,
 }
 
 impl Default for DatabaseConfig {
@@ -289,11 +373,43 @@ impl Default for DatabaseConfig {
             max_size: 10,
             connection_timeout: Duration::from_secs(5),
             test_on_check_out: false,
+            timeouts: Timeouts::default(),
         }
     }
 }
 
 impl DatabaseConfig {
+    /// How long one statement may run on PostgreSQL before the server
+    /// cancels it (default 10 s; zero: no limit).
+    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.statement = timeout;
+        self
+    }
+
+    /// How long a statement waits for a lock: PostgreSQL's `lock_timeout`,
+    /// SQLite's `busy_timeout` (default 5 s; zero: PostgreSQL waits without
+    /// limit, SQLite not at all).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.lock = timeout;
+        self
+    }
+
+    /// How long opening a PostgreSQL connection may take (default 5 s;
+    /// libpq counts whole seconds, at least 2).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.connect = timeout;
+        self
+    }
+
+    /// After how long without traffic TCP keepalive probes start on a
+    /// PostgreSQL connection (default 30 s; then every 10 s, and the
+    /// connection counts as dead after 3 unanswered), so that a half-open
+    /// connection fails instead of hanging.
+    pub fn keepalives_idle(mut self, idle: Duration) -> Self {
+        self.timeouts.keepalives_idle = idle;
+        self
+    }
+
     /// Maximum number of pooled connections (default 10; in-memory SQLite: 1).
     pub fn max_size(mut self, n: u32) -> Self {
         self.max_size = n.max(1);
@@ -320,6 +436,7 @@ impl DatabaseConfig {
 pub struct Database {
     pool: r2d2::Pool<ConnectionManager>,
     url: DatabaseUrl,
+    max_size: u32,
 }
 
 impl fmt::Debug for Database {
@@ -356,7 +473,10 @@ impl Database {
 
     /// Builds the pool without connecting; connections are made on demand.
     pub fn connect_lazy_with(url: &str, config: DatabaseConfig) -> Result<Self> {
-        let url = DatabaseUrl::parse(url)?;
+        let url = DatabaseUrl {
+            timeouts: config.timeouts,
+            ..DatabaseUrl::parse(url)?
+        };
         let mut builder = r2d2::Pool::builder()
             .max_size(config.max_size)
             .min_idle(Some(0))
@@ -368,7 +488,11 @@ impl Database {
             builder = builder.max_size(1).idle_timeout(None).max_lifetime(None);
         }
         let pool = builder.build_unchecked(ConnectionManager { url: url.clone() });
-        Ok(Database { pool, url })
+        Ok(Database {
+            pool,
+            url,
+            max_size: config.max_size,
+        })
     }
 
     /// Runs `f` on this thread's own read-only connection to a SQLite
@@ -427,14 +551,32 @@ impl Database {
         self.url.redacted()
     }
 
-    /// Runs `f` on a pooled connection. A checkout timeout or a dropped
-    /// connection is [`Error::Unavailable`]; the dropped connection is discarded.
+    /// A pooled connection that answers: one idle for a while is pinged
+    /// first, and one that does not answer (the server restarted since) is
+    /// discarded for the next, up to the pool's size.
+    fn checkout(&self) -> Result<r2d2::PooledConnection<ConnectionManager>> {
+        let unavailable =
+            |e: r2d2::Error| Error::Unavailable(format!("no database connection: {e}"));
+        let mut conn = self.pool.get().map_err(unavailable)?;
+        for _ in 0..self.max_size {
+            if conn.last_used.elapsed() < PING_WHEN_IDLE || conn.conn.ping().is_ok() {
+                return Ok(conn);
+            }
+            conn.broken = true;
+            drop(conn);
+            conn = self.pool.get().map_err(unavailable)?;
+        }
+        Ok(conn)
+    }
+
+    /// Runs `f` on a pooled connection. A checkout timeout, a dropped
+    /// connection, a lock or statement timeout and a locked SQLite database
+    /// are [`Error::Unavailable`]; a dropped connection is discarded.
     pub fn run<T>(&self, f: impl FnOnce(&mut DbConnection) -> QueryResult<T>) -> Result<T> {
-        let mut conn = self
-            .pool
-            .get()
-            .map_err(|e| Error::Unavailable(format!("no database connection: {e}")))?;
-        match f(&mut conn.conn) {
+        let mut conn = self.checkout()?;
+        let result = f(&mut conn.conn);
+        conn.last_used = Instant::now();
+        match result {
             Ok(v) => Ok(v),
             Err(e) => {
                 if is_connection_error(&e) {

@@ -92,9 +92,37 @@ pub(crate) fn is_connection_error(err: &DieselError) -> bool {
     }
 }
 
+/// True when a diesel error means the database could not answer in time:
+/// a lock or statement timeout or another cancellation (PostgreSQL
+/// 55P03, 57014), a deadlock or serialization failure (40P01, 40001), too
+/// many connections (53300), or a locked SQLite database (`SQLITE_BUSY`,
+/// `SQLITE_LOCKED`). Retrying later can succeed: answer 503, not 500.
+pub(crate) fn is_transient_error(err: &DieselError) -> bool {
+    let DieselError::DatabaseError(kind, info) = err else {
+        return false;
+    };
+    if matches!(kind, DatabaseErrorKind::SerializationFailure) {
+        return true;
+    }
+    let msg = info.message();
+    [
+        "canceling statement due to",
+        "could not obtain lock",
+        "deadlock detected",
+        "could not serialize access",
+        "too many clients already",
+        "remaining connection slots are reserved",
+        "database is locked",
+        "database table is locked",
+        "database schema is locked",
+    ]
+    .iter()
+    .any(|m| msg.contains(m))
+}
+
 impl From<DieselError> for Error {
     fn from(err: DieselError) -> Self {
-        if is_connection_error(&err) {
+        if is_connection_error(&err) || is_transient_error(&err) {
             return Error::Unavailable(err.to_string());
         }
         if let DieselError::DatabaseError(_, info) = &err {

@@ -7,8 +7,8 @@ use std::time::Duration as StdDuration;
 use apikey_core::hashers::{self, Verification};
 use apikey_core::scaffold::{KeyTable, MAX_IDENTIFIER_LENGTH};
 use apikey_core::{
-    AbstractApiKey, ApiKey, BackendKind, BaseApiKeyManager, DatabaseConfig, Error, GenerateKey,
-    GeneratedKey, KeyFilter, KeyGenerator, LegacyLimits, NewKey,
+    AbstractApiKey, ApiKey, BackendKind, BaseApiKeyManager, DatabaseConfig, DbConnection, Error,
+    GenerateKey, GeneratedKey, KeyFilter, KeyGenerator, LegacyLimits, NewKey, UsableKeys,
 };
 use apikey_tests::{backend_tests, TestDb};
 use chrono::{Duration, Utc};
@@ -19,7 +19,154 @@ backend_tests!(
     timestamps_are_instants_whatever_the_session_time_zone,
     bad_names_and_far_expiry_dates_change_nothing,
     legacy_checks_are_remembered_and_bounded,
+    a_locked_table_is_unavailable_not_a_hang,
 );
+
+/// Runs `f` on a thread of its own; its result, or a panic after 60 s (so
+/// that a hang fails the test instead of stopping the suite).
+fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(StdDuration::from_secs(60))
+        .expect("the call hung instead of answering")
+}
+
+/// A write lock held elsewhere (an `ALTER TABLE`, a long transaction, a
+/// SQLite writer): lookups and writes wait at most `lock_timeout`, then
+/// report the store unavailable (503), not a database error (500).
+fn a_locked_table_is_unavailable_not_a_hang(db: &TestDb) {
+    let database =
+        db.database_with(DatabaseConfig::default().lock_timeout(StdDuration::from_millis(300)));
+    let keys = BaseApiKeyManager::<ApiKey>::new(database).without_cache();
+    let (_, key) = keys.create_key(NewKey::new("locked out")).expect("create");
+    let (locked_tx, locked_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let url = db.url.clone();
+    let kind = db.kind;
+    let holder = std::thread::spawn(move || {
+        let lock = match kind {
+            BackendKind::Postgres => {
+                let mut c =
+                    <diesel::PgConnection as diesel::Connection>::establish(&url).expect("connect");
+                c.batch_execute("BEGIN; LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE;")
+                    .expect("lock");
+                Box::new(c) as Box<dyn std::any::Any + Send>
+            }
+            _ => {
+                let path = url.trim_start_matches("sqlite://");
+                let mut c = <diesel::SqliteConnection as diesel::Connection>::establish(path)
+                    .expect("connect");
+                c.batch_execute("BEGIN EXCLUSIVE;").expect("lock");
+                Box::new(c)
+            }
+        };
+        locked_tx.send(()).expect("locked");
+        let _ = release_rx.recv();
+        drop(lock);
+    });
+    locked_rx.recv().expect("the table is locked");
+    let create = {
+        let keys = keys.clone();
+        bounded(move || keys.create_key(NewKey::new("blocked")).map(|_| ()))
+    };
+    assert!(matches!(create, Err(Error::Unavailable(_))), "{create:?}");
+    if db.kind == BackendKind::Postgres {
+        // (SQLite readers are not blocked by a writer in WAL mode.)
+        let secret = key.expose_secret().to_owned();
+        let lookup = {
+            let keys = keys.clone();
+            bounded(move || keys.get_from_key(&secret).map(|_| ()))
+        };
+        assert!(matches!(lookup, Err(Error::Unavailable(_))), "{lookup:?}");
+    }
+    release_tx.send(()).expect("release");
+    holder.join().expect("holder");
+    assert!(keys
+        .is_valid(key.expose_secret())
+        .expect("lookup after the lock"));
+}
+
+/// A statement that runs too long is cancelled by PostgreSQL's
+/// `statement_timeout`, and reported as unavailable.
+#[test]
+fn a_slow_statement_is_cancelled_and_unavailable() {
+    let db = TestDb::postgres();
+    let database = db
+        .database_with(DatabaseConfig::default().statement_timeout(StdDuration::from_millis(200)));
+    let slow = bounded(move || database.run(|c| c.batch_execute("SELECT pg_sleep(30)")));
+    assert!(matches!(slow, Err(Error::Unavailable(_))), "{slow:?}");
+}
+
+/// PostgreSQL restarted under a running manager whose pooled connections
+/// are all stale: once the server is back, no lookup fails.
+#[test]
+fn a_postgres_restart_costs_no_request() {
+    // A cluster of its own, where the PostgreSQL tests are meant to run.
+    apikey_tests::pg_server_url();
+    let root = tempfile::tempdir().expect("tmp");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pg.sh");
+    let pg = |cmd: &str| {
+        let out = std::process::Command::new("bash")
+            .arg(script)
+            .arg(cmd)
+            .env("APIKEY_PG_ROOT", root.path().join("pg"))
+            .output()
+            .expect("pg.sh");
+        assert!(
+            out.status.success(),
+            "pg.sh {cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    struct Stop<F: Fn()>(F);
+    impl<F: Fn()> Drop for Stop<F> {
+        fn drop(&mut self) {
+            (self.0)();
+        }
+    }
+    let url = pg("start")
+        .trim()
+        .trim_start_matches("DATABASE_URL=")
+        .to_owned();
+    let _stop = Stop(|| {
+        let _ = pg("stop");
+    });
+    let database = apikey_core::Database::connect_with(&url, DatabaseConfig::default().max_size(4))
+        .expect("connect");
+    database.migrate().expect("migrate");
+    let keys = BaseApiKeyManager::<ApiKey>::new(database.clone()).without_cache();
+    let (_, key) = keys.create_key(NewKey::new("survivor")).expect("create");
+    // Four connections in the pool, all idle.
+    database
+        .run(|a| {
+            database
+                .run(|b| {
+                    database
+                        .run(|c| {
+                            database
+                                .run(|d| {
+                                    for conn in [a, b, c, d] {
+                                        conn.batch_execute("SELECT 1")?;
+                                    }
+                                    Ok(())
+                                })
+                                .map_err(|_| diesel::result::Error::NotFound)
+                        })
+                        .map_err(|_| diesel::result::Error::NotFound)
+                })
+                .map_err(|_| diesel::result::Error::NotFound)
+        })
+        .expect("four connections");
+    pg("pause");
+    pg("resume");
+    for i in 0..8 {
+        let found = keys.get_from_key(key.expose_secret());
+        assert!(found.is_ok(), "lookup {i} after the restart: {found:?}");
+    }
+}
 
 /// A check to hold: "entered" is sent, then it waits for "go on".
 type Hold = Arc<Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>>;
@@ -268,4 +415,59 @@ fn debug_never_shows_the_stored_hash() {
             "{shown}"
         );
     }
+}
+
+/// A narrowing that holds every lookup until released.
+struct Stalled(Mutex<mpsc::Receiver<()>>);
+
+impl UsableKeys<ApiKey> for Stalled {
+    fn find_usable(
+        &self,
+        _conn: &mut DbConnection,
+        _now: chrono::NaiveDateTime,
+        _prefix: &str,
+    ) -> diesel::QueryResult<Option<ApiKey>> {
+        let rx = self.0.lock().expect("stalled");
+        let _ = rx.recv_timeout(StdDuration::from_secs(30));
+        Ok(None)
+    }
+}
+
+/// A lookup that does not answer within the guard's bound is a 503 with
+/// Retry-After, whatever holds it up (PostgreSQL: lookups run on a blocking
+/// thread; SQLite's run on the worker, where nothing can interrupt them).
+#[test]
+fn a_stalled_lookup_is_503_within_the_bound() {
+    use actix_web::{test as atest, web, App, HttpResponse};
+    let db = TestDb::postgres();
+    let (release, stalled) = mpsc::channel();
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database())
+        .without_cache()
+        .with_usable_keys(Stalled(Mutex::new(stalled)));
+    let (_, key) = keys.create_key(NewKey::new("stalled")).expect("create");
+    actix_rt::System::new().block_on(async move {
+        let app = atest::init_service(
+            App::new()
+                .app_data(web::Data::new(keys))
+                .app_data(
+                    apikey_actix::ApiKeyConfig::default()
+                        .lookup_timeout(StdDuration::from_millis(200)),
+                )
+                .route(
+                    "/",
+                    web::get().to(|_: apikey_actix::HasApiKey<ApiKey>| async {
+                        HttpResponse::Ok().finish()
+                    }),
+                ),
+        )
+        .await;
+        let req = atest::TestRequest::get()
+            .uri("/")
+            .insert_header(("Authorization", format!("Api-Key {}", key.expose_secret())))
+            .to_request();
+        let res = atest::call_service(&app, req).await;
+        let _ = release.send(());
+        assert_eq!(res.status().as_u16(), 503);
+        assert!(res.headers().contains_key("retry-after"));
+    });
 }
