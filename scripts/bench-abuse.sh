@@ -17,14 +17,17 @@
 #       while it is answered 503, up to 60 s)
 #   A2  valid key alone again
 #
-# and prints: valid-key requests/s in each phase, the ratio B / mean(A1, A2)
-# (measured within one run: the machine is shared), the valid requests that
+# three times (BENCH_ROUNDS), the legacy hash written anew before each B
+# (A1 B1 A2 B2 A3 B3 A4), and prints: valid-key requests/s in each phase,
+# each ratio B_i / mean(A_i, A_i+1) (measured within one run, next to its
+# neighbours: the machine is shared), the valid requests that
 # were not answered 200 during the flood, the flood's answers, how many tries
 # and seconds the legacy key took, and whether its stored hash was rewritten
 # in the sha512 format. The plain keys stay in files of a private folder
 # and in this process's environment; they are on no command line.
 #
-# Settings (environment): BENCH_DURATION (10s), BENCH_VALID_CONNECTIONS (16),
+# Settings (environment): BENCH_DURATION (10s), BENCH_ROUNDS (3),
+# BENCH_VALID_CONNECTIONS (16),
 # BENCH_FLOOD_CONNECTIONS (32), BENCH_ITERATIONS (1000000),
 # BENCH_TIMEOUT (1800 s for the whole script, build included).
 set -euo pipefail
@@ -42,6 +45,7 @@ duration=${BENCH_DURATION:-10s}
 valid_c=${BENCH_VALID_CONNECTIONS:-16}
 flood_c=${BENCH_FLOOD_CONNECTIONS:-32}
 iterations=${BENCH_ITERATIONS:-1000000}
+rounds=${BENCH_ROUNDS:-3}
 
 say() { echo "bench-abuse: $*" >&2; }
 
@@ -72,17 +76,25 @@ export DATABASE_URL="sqlite://$db"
 valid=$("$apikey" create --name valid 2>/dev/null)
 legacy=$("$apikey" create --name legacy 2>/dev/null)
 legacy_prefix=${legacy%%.*}
-say "rewriting the legacy key's hash as pbkdf2_sha256 with $iterations iterations"
-LEGACY_KEY=$legacy DB=$db ITERATIONS=$iterations python3 - <<'EOF'
+legacy_hash() {
+  LEGACY_KEY=$legacy DB=$db ITERATIONS=$iterations python3 - <<'EOF'
 import base64, hashlib, os, secrets, sqlite3
 key, iterations = os.environ["LEGACY_KEY"], int(os.environ["ITERATIONS"])
 salt = secrets.token_hex(11)
 digest = hashlib.pbkdf2_hmac("sha256", key.encode(), salt.encode(), iterations)
 encoded = f"pbkdf2_sha256${iterations}${salt}${base64.b64encode(digest).decode()}"
-con = sqlite3.connect(os.environ["DB"])
+con = sqlite3.connect(os.environ["DB"], timeout=30)
 con.execute("UPDATE api_keys SET hashed_key = ? WHERE prefix = ?", (encoded, key.split(".")[0]))
 con.commit()
 EOF
+}
+stored_kind() {
+  DB=$db PREFIX=$legacy_prefix python3 -c '
+import os, sqlite3
+row = sqlite3.connect(os.environ["DB"], timeout=30).execute(
+    "SELECT hashed_key FROM api_keys WHERE prefix = ?", (os.environ["PREFIX"],)).fetchone()
+print(row[0].split("$")[0] if row else "missing")'
+}
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base=http://127.0.0.1:$port
@@ -127,59 +139,60 @@ rps() { awk '/^Requests\/sec:/ { print $2 }' "$1"; }
 non2xx() { awk '/Non-2xx or 3xx responses:/ { n = $NF } END { print n + 0 }' "$1"; }
 errors() { awk '/Socket errors:/ { sub(/.*Socket errors: */, ""); print; f = 1 } END { if (!f) print "none" }' "$1"; }
 
-say "A1: valid key alone ($duration, $valid_c connections)"
-valid_load "$work/a1.txt"
+# flood_round N: the legacy hash written anew, then the flood, the valid
+# load alongside, and the legacy key's owner.
+flood_round() {
+  local n=$1 flood valid_b tries=0 status=none start retry elapsed
+  legacy_hash
+  say "B$n: valid key while $flood_c connections flood wrong secrets at the legacy prefix ($(stored_kind))"
+  LEGACY_PREFIX=$legacy_prefix timeout 300 wrk -t1 -c"$flood_c" -d120s --timeout 60s \
+    -s "$work/flood.lua" "$base/protected" >"$work/flood$n.txt" 2>&1 &
+  flood=$!
+  pids+=("$flood")
+  sleep 2
+  valid_load "$work/b$n.txt" &
+  valid_b=$!
+  # The legacy key's owner: one request, then again after Retry-After
+  # while the answer is 503.
+  start=$(date +%s.%N)
+  while :; do
+    tries=$((tries + 1))
+    status=$(curl -s -o /dev/null -D "$work/legacy.headers" -w '%{http_code}' \
+      --max-time 60 -K "$work/legacy.curl" "$base/protected" || echo 000)
+    [ "$status" = 503 ] || break
+    retry=$(awk 'tolower($1) == "retry-after:" { print $2 + 0 }' "$work/legacy.headers" | tr -d '\r')
+    elapsed=$(python3 -c "import time; print(int(time.time() - $start))")
+    [ "$elapsed" -lt 90 ] || break
+    sleep "${retry:-1}"
+  done
+  echo "$status $tries $(python3 -c "import time; print(f'{time.time() - $start:.1f}')") $(stored_kind)" \
+    >"$work/legacy$n.txt"
+  wait "$valid_b" || true
+  kill -INT "$flood" 2>/dev/null || true
+  wait "$flood" 2>/dev/null || true
+}
 
-say "B: valid key while $flood_c connections flood wrong secrets at the legacy prefix"
-LEGACY_PREFIX=$legacy_prefix timeout 300 wrk -t1 -c"$flood_c" -d60s --timeout 30s --latency \
-  -s "$work/flood.lua" "$base/protected" >"$work/flood.txt" 2>&1 &
-flood=$!
-pids+=("$flood")
-sleep 2
-valid_load "$work/b.txt" &
-valid_b=$!
-# The legacy key's owner: one request, then again after Retry-After while
-# the answer is 503.
-legacy_start=$(date +%s.%N)
-tries=0
-legacy_status=none
-while :; do
-  tries=$((tries + 1))
-  legacy_status=$(curl -s -o /dev/null -D "$work/legacy.headers" -w '%{http_code}' \
-    --max-time 30 -K "$work/legacy.curl" "$base/protected" || echo 000)
-  [ "$legacy_status" = 503 ] || break
-  retry=$(awk 'tolower($1) == "retry-after:" { print $2 + 0 }' "$work/legacy.headers" | tr -d '\r')
-  elapsed=$(python3 -c "import time; print(int(time.time() - $legacy_start))")
-  [ "$elapsed" -lt 60 ] || break
-  sleep "${retry:-1}"
+for n in $(seq 1 "$rounds"); do
+  say "A$n: valid key alone ($duration, $valid_c connections)"
+  valid_load "$work/a$n.txt"
+  flood_round "$n"
 done
-legacy_seconds=$(python3 -c "import time; print(f'{time.time() - $legacy_start:.1f}')")
-wait "$valid_b" || true
-kill -INT "$flood" 2>/dev/null || true
-wait "$flood" 2>/dev/null || true
-
-say "A2: valid key alone again"
-valid_load "$work/a2.txt"
-
-stored=$(DB=$db PREFIX=$legacy_prefix python3 -c '
-import os, sqlite3
-row = sqlite3.connect(os.environ["DB"]).execute(
-    "SELECT hashed_key FROM api_keys WHERE prefix = ?", (os.environ["PREFIX"],)).fetchone()
-print(row[0].split("$")[0] if row else "missing")')
-
-a1=$(rps "$work/a1.txt"); b=$(rps "$work/b.txt"); a2=$(rps "$work/a2.txt")
-ratio=$(python3 -c "print(f'{$b / (($a1 + $a2) / 2):.2f}')")
-flood_requests=$(awk '/requests in/ { print $1 }' "$work/flood.txt")
-flood_non2xx=$(non2xx "$work/flood.txt")
+last=$((rounds + 1))
+say "A$last: valid key alone"
+valid_load "$work/a$last.txt"
 
 {
-  echo "| phase | valid-key requests/s | valid answered other than 200 | socket errors |"
-  echo "| --- | --- | --- | --- |"
-  echo "| A1 valid alone | $a1 | $(non2xx "$work/a1.txt") | $(errors "$work/a1.txt") |"
-  echo "| B valid + flood | $b | $(non2xx "$work/b.txt") | $(errors "$work/b.txt") |"
-  echo "| A2 valid alone | $a2 | $(non2xx "$work/a2.txt") | $(errors "$work/a2.txt") |"
+  echo "| round | valid alone before (req/s) | valid during the flood (req/s) | valid alone after (req/s) | ratio | valid not 200 during the flood | flood requests (all refused) | legacy key: answer, tries, seconds, stored hash after |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+  for n in $(seq 1 "$rounds"); do
+    a=$(rps "$work/a$n.txt"); b=$(rps "$work/b$n.txt"); c=$(rps "$work/a$((n + 1)).txt")
+    ratio=$(python3 -c "print(f'{$b / (($a + $c) / 2):.2f}')")
+    fr=$(awk '/requests in/ { print $1 }' "$work/flood$n.txt")
+    fn=$(non2xx "$work/flood$n.txt")
+    read -r ls lt lsec lkind <"$work/legacy$n.txt"
+    echo "| $n | $a | $b | $c | **$ratio** | $(non2xx "$work/b$n.txt") ($(errors "$work/b$n.txt")) | $fr ($fn non-2xx) | $ls, $lt, $lsec s, $lkind |"
+  done
   echo
-  echo "- ratio B / mean(A1, A2): **$ratio**"
-  echo "- flood ($flood_c connections, until the valid phase and the legacy key were done): $flood_requests requests, all refused ($flood_non2xx non-2xx)"
-  echo "- legacy key (pbkdf2_sha256, $iterations iterations) during the flood: answered $legacy_status after $tries request(s), $legacy_seconds s; stored hash now: $stored"
+  echo "Settings: valid load wrk -t1 -c$valid_c -d$duration; flood wrk -t1 -c$flood_c, a random"
+  echo "32-character secret at the legacy prefix per request; legacy hash pbkdf2_sha256, $iterations iterations."
 } | tee "$work/results.md"

@@ -30,7 +30,7 @@ pub struct ApiKeyConfig {
 
 /// How long a guard waits for a key lookup that needs the database, by
 /// default, before answering 503 (see [`ApiKeyConfig::lookup_timeout`]).
-pub const DEFAULT_LOOKUP_TIMEOUT: Duration = Duration::from_secs(15);
+pub const DEFAULT_LOOKUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl fmt::Debug for ApiKeyConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -111,7 +111,7 @@ impl ApiKeyConfig {
     }
 
     /// The longest a guard waits for a lookup that needs the database
-    /// (default [`DEFAULT_LOOKUP_TIMEOUT`], 15 s) before it answers 503
+    /// (default [`DEFAULT_LOOKUP_TIMEOUT`], 30 s) before it answers 503
     /// with `Retry-After`; the lookup's own bounds (the pool's checkout,
     /// the database's statement and lock timeouts, the manager's
     /// `LegacyLimits`) normally answer first. Zero turns the bound off.

@@ -23,6 +23,12 @@ pub enum Denial {
     Forbidden,
     /// The key store could not be reached (503; fail closed).
     Unavailable,
+    /// Too many failed attempts (for example wrong Basic-auth passwords):
+    /// 429, with `Retry-After` in seconds.
+    Throttled {
+        /// Seconds until the next attempt is considered.
+        retry_after: u32,
+    },
     /// The server is misconfigured or the database failed otherwise (500).
     Internal,
 }
@@ -34,6 +40,7 @@ impl Denial {
             Denial::MissingKey | Denial::InvalidKey => StatusCode::UNAUTHORIZED,
             Denial::Forbidden => StatusCode::FORBIDDEN,
             Denial::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Denial::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Denial::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -45,7 +52,18 @@ impl Denial {
             Denial::InvalidKey => "Invalid API key.",
             Denial::Forbidden => "You do not have permission to perform this action.",
             Denial::Unavailable => "The API key store is unavailable. Try again later.",
+            Denial::Throttled { .. } => "Too many failed attempts. Try again later.",
             Denial::Internal => "Internal server error.",
+        }
+    }
+
+    /// The `Retry-After` of this denial, in seconds: 1 for
+    /// [`Denial::Unavailable`], the back-off for [`Denial::Throttled`].
+    pub fn retry_after(self) -> Option<u32> {
+        match self {
+            Denial::Unavailable => Some(1),
+            Denial::Throttled { retry_after } => Some(retry_after.max(1)),
+            _ => None,
         }
     }
 
@@ -56,6 +74,7 @@ impl Denial {
             match d {
                 Denial::Internal => 4,
                 Denial::Unavailable => 3,
+                Denial::Throttled { .. } => 2,
                 Denial::InvalidKey => 2,
                 Denial::MissingKey => 1,
                 Denial::Forbidden => 0,
@@ -129,8 +148,8 @@ impl AuthError {
                 res.insert_header((header::WWW_AUTHENTICATE, v));
             }
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        if let Some(seconds) = self.denial.retry_after() {
+            res.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
         }
         res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         res.json(serde_json::json!({ "detail": self.denial.detail() }))

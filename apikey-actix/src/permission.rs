@@ -431,7 +431,7 @@ operators! {
 /// ([`Permission::default_permission`]: the built-in permissions without
 /// settings and their combinations). A permission with settings, such as
 /// the admin's `BasicAuth`, is registered:
-/// `App::new().app_data(BasicAuth::new("admin", "secret")?)` and
+/// `App::new().app_data(BasicAuth::new("admin", "a long passphrase")?)` and
 /// `_: Permitted<BasicAuth>`. Neither registered nor buildable: 500, with a
 /// log line naming the type (a misconfiguration, never a grant).
 #[derive(Debug)]

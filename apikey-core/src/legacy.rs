@@ -50,14 +50,15 @@ pub struct LegacyLimits {
 
 impl Default for LegacyLimits {
     /// One check at a time on up to 7 cores, a quarter of the cores above;
-    /// at most 64 waiting, each for 10 s at most; 10,000 remembered
-    /// failures.
+    /// at most 64 waiting, each for 20 s at most (32 checks of a
+    /// million-iteration hash take about 10 s on one core); 10,000
+    /// remembered failures.
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         LegacyLimits {
             max_concurrent: (cores / 4).max(1),
             max_waiting: 64,
-            max_wait: Duration::from_secs(10),
+            max_wait: Duration::from_secs(20),
             remembered_failures: 10_000,
         }
     }

@@ -371,7 +371,7 @@ fn key_life_through_the_admin_in_chromium() {
     std::fs::create_dir_all(&shots).expect("screenshots dir");
 
     let dir = tempfile::tempdir().expect("tmp");
-    let password = format!("pw-{}", std::process::id());
+    let password = format!("passphrase-{}", std::process::id());
     let app = start_quickstart(dir.path(), &password);
     let base = format!("http://{}", app.addr);
 

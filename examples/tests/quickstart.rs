@@ -256,3 +256,25 @@ fn postgres_outage_is_503_then_recovers() {
         assert_eq!(get(&srv.addr, &[&auth]).0, 200);
     }
 }
+
+/// A weak admin password stops the quickstart before it serves anything,
+/// with the reason; the password itself is not printed.
+#[test]
+fn weak_admin_password_refuses_to_start() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+        .env("DATABASE_URL", &db.url)
+        .env("BIND", "127.0.0.1:0")
+        .env("APIKEY_ADMIN_USER", "admin")
+        .env("APIKEY_ADMIN_PASSWORD", "pa55w0rd")
+        .current_dir(dir.path())
+        .output()
+        .expect("run the quickstart");
+    assert!(!out.status.success(), "it started");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("at least 12"), "{stderr}");
+    assert!(!stderr.contains("pa55w0rd"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("curl"), "it printed a key: {stdout}");
+}

@@ -18,8 +18,8 @@ use apikey_core::{
 };
 use apikey_tests::{backend_tests, TestDb};
 
-/// `admin:s3cret` in Basic form.
-const AUTH: &str = "Basic YWRtaW46czNjcmV0";
+/// `admin:s3cret-passphrase` in Basic form.
+const AUTH: &str = "Basic YWRtaW46czNjcmV0LXBhc3NwaHJhc2U=";
 
 fn run(f: impl std::future::Future<Output = ()>) {
     actix_rt::System::new().block_on(f);
@@ -29,7 +29,8 @@ fn admin_of<M: AbstractApiKey>(keys: &BaseApiKeyManager<M>) -> Admin<M>
 where
     M::Extra: apikey_core::FormFields,
 {
-    Admin::new(keys.clone()).permission(BasicAuth::new("admin", "s3cret"))
+    Admin::new(keys.clone())
+        .permission(BasicAuth::new("admin", "s3cret-passphrase").expect("strong enough"))
 }
 
 /// One response, read whole.

@@ -4,6 +4,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration as StdDuration;
 
+use apikey_actix::admin::{Admin, BasicAuth, Throttle};
+use apikey_actix::Denial;
 use apikey_core::hashers::{self, Verification};
 use apikey_core::scaffold::{KeyTable, MAX_IDENTIFIER_LENGTH};
 use apikey_core::{
@@ -469,5 +471,119 @@ fn a_stalled_lookup_is_503_within_the_bound() {
         let _ = release.send(());
         assert_eq!(res.status().as_u16(), 503);
         assert!(res.headers().contains_key("retry-after"));
+    });
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let pair = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+fn attempt(auth: &BasicAuth, from: [u8; 4], password: &str) -> Result<(), Denial> {
+    let req = actix_web::test::TestRequest::default()
+        .peer_addr(std::net::SocketAddr::from((from, 40000)))
+        .insert_header(("Authorization", basic("admin", password)))
+        .to_http_request();
+    auth.verify(&req)
+}
+
+const PASSWORD: &str = "correct horse battery staple";
+
+#[test]
+fn weak_admin_passwords_are_refused() {
+    for weak in ["", "a", "s3cret", "elevenchars"] {
+        let err = BasicAuth::new("admin", weak).expect_err(weak);
+        assert!(err.to_string().contains("at least 12"), "{err}");
+    }
+    assert!(BasicAuth::new("", PASSWORD).is_err());
+    assert!(BasicAuth::new("admin", "twelve chars").is_ok());
+}
+
+/// Failed attempts back off per address: 429 while it lasts, even for the
+/// right password, which works again once it is over; other addresses are
+/// not affected until the server-wide allowance is spent too.
+#[test]
+fn failed_basic_auth_backs_off_per_address_then_globally() {
+    let auth = BasicAuth::new("admin", PASSWORD).expect("strong").throttle(
+        Throttle::default()
+            .free_failures_per_address(2)
+            .free_failures_global(6)
+            .backoff(StdDuration::from_millis(300), StdDuration::from_millis(600)),
+    );
+    let a = [10, 0, 0, 1];
+    for _ in 0..3 {
+        assert_eq!(attempt(&auth, a, "wrong"), Err(Denial::InvalidKey));
+    }
+    let throttled = attempt(&auth, a, PASSWORD);
+    assert!(
+        matches!(throttled, Err(Denial::Throttled { retry_after: 1 })),
+        "{throttled:?}"
+    );
+    assert_eq!(
+        attempt(&auth, [10, 0, 0, 2], PASSWORD),
+        Ok(()),
+        "another address"
+    );
+    // The right password is refused no longer than the back-off.
+    let mut tries = 0;
+    while attempt(&auth, a, PASSWORD).is_err() {
+        tries += 1;
+        assert!(tries < 200, "still refused well after the back-off");
+        std::thread::sleep(StdDuration::from_millis(20));
+    }
+    // A success starts the address's count again.
+    assert_eq!(attempt(&auth, a, "wrong"), Err(Denial::InvalidKey));
+    assert_eq!(attempt(&auth, a, PASSWORD), Ok(()));
+    // Guesses spread over addresses: the server-wide allowance (6, 4 spent).
+    for i in 3..6 {
+        assert_eq!(
+            attempt(&auth, [10, 0, 0, i], "wrong"),
+            Err(Denial::InvalidKey)
+        );
+    }
+    let fresh = attempt(&auth, [10, 0, 0, 9], PASSWORD);
+    assert!(matches!(fresh, Err(Denial::Throttled { .. })), "{fresh:?}");
+}
+
+/// A 429 from the admin carries Retry-After.
+#[test]
+fn throttled_admin_answers_429_with_retry_after() {
+    use actix_web::{test as atest, App};
+    let db = TestDb::sqlite();
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
+    let auth = BasicAuth::new("admin", PASSWORD)
+        .expect("strong")
+        .throttle(Throttle::default().free_failures_per_address(1));
+    actix_rt::System::new().block_on(async move {
+        let app = atest::init_service(
+            App::new().service(Admin::new(keys).permission(auth).scope("/admin")),
+        )
+        .await;
+        let call = |password: &str| {
+            atest::TestRequest::get()
+                .uri("/admin/")
+                .peer_addr(std::net::SocketAddr::from(([10, 0, 0, 1], 1)))
+                .insert_header(("Authorization", basic("admin", password)))
+                .to_request()
+        };
+        for _ in 0..2 {
+            let res = atest::call_service(&app, call("wrong")).await;
+            assert_eq!(res.status().as_u16(), 401);
+        }
+        let res = atest::call_service(&app, call(PASSWORD)).await;
+        assert_eq!(res.status().as_u16(), 429);
+        let retry: u32 = res
+            .headers()
+            .get("retry-after")
+            .expect("Retry-After")
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("seconds");
+        assert!((1..=60).contains(&retry), "{retry}");
     });
 }

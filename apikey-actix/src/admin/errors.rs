@@ -44,6 +44,10 @@ pub(crate) fn refusal(err: &AuthError) -> HttpResponse {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
     }
+    if let Some(seconds) = err.denial().retry_after() {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
     res
 }
 

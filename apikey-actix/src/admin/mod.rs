@@ -17,6 +17,7 @@
 //!     db.migrate().expect("migrations");
 //!     let keys = BaseApiKeyManager::<ApiKey>::new(db);
 //!     let auth = BasicAuth::from_env("APIKEY_ADMIN_USER", "APIKEY_ADMIN_PASSWORD")
+//!         .expect("a password of at least 12 characters")
 //!         .expect("set APIKEY_ADMIN_USER and APIKEY_ADMIN_PASSWORD");
 //!     HttpServer::new(move || {
 //!         App::new().service(
@@ -82,6 +83,7 @@ mod key;
 mod list;
 mod render;
 mod state;
+mod throttle;
 
 use std::fmt;
 use std::rc::Rc;
@@ -94,7 +96,8 @@ use actix_web::{web, Error, Scope};
 use apikey_core::{AbstractApiKey, BaseApiKeyManager};
 
 pub use apikey_core::{FormField, FormFields};
-pub use basic::BasicAuth;
+pub use basic::{BasicAuth, WeakCredentials, MIN_PASSWORD_LENGTH};
+pub use throttle::Throttle;
 
 use crate::{AllowAny, ApiKeyConfig, Not, Permission, RequirePermission};
 use state::{Mount, State};

@@ -18,7 +18,8 @@
 //!   demo key a branded one.
 //! - `APIKEY_ADMIN_USER` and `APIKEY_ADMIN_PASSWORD`: when both are set, the
 //!   web admin is served at `/admin` behind HTTP Basic authentication with
-//!   these credentials (create, list, edit and revoke keys in a browser).
+//!   these credentials (create, list, edit and revoke keys in a browser). A
+//!   password under 12 characters stops the start with an error.
 //!
 //! When the key table is empty, a demo key is created and printed once, with
 //! curl lines to try it. `GET /` is public; `GET /protected` answers the
@@ -97,7 +98,9 @@ async fn main() -> std::io::Result<()> {
         _ => keys.clone(),
     };
 
-    let admin_auth = BasicAuth::from_env("APIKEY_ADMIN_USER", "APIKEY_ADMIN_PASSWORD");
+    // A weak password stops the start, with the reason.
+    let admin_auth = BasicAuth::from_env("APIKEY_ADMIN_USER", "APIKEY_ADMIN_PASSWORD")
+        .map_err(|e| fail("APIKEY_ADMIN_PASSWORD", e))?;
     let config = ApiKeyConfig::default().parser(
         FirstOf::default()
             .or(HeaderParser::new(HeaderName::from_static("x-api-key")))
