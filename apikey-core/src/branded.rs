@@ -166,11 +166,14 @@ impl BrandedKeyGenerator {
         })
     }
 
-    /// Other lengths for the random prefix and secret (at least 1 each).
-    pub fn lengths(mut self, prefix_length: usize, secret_key_length: usize) -> Self {
-        self.prefix_length = prefix_length.max(1);
-        self.secret_key_length = secret_key_length.max(1);
-        self
+    /// Other lengths for the random prefix and secret, refused as by
+    /// [`KeyGenerator::new`] (a secret of at least
+    /// [`crate::MIN_SECRET_LENGTH`] characters, 128 bits).
+    pub fn lengths(mut self, prefix_length: usize, secret_key_length: usize) -> Result<Self> {
+        KeyGenerator::new(prefix_length, secret_key_length)?;
+        self.prefix_length = prefix_length;
+        self.secret_key_length = secret_key_length;
+        Ok(self)
     }
 
     /// Also accepts plain keys of `plain`'s shape (Django's format, 8 and 32

@@ -2,6 +2,7 @@
 //! (a plain TCP client, so malformed requests reach the server as sent).
 
 use std::process::Command;
+use std::time::Duration;
 
 use apikey_core::{ApiKey, BaseApiKeyManager, BrandedKeyGenerator, NewKey};
 use apikey_tests::server::{http_get, http_raw as raw, is_key, spawn_server, Spawned};

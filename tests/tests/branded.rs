@@ -75,7 +75,8 @@ fn generated_keys_have_the_documented_shape() {
     }
     let long = BrandedKeyGenerator::new("b")
         .expect("brand")
-        .lengths(12, 40);
+        .lengths(12, 40)
+        .expect("lengths");
     let key = long.generate().key;
     assert_eq!(key.expose_secret().len(), 2 + 12 + 1 + 40 + 6);
     assert!(long.is_well_formed(key.expose_secret()));

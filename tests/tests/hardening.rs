@@ -587,3 +587,14 @@ fn throttled_admin_answers_429_with_retry_after() {
         assert!((1..=60).contains(&retry), "{retry}");
     });
 }
+
+/// Every generator refuses secrets with under 128 bits of entropy.
+#[test]
+fn generators_refuse_short_secrets() {
+    use apikey_core::branded::BrandedKeyGenerator;
+    assert!(KeyGenerator::new(8, 8).is_err());
+    assert!(KeyGenerator::new(8, 21).is_err());
+    let branded = BrandedKeyGenerator::new("acme").expect("brand");
+    assert!(branded.clone().lengths(8, 8).is_err());
+    assert!(branded.lengths(8, 22).is_ok());
+}
