@@ -26,13 +26,16 @@
 //! # Fast and fresh
 //!
 //! Every manager answers keys it verified from memory (the verification
-//! cache, on by default) and forgets them as soon as anyone writes to the
-//! key store: on a SQLite file within milliseconds of any commit by any
-//! process (`PRAGMA data_version`); on PostgreSQL within milliseconds for key
-//! tables with the notification trigger (`LISTEN apikey_changes`; the
-//! built-in migrations and [`scaffold`] install it) and within the cache's
-//! `max_age` (default one second) for what no trigger sees (Django's table,
-//! the tables a narrowing joins); no cache on in-memory SQLite. A lost
+//! cache, on by default) and stops answering them as soon as anyone writes
+//! to the key store: on a SQLite file within milliseconds of any commit by
+//! any process (`PRAGMA data_version`); on PostgreSQL within milliseconds for
+//! key tables with the notification trigger (`LISTEN apikey_changes`; the
+//! built-in migrations and [`scaffold`] install it) and within the
+//! revalidation sweep (half the cache's `max_age`, default one second) for
+//! what no trigger sees (Django's table, the tables a narrowing joins); no
+//! cache on in-memory SQLite. After a change, the keys it left alone are
+//! re-read in bulk off the request path and answered from memory again; keys
+//! never issued are refused from the set of the table's prefixes. A lost
 //! change feed turns the cache off until it is back. Details and knobs:
 //! [`BaseApiKeyManager::with_cache`].
 //!

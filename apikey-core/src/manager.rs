@@ -35,10 +35,11 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 /// memory of a key nobody changes.
 pub const DEFAULT_MAX_AGE_SQLITE: Duration = Duration::from_secs(60);
 
-/// How long a cached key is answered at most, by default, on PostgreSQL:
-/// the revalidation interval for what the triggers' notifications cannot
-/// see (a table without the trigger, such as Django's, and the tables a
-/// narrowing joins, such as a deactivated organization).
+/// How long a cached key is answered at most after its row was read, by
+/// default, on PostgreSQL; the cache re-reads what it holds every half of
+/// it, which bounds what the triggers' notifications cannot see (a table
+/// without the trigger, such as Django's, and the tables a narrowing joins,
+/// such as a deactivated organization).
 pub const DEFAULT_MAX_AGE_POSTGRES: Duration = Duration::from_secs(1);
 
 /// The one definition of which keys are usable.
