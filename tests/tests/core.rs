@@ -247,6 +247,180 @@ fn legacy_hash_is_upgraded_on_first_verify(db: &TestDb) {
     }
 }
 
+/// The first legacy (pbkdf2) vector: (key, prefix, hashed_key).
+fn legacy_vector() -> (String, String, String) {
+    let file: serde_json::Value =
+        serde_json::from_str(include_str!("../../apikey-core/tests/vectors/django.json"))
+            .expect("vectors");
+    let v = file["vectors"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|v| {
+            v["hashed_key"]
+                .as_str()
+                .is_some_and(|h| h.starts_with("pbkdf2_"))
+        })
+        .expect("a legacy vector")
+        .clone();
+    let field = |k: &str| v[k].as_str().expect("string").to_owned();
+    (field("key"), field("prefix"), field("hashed_key"))
+}
+
+/// Inserts the legacy vector's row; its key, prefix and stored hash.
+fn insert_legacy(db: &TestDb) -> (String, String, String) {
+    let (key, prefix, hashed) = legacy_vector();
+    db.database(); // migrated
+    db.raw_sql(&format!(
+        "INSERT INTO api_keys (prefix, hashed_key, created, name, revoked) \
+         VALUES ('{prefix}', '{hashed}', '2020-01-02 03:04:05.123456', 'legacy', false)"
+    ))
+    .expect("insert legacy row");
+    (key, prefix, hashed)
+}
+
+/// The default generator, but the first time a legacy hash verifies,
+/// someone else acts (`meddle`) between the lookup reading the row and the
+/// manager upgrading its hash: a deterministic interleaving of a race.
+struct Meddling {
+    meddle: Box<dyn Fn() + Send + Sync>,
+    done: std::sync::Once,
+}
+
+impl std::fmt::Debug for Meddling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Meddling")
+    }
+}
+
+impl GenerateKey for Meddling {
+    fn generate(&self) -> GeneratedKey {
+        KeyGenerator::default().generate()
+    }
+
+    fn verify(&self, key: &str, hashed_key: &str) -> hashers::Verification {
+        let found = hashers::verify(key, hashed_key);
+        if found == hashers::Verification::ValidOutdated {
+            self.done.call_once(|| (self.meddle)());
+        }
+        found
+    }
+}
+
+fn meddling(db: &TestDb, meddle: impl Fn() + Send + Sync + 'static) -> BaseApiKeyManager<ApiKey> {
+    manager(db).with_generator(Meddling {
+        meddle: Box::new(meddle),
+        done: std::sync::Once::new(),
+    })
+}
+
+/// A revoke that lands between a lookup reading a legacy row and upgrading
+/// its hash: the lookup is refused, the row stays revoked (the upgrade
+/// changes `hashed_key` alone), and the key is refused from then on.
+fn revoke_racing_a_legacy_upgrade(db: &TestDb) {
+    let (key, prefix, hashed) = insert_legacy(db);
+    let other = manager(db);
+    let revoker = other.clone();
+    let target = prefix.clone();
+    let keys = meddling(db, move || {
+        revoker.revoke(&target).expect("revoke meanwhile");
+    });
+    assert!(keys.settle_cache(SETTLE));
+    assert!(matches!(keys.get_from_key(&key), Err(Error::InvalidKey)));
+    let row = other.find_by_prefix(&prefix).expect("find").expect("row");
+    assert!(row.revoked(), "the revoke stands");
+    assert!(
+        row.hashed_key() == hashed || row.hashed_key() == hashers::hash(&key),
+        "{}",
+        row.hashed_key()
+    );
+    assert_eq!(row.name(), "legacy");
+    assert!(!keys.is_valid(&key).expect("is_valid"));
+    assert!(!other.is_valid(&key).expect("is_valid"));
+}
+
+/// Two lookups upgrade the same legacy hash at once (one lands between the
+/// other's read and write): both succeed, the stored hash is the new one,
+/// nothing else changed.
+fn two_concurrent_upgrades(db: &TestDb) {
+    let (key, prefix, _) = insert_legacy(db);
+    let other = manager(db);
+    let first = other.clone();
+    let k = key.clone();
+    let keys = meddling(db, move || {
+        let row = first.get_from_key(&k).expect("the other upgrade");
+        assert_eq!(row.hashed_key(), hashers::hash(&k));
+    });
+    assert!(keys.settle_cache(SETTLE));
+    assert!(other.settle_cache(SETTLE));
+    let row = keys
+        .get_from_key(&key)
+        .expect("the upgrade that lost the race");
+    assert_eq!(row.hashed_key(), hashers::hash(&key));
+    let stored = other.find_by_prefix(&prefix).expect("find").expect("row");
+    assert_eq!(stored.hashed_key(), hashers::hash(&key));
+    assert!(!stored.revoked());
+    assert_eq!(stored.name(), "legacy");
+
+    // And truly at once, from several threads on their own pools.
+    let db2 = TestDb::of(db.kind);
+    let (key, prefix, _) = insert_legacy(&db2);
+    let managers: Vec<_> = (0..4).map(|_| manager(&db2)).collect();
+    for m in &managers {
+        assert!(m.settle_cache(SETTLE));
+    }
+    let start = Arc::new(std::sync::Barrier::new(managers.len()));
+    let threads: Vec<_> = managers
+        .into_iter()
+        .map(|m| {
+            let (key, start) = (key.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                m.get_from_key(&key).map(|r| r.hashed_key().to_owned())
+            })
+        })
+        .collect();
+    for t in threads {
+        let hashed = t.join().expect("thread").expect("every upgrade succeeds");
+        assert_eq!(hashed, hashers::hash(&key));
+    }
+    let stored = manager(&db2)
+        .find_by_prefix(&prefix)
+        .expect("find")
+        .expect("row");
+    assert_eq!(stored.hashed_key(), hashers::hash(&key));
+}
+
+/// Several revokes of one key at once: every one succeeds, the key is
+/// revoked once and refused, another key is untouched.
+fn concurrent_revokes(db: &TestDb) {
+    let keys = manager(db);
+    let (row, key) = keys.create_key(NewKey::new("target")).expect("create");
+    let (_, bystander) = keys.create_key(NewKey::new("bystander")).expect("create");
+    let start = Arc::new(std::sync::Barrier::new(6));
+    let threads: Vec<_> = (0..6)
+        .map(|_| {
+            let (m, prefix, start) = (manager(db), row.prefix().to_owned(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                m.revoke(&prefix).map(|r| r.revoked())
+            })
+        })
+        .collect();
+    for t in threads {
+        let revoked = t.join().expect("thread").expect("every revoke succeeds");
+        assert!(revoked);
+    }
+    let stored = keys
+        .find_by_prefix(row.prefix())
+        .expect("find")
+        .expect("row");
+    assert!(stored.revoked());
+    assert_eq!(stored.hashed_key(), row.hashed_key());
+    assert!(!keys.is_valid(key.expose_secret()).expect("is_valid"));
+    assert!(keys.is_valid(bystander.expose_secret()).expect("is_valid"));
+}
+
 /// Returns a fixed prefix for its first `fixed` keys, then random ones.
 #[derive(Debug)]
 struct CollidingGenerator {
@@ -701,6 +875,9 @@ backend_tests!(
     has_expired,
     get_from_key,
     legacy_hash_is_upgraded_on_first_verify,
+    revoke_racing_a_legacy_upgrade,
+    two_concurrent_upgrades,
+    concurrent_revokes,
     prefix_collision_is_retried,
     concurrent_creation_loses_nothing,
     usable_keys_can_be_narrowed,
