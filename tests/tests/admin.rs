@@ -459,6 +459,76 @@ fn csrf_tokens_are_per_session(db: &TestDb) {
     assert_eq!(names, ["same session"]);
 }
 
+/// Prints a CSRF token minted by this process (for
+/// `csrf_token_from_another_process_is_refused`, which runs it as a child:
+/// ignored on its own).
+#[test]
+#[ignore = "a helper: csrf_token_from_another_process_is_refused runs it in a child process"]
+fn mint_csrf_token_for_another_process() {
+    let db = TestDb::sqlite();
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
+    run(async {
+        let app = atest::init_service(App::new().service(admin_of(&keys).scope("/admin"))).await;
+        let token = Browser::new(app).get("/admin/new").await.csrf();
+        println!("CSRF-TOKEN={token}");
+    });
+}
+
+/// A token minted by another process (the same admin before a restart, or
+/// another server) is refused and replaced: each process signs with its own
+/// secret.
+#[test]
+fn csrf_token_from_another_process_is_refused() {
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--ignored",
+            "--exact",
+            "mint_csrf_token_for_another_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .output()
+        .expect("run the helper");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let theirs = stdout
+        .lines()
+        .find_map(|l| l.split_once("CSRF-TOKEN=").map(|(_, t)| t.trim()))
+        .unwrap_or_else(|| panic!("no token printed: {stdout}"))
+        .to_owned();
+    assert_eq!(theirs.len(), 32 + 1 + 64, "{theirs}");
+
+    let db = TestDb::sqlite();
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
+    run(async {
+        let app = atest::init_service(App::new().service(admin_of(&keys).scope("/admin"))).await;
+        let mut b = Browser::new(app);
+        let ours = b.get("/admin/new").await.csrf();
+        assert_ne!(ours, theirs);
+        b.cookie = Some(theirs.clone());
+        let res = b
+            .post("/admin/new", &[("name", "stale"), ("csrf_token", &theirs)])
+            .await;
+        assert_eq!(res.status, 403, "{}", res.body);
+        // The next page replaces it with one of ours, which works.
+        b.cookie = Some(theirs.clone());
+        let page = b.get("/admin/new").await;
+        assert_eq!(page.set_cookies().len(), 1);
+        assert_ne!(page.csrf(), theirs);
+        let res = b
+            .submit("/admin/new", "/admin/new", &[("name", "fresh")])
+            .await;
+        assert_eq!(res.status, 201, "{}", res.body);
+    });
+    let names: Vec<String> = keys
+        .list(&KeyFilter::default())
+        .expect("list")
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    assert_eq!(names, ["fresh"]);
+}
+
 fn user_text_is_escaped(db: &TestDb) {
     let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
     let evil = "<script>alert(1)</script>";
