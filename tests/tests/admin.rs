@@ -529,6 +529,92 @@ fn csrf_token_from_another_process_is_refused() {
     assert_eq!(names, ["fresh"]);
 }
 
+/// Basic auth as browsers send it: the password may hold `:` (the user
+/// ends at the first one); both halves must match; repeated headers, other
+/// schemes and broken encodings are refused; the realm cannot break out of
+/// its quotes; `from_env` wants both variables.
+#[test]
+fn basic_auth_edge_cases() {
+    use base64::Engine as _;
+    let basic = |creds: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(creds)
+        )
+    };
+    run(async {
+        let guard = BasicAuth::new("admin", "pa:ss:word").realm("keys \"r\\s\"");
+        let app = atest::init_service(
+            App::new().service(
+                web::scope("/s")
+                    .wrap(apikey_actix::RequirePermission::new(guard))
+                    .route("", web::get().to(actix_web::HttpResponse::Ok)),
+            ),
+        )
+        .await;
+        let cases: Vec<(Vec<String>, u16)> = vec![
+            (vec![basic("admin:pa:ss:word")], 200),
+            (vec![basic("admin:pa:ss:word").replacen("Basic", "bAsIc", 1)], 200),
+            (vec![basic("admin:pa")], 401),
+            (vec![basic("admin:pa:ss:wor")], 401),
+            (vec![basic("admin:pa:ss:word:")], 401),
+            (vec![basic("admin:")], 401),
+            (vec![basic("admin")], 401),
+            (vec![basic("admi:pa:ss:word")], 401),
+            (vec![basic("other:pa:ss:word")], 401),
+            (vec![basic("admin:pa:ss:word"), basic("admin:pa:ss:word")], 401),
+            (vec![basic("admin:pa:ss:word").replacen("Basic", "Bearer", 1)], 401),
+            (vec!["Basic !!!".to_owned()], 401),
+            (vec!["Basic".to_owned()], 401),
+            (vec![], 401),
+        ];
+        for (i, (headers, want)) in cases.iter().enumerate() {
+            let mut req = atest::TestRequest::get().uri("/s");
+            for h in headers {
+                req = req.append_header((header::AUTHORIZATION, h.as_str()));
+            }
+            let res = atest::call_service(&app, req.to_request()).await;
+            assert_eq!(res.status().as_u16(), *want, "case {i}: {headers:?}");
+            if *want == 401 {
+                assert_eq!(
+                    res.headers()
+                        .get(header::WWW_AUTHENTICATE)
+                        .and_then(|v| v.to_str().ok()),
+                    Some("Basic realm=\"keys rs\", charset=\"UTF-8\""),
+                    "case {i}"
+                );
+            }
+        }
+    });
+    let (user, password) = ("APIKEY_T16_BASIC_USER", "APIKEY_T16_BASIC_PASSWORD");
+    std::env::remove_var(user);
+    std::env::remove_var(password);
+    assert!(BasicAuth::from_env(user, password).is_none());
+    std::env::set_var(user, "admin");
+    assert!(BasicAuth::from_env(user, password).is_none());
+    std::env::set_var(password, "");
+    assert!(BasicAuth::from_env(user, password).is_none());
+    std::env::set_var(password, "pw");
+    let from_env = BasicAuth::from_env(user, password).expect("both set");
+    run(async {
+        let app = atest::init_service(
+            App::new().service(
+                web::scope("/s")
+                    .wrap(apikey_actix::RequirePermission::new(from_env))
+                    .route("", web::get().to(actix_web::HttpResponse::Ok)),
+            ),
+        )
+        .await;
+        for (creds, want) in [("admin:pw", 200), ("admin:pwx", 401)] {
+            let req = atest::TestRequest::get()
+                .uri("/s")
+                .insert_header((header::AUTHORIZATION, basic(creds)))
+                .to_request();
+            assert_eq!(atest::call_service(&app, req).await.status().as_u16(), want);
+        }
+    });
+}
+
 fn user_text_is_escaped(db: &TestDb) {
     let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
     let evil = "<script>alert(1)</script>";
