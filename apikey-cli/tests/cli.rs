@@ -14,6 +14,7 @@ use std::process::{Command, Stdio};
 use apikey_core::{ApiKey, BackendKind, BaseApiKeyManager, Database, NewKey};
 use apikey_tests::{backend_tests, TestDb};
 use chrono::{DateTime, Duration, Utc};
+use diesel::{Connection, RunQueryDsl};
 use serde_json::Value;
 
 #[derive(Debug)]
@@ -1185,8 +1186,100 @@ fn branded_keys(db: &TestDb) {
     assert_eq!(list_json(db, &[]).len(), 2);
 }
 
+/// `apikey list | head -1`: the reader goes after one line; the rest of a
+/// long list meets a closed pipe, which ends the command quietly (exit 0,
+/// no panic), and `head` got its line.
+fn list_into_a_closed_pipe(db: &TestDb) {
+    ok(apikey(db, &["migrate"]));
+    let key = create(db, &["--name", "first"]);
+    // Enough rows that `list` writes far more than a pipe buffer (64 KiB).
+    let rows = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 3000) \
+                INSERT INTO api_keys (prefix, hashed_key, created, name, revoked) \
+                SELECT 'p' || (1000000 + x), 'sha512$$0', '2025-01-01 00:00:00', \
+                       'a name long enough to fill the pipe quickly ' || x, false FROM n";
+    let rows = match db.kind {
+        BackendKind::Postgres => rows.replace("'p' || (1000000 + x)", "'p' || (1000000 + x)::text"),
+        _ => rows.to_owned(),
+    };
+    db.raw_sql(&rows).expect("bulk rows");
+    let script = format!(
+        "set -o pipefail; \"$0\" --database-url \"$1\" list | head -1; \
+         echo \"status=${{PIPESTATUS[0]}}\" >&2"
+    );
+    let out = Command::new("bash")
+        .args(["-c", &script, env!("CARGO_BIN_EXE_apikey"), &db.url])
+        .output()
+        .expect("run the pipeline");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stdout.lines().count(), 1, "head printed one line: {stdout}");
+    assert!(stderr.contains("status=0"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stdout.contains(secret(&key)));
+}
+
+/// The store goes away after `apikey` connected (here: while `verify -`
+/// waits for the key on stdin, the database is dropped): a database
+/// failure, exit 3, named as one; never a usage error or a panic.
+#[test]
+fn postgres_store_gone_after_connecting_is_a_database_failure() {
+    let db = TestDb::postgres();
+    ok(apikey(&db, &["migrate"]));
+    let key = create(&db, &["--name", "doomed"]);
+    let name = db.url.rsplit('/').next().expect("database name").to_owned();
+    let server = apikey_tests::pg_server_url();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_apikey"))
+        .args(["--database-url", &db.url, "verify", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn apikey");
+    let mut admin = diesel::PgConnection::establish(&server).expect("connect");
+    // Positive evidence first: apikey's connection is there.
+    let connected = format!(
+        "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = '{name}' \
+         AND pid <> pg_backend_pid()"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let n: i64 = diesel::sql_query(&connected)
+            .get_result::<Count>(&mut admin)
+            .expect("count")
+            .n;
+        if n > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "apikey never connected"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut admin,
+        &format!("DROP DATABASE {name} WITH (FORCE)"),
+    )
+    .expect("drop the database under apikey");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(key.as_bytes()).expect("send the key");
+    drop(input);
+    let out = child.wait_with_output().expect("apikey output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("database"), "{stderr}");
+    assert!(!stderr.contains(secret(&key)), "{stderr}");
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
 backend_tests!(
     branded_keys,
+    list_into_a_closed_pipe,
     any_key_table,
     scaffolded_sql_runs,
     every_command,

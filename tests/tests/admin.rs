@@ -554,7 +554,10 @@ fn basic_auth_edge_cases() {
         .await;
         let cases: Vec<(Vec<String>, u16)> = vec![
             (vec![basic("admin:pa:ss:word")], 200),
-            (vec![basic("admin:pa:ss:word").replacen("Basic", "bAsIc", 1)], 200),
+            (
+                vec![basic("admin:pa:ss:word").replacen("Basic", "bAsIc", 1)],
+                200,
+            ),
             (vec![basic("admin:pa")], 401),
             (vec![basic("admin:pa:ss:wor")], 401),
             (vec![basic("admin:pa:ss:word:")], 401),
@@ -562,8 +565,14 @@ fn basic_auth_edge_cases() {
             (vec![basic("admin")], 401),
             (vec![basic("admi:pa:ss:word")], 401),
             (vec![basic("other:pa:ss:word")], 401),
-            (vec![basic("admin:pa:ss:word"), basic("admin:pa:ss:word")], 401),
-            (vec![basic("admin:pa:ss:word").replacen("Basic", "Bearer", 1)], 401),
+            (
+                vec![basic("admin:pa:ss:word"), basic("admin:pa:ss:word")],
+                401,
+            ),
+            (
+                vec![basic("admin:pa:ss:word").replacen("Basic", "Bearer", 1)],
+                401,
+            ),
             (vec!["Basic !!!".to_owned()], 401),
             (vec!["Basic".to_owned()], 401),
             (vec![], 401),

@@ -421,6 +421,55 @@ fn concurrent_revokes(db: &TestDb) {
     assert!(keys.is_valid(bystander.expose_secret()).expect("is_valid"));
 }
 
+/// `postgresql://` (libpq's other spelling) is PostgreSQL too: the same
+/// database as through `postgres://`.
+#[test]
+fn postgres_url_spelled_postgresql() {
+    let db = TestDb::postgres();
+    let url = db.url.replacen("postgres://", "postgresql://", 1);
+    assert!(url.starts_with("postgresql://"), "{url}");
+    let database = Database::connect(&url).expect("connect");
+    assert_eq!(database.backend(), apikey_core::BackendKind::Postgres);
+    database.migrate().expect("migrate");
+    let keys = BaseApiKeyManager::<ApiKey>::new(database);
+    let (_, key) = keys.create_key(NewKey::new("spelled")).expect("create");
+    assert!(manager(&db)
+        .is_valid(key.expose_secret())
+        .expect("is_valid"));
+}
+
+/// In-memory SQLite (`:memory:` and `sqlite://:memory:`): one database for
+/// the life of the pool, so keys made through it are found through it; a
+/// second pool is another, empty database.
+#[test]
+fn in_memory_sqlite_keeps_its_keys() {
+    for url in [":memory:", "sqlite://:memory:"] {
+        let database = Database::connect(url).expect("connect");
+        assert_eq!(database.backend(), apikey_core::BackendKind::Sqlite);
+        database.migrate().expect("migrate");
+        let keys = BaseApiKeyManager::<ApiKey>::new(database);
+        let (row, key) = keys.create_key(NewKey::new("in memory")).expect("create");
+        for _ in 0..3 {
+            assert!(
+                keys.is_valid(key.expose_secret()).expect("is_valid"),
+                "{url}"
+            );
+        }
+        assert_eq!(keys.count(&KeyFilter::default()).expect("count"), 1);
+        keys.revoke(row.prefix()).expect("revoke");
+        assert!(!keys.is_valid(key.expose_secret()).expect("is_valid"));
+
+        let other = Database::connect(url).expect("connect");
+        other.migrate().expect("migrate");
+        let other = BaseApiKeyManager::<ApiKey>::new(other);
+        assert_eq!(
+            other.count(&KeyFilter::default()).expect("count"),
+            0,
+            "{url}"
+        );
+    }
+}
+
 /// Returns a fixed prefix for its first `fixed` keys, then random ones.
 #[derive(Debug)]
 struct CollidingGenerator {
