@@ -1202,12 +1202,10 @@ fn list_into_a_closed_pipe(db: &TestDb) {
         _ => rows.to_owned(),
     };
     db.raw_sql(&rows).expect("bulk rows");
-    let script = format!(
-        "set -o pipefail; \"$0\" --database-url \"$1\" list | head -1; \
-         echo \"status=${{PIPESTATUS[0]}}\" >&2"
-    );
+    let script = "set -o pipefail; \"$0\" --database-url \"$1\" list | head -1; \
+                  echo \"status=${PIPESTATUS[0]}\" >&2";
     let out = Command::new("bash")
-        .args(["-c", &script, env!("CARGO_BIN_EXE_apikey"), &db.url])
+        .args(["-c", script, env!("CARGO_BIN_EXE_apikey"), &db.url])
         .output()
         .expect("run the pipeline");
     let stdout = String::from_utf8_lossy(&out.stdout);
