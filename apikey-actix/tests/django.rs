@@ -39,7 +39,7 @@ fn django_keys_guard_routes(db: &TestDb) {
         "id as Django makes it"
     );
 
-    actix_rt::System::new().block_on(async {
+    apikey_tests::block_on(async {
         let app = atest::init_service(
             App::new()
                 .app_data(web::Data::new(keys.clone()))
@@ -91,7 +91,7 @@ fn builtin_key_is_not_a_django_key(db: &TestDb) {
     let builtin: BaseApiKeyManager<ApiKey> = BaseApiKeyManager::new(database.clone());
     let (_, key) = builtin.create_key(NewKey::new("built-in")).expect("create");
     let django: BaseApiKeyManager<DjangoApiKey> = BaseApiKeyManager::new(database);
-    actix_rt::System::new().block_on(async {
+    apikey_tests::block_on(async {
         let app = atest::init_service(
             App::new()
                 .app_data(web::Data::new(django))

@@ -12,7 +12,7 @@ use apikey_actix::{
     KeyParser, Not, Or, Permitted, RequirePermission,
 };
 use apikey_core::{AbstractApiKey, ApiKey, BaseApiKeyManager, NewKey, PlainKey};
-use apikey_tests::{backend_tests, TestDb};
+use apikey_tests::{backend_tests, block_on as run, TestDb};
 use chrono::{Duration, Utc};
 
 async fn protected(key: HasApiKey<ApiKey>) -> HttpResponse {
@@ -26,10 +26,6 @@ fn fake_login(req: &actix_web::dev::ServiceRequest) {
             user: "alice".into(),
         });
     }
-}
-
-fn run(f: impl std::future::Future<Output = ()>) {
-    actix_rt::System::new().block_on(f);
 }
 
 struct Fixture {

@@ -28,6 +28,26 @@ pub struct TestDb {
     pg: Option<(String, String)>,
 }
 
+/// Runs `f` to completion on a fresh actix system (actix's test service
+/// needs one); the shared `block_on` of the synchronous test functions.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    actix_rt::System::new().block_on(f)
+}
+
+/// True for `prefix.secret` with these lengths, both of `[A-Za-z0-9]`: the
+/// shape of a key the default generator makes (8 and 32 characters).
+pub fn is_key_shaped(key: &str, prefix_len: usize, secret_len: usize) -> bool {
+    let Some((prefix, secret)) = key.split_once('.') else {
+        return false;
+    };
+    prefix.len() == prefix_len
+        && secret.len() == secret_len
+        && prefix
+            .bytes()
+            .chain(secret.bytes())
+            .all(|b| b.is_ascii_alphanumeric())
+}
+
 /// What a PostgreSQL test says when it has no server.
 pub const NO_PG: &str = "this PostgreSQL test needs a server and APIKEY_TEST_PG_URL is not set. \
 Run scripts/test.sh (it starts a throwaway one), or start one with \
@@ -178,6 +198,25 @@ impl TestDb {
             }
         };
         self.raw_sql(sql).expect("django table");
+    }
+}
+
+impl TestDb {
+    /// Creates the examples' `organizations` table (id, name, active
+    /// defaulting to true), the parent of the scaffolded
+    /// `organization_api_keys` tables in the tests.
+    pub fn create_organizations_table(&self) {
+        let sql = match self.kind {
+            BackendKind::Postgres => {
+                "CREATE TABLE organizations (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, \
+                 active BOOLEAN NOT NULL DEFAULT TRUE);"
+            }
+            _ => {
+                "CREATE TABLE organizations (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, \
+                 name TEXT NOT NULL, active BOOLEAN NOT NULL DEFAULT 1);"
+            }
+        };
+        self.raw_sql(sql).expect("organizations table");
     }
 }
 

@@ -135,9 +135,7 @@ pub fn spawn_server(mut cmd: Command) -> Spawned {
 
 /// True for a token shaped like a default key (`8 chars . 32 chars`).
 pub fn is_key(t: &str) -> bool {
-    t.len() == 41
-        && t.as_bytes()[8] == b'.'
-        && t.bytes().all(|b| b == b'.' || b.is_ascii_alphanumeric())
+    crate::is_key_shaped(t, 8, 32)
 }
 
 /// Sends raw bytes (a whole request, `Connection: close`), returns the

@@ -16,14 +16,10 @@ use apikey_core::scaffold::KeyTable;
 use apikey_core::{
     AbstractApiKey, ApiKey, BackendKind, BaseApiKeyManager, DjangoApiKey, KeyFilter, NewKey,
 };
-use apikey_tests::{backend_tests, TestDb};
+use apikey_tests::{backend_tests, block_on as run, TestDb};
 
 /// `admin:s3cret-passphrase` in Basic form.
 const AUTH: &str = "Basic YWRtaW46czNjcmV0LXBhc3NwaHJhc2U=";
-
-fn run(f: impl std::future::Future<Output = ()>) {
-    actix_rt::System::new().block_on(f);
-}
 
 fn admin_of<M: AbstractApiKey>(keys: &BaseApiKeyManager<M>) -> Admin<M>
 where
