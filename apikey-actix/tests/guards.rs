@@ -275,7 +275,83 @@ fn first_of_sources(db: &TestDb) {
         for (i, (headers, want)) in cases.iter().enumerate() {
             assert_eq!(status_with(&app, headers).await, *want, "case {i}");
         }
+
+        // Authorization first, then the custom header: whether the
+        // Authorization header is this parser's source decides.
+        let parser = FirstOf::default()
+            .or(AuthorizationParser::new("Api-Key"))
+            .or(HeaderParser::new(HeaderName::from_static("x-api-key")));
+        let app = service!(f.keys, ApiKeyConfig::default().parser(parser));
+        let auth = |v: &str| ("authorization", hv(v));
+        let cases = [
+            // Another scheme, or another word: not this source, next one.
+            (
+                vec![auth(&format!("Bearer {}", f.valid)), x(&f.valid)],
+                StatusCode::OK,
+            ),
+            (
+                vec![auth(&format!("Token12 {}", f.revoked)), x(&f.valid)],
+                StatusCode::OK,
+            ),
+            (
+                vec![auth(&format!("Api-Keys {}", f.revoked)), x(&f.valid)],
+                StatusCode::OK,
+            ),
+            (vec![auth("Api"), x(&f.valid)], StatusCode::OK),
+            (vec![auth(""), x(&f.valid)], StatusCode::OK),
+            // This source, unusable: refused, the custom header not read.
+            (vec![auth("Api-Key"), x(&f.valid)], StatusCode::UNAUTHORIZED),
+            (
+                vec![auth("api-key "), x(&f.valid)],
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                vec![api_key(&f.revoked), x(&f.valid)],
+                StatusCode::UNAUTHORIZED,
+            ),
+            (vec![api_key(&f.valid), x(&f.revoked)], StatusCode::OK),
+        ];
+        for (i, (headers, want)) in cases.iter().enumerate() {
+            assert_eq!(
+                status_with(&app, headers).await,
+                *want,
+                "second order, case {i}"
+            );
+        }
+
+        // Nested: a FirstOf is present when one of its parsers is; a
+        // parser without its own `is_present` is present when it finds a key.
+        let parser = FirstOf::default()
+            .or(FirstOf::default()
+                .or(CookieParser)
+                .or(HeaderParser::new(HeaderName::from_static("x-api-key"))))
+            .or(AuthorizationParser::new("Api-Key"));
+        let app = service!(f.keys, ApiKeyConfig::default().parser(parser));
+        let cases = [
+            (vec![api_key(&f.valid)], StatusCode::OK),
+            (vec![x(&f.valid), api_key(&f.revoked)], StatusCode::OK),
+            (
+                vec![x(&f.valid), x(&f.valid), api_key(&f.valid)],
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                vec![
+                    ("cookie", hv(&format!("api_key={}", f.valid))),
+                    api_key(&f.revoked),
+                ],
+                StatusCode::OK,
+            ),
+        ];
+        for (i, (headers, want)) in cases.iter().enumerate() {
+            assert_eq!(status_with(&app, headers).await, *want, "nested, case {i}");
+        }
     });
+
+    // What the parsers say they read.
+    assert_eq!(AuthorizationParser::new("Bearer").keyword(), "Bearer");
+    assert_eq!(AuthorizationParser::default().keyword(), "Api-Key");
+    let name = HeaderName::from_static("x-api-key");
+    assert_eq!(HeaderParser::new(name.clone()).name(), &name);
 }
 
 fn hostile_headers(db: &TestDb) {

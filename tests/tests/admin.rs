@@ -591,6 +591,64 @@ fn basic_auth_edge_cases() {
             }
         }
     });
+    // The encoded credentials may be 4096 characters long, not one more
+    // (4 characters per 3 bytes: "admin:" and 3066 bytes make 4096).
+    run(async {
+        let long = "p".repeat(3066);
+        let longer = "p".repeat(3069);
+        let app = atest::init_service(
+            App::new()
+                .service(
+                    web::scope("/long")
+                        .wrap(apikey_actix::RequirePermission::new(BasicAuth::new(
+                            "admin", &long,
+                        )))
+                        .route("", web::get().to(actix_web::HttpResponse::Ok)),
+                )
+                .service(
+                    web::scope("/longer")
+                        .wrap(apikey_actix::RequirePermission::new(BasicAuth::new(
+                            "admin", &longer,
+                        )))
+                        .route("", web::get().to(actix_web::HttpResponse::Ok)),
+                ),
+        )
+        .await;
+        for (path, creds, want) in [
+            ("/long", format!("admin:{long}"), 200),
+            ("/longer", format!("admin:{longer}"), 401),
+        ] {
+            let header_value = basic(&creds);
+            assert_eq!(
+                header_value.len() - "Basic ".len(),
+                if want == 200 { 4096 } else { 4100 }
+            );
+            let req = atest::TestRequest::get()
+                .uri(path)
+                .insert_header((header::AUTHORIZATION, header_value))
+                .to_request();
+            assert_eq!(
+                atest::call_service(&app, req).await.status().as_u16(),
+                want,
+                "{path}"
+            );
+        }
+    });
+
+    // Its Debug output shows the realm, never the credentials.
+    let shown = format!(
+        "{:?}",
+        BasicAuth::new("someuser", "somepassword").realm("r1")
+    );
+    assert!(
+        shown.starts_with("BasicAuth") && shown.contains("\"r1\""),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("someuser") && !shown.contains("somepassword"),
+        "{shown}"
+    );
+
     let (user, password) = ("APIKEY_T16_BASIC_USER", "APIKEY_T16_BASIC_PASSWORD");
     std::env::remove_var(user);
     std::env::remove_var(password);
