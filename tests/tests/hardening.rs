@@ -598,3 +598,95 @@ fn generators_refuse_short_secrets() {
     assert!(branded.clone().lengths(8, 8).is_err());
     assert!(branded.lengths(8, 22).is_ok());
 }
+
+/// The admin behind a load balancer: a form served by one instance is
+/// accepted by another when they share the CSRF secret (and refused with
+/// the per-process default); a token older than the maximum age is refused;
+/// `Secure` follows the configuration, not X-Forwarded-Proto.
+#[test]
+fn csrf_across_instances_max_age_and_secure_from_configuration() {
+    use actix_web::{test as atest, App};
+    let db = TestDb::sqlite();
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
+    let secret = [42u8; 32];
+    let auth = BasicAuth::new("admin", PASSWORD).expect("strong");
+    assert!(Admin::new(keys.clone()).csrf_secret(&[1u8; 16]).is_err());
+    let admin = |shared: bool, max_age: StdDuration| {
+        let admin = Admin::new(keys.clone())
+            .permission(auth.clone())
+            .csrf_max_age(max_age);
+        if shared {
+            admin.csrf_secret(&secret).expect("secret")
+        } else {
+            admin
+        }
+    };
+    let get = |proto: &str| {
+        atest::TestRequest::get()
+            .uri("/admin/new")
+            .insert_header(("Authorization", basic("admin", PASSWORD)))
+            .insert_header(("x-forwarded-proto", proto.to_owned()))
+            .to_request()
+    };
+    let post = |token: &str, name: &str| {
+        atest::TestRequest::post()
+            .uri("/admin/new")
+            .insert_header(("Authorization", basic("admin", PASSWORD)))
+            .insert_header(("Cookie", format!("apikey_admin_csrf={token}")))
+            .set_form([("name", name), ("csrf_token", token)])
+            .to_request()
+    };
+    let token_of = |set_cookie: &str| {
+        set_cookie
+            .strip_prefix("apikey_admin_csrf=")
+            .and_then(|v| v.split(';').next())
+            .expect("the csrf cookie")
+            .to_owned()
+    };
+    actix_rt::System::new().block_on(async move {
+        let day = StdDuration::from_secs(86_400);
+        let one = atest::init_service(App::new().service(admin(true, day).scope("/admin"))).await;
+        let two = atest::init_service(App::new().service(admin(true, day).scope("/admin"))).await;
+        let alone =
+            atest::init_service(App::new().service(admin(false, day).scope("/admin"))).await;
+        let expired =
+            atest::init_service(App::new().service(admin(true, StdDuration::ZERO).scope("/admin")))
+                .await;
+        let secure = atest::init_service(
+            App::new().service(admin(true, day).secure_cookies(true).scope("/admin")),
+        )
+        .await;
+
+        let res = atest::call_service(&one, get("https")).await;
+        let set = res
+            .headers()
+            .get("set-cookie")
+            .expect("cookie")
+            .to_str()
+            .expect("ascii");
+        assert!(!set.to_ascii_lowercase().contains("secure"), "{set}");
+        let token = token_of(set);
+        let res = atest::call_service(&two, post(&token, "via two")).await;
+        assert_eq!(res.status().as_u16(), 201, "another instance, same secret");
+        let res = atest::call_service(&alone, post(&token, "via alone")).await;
+        assert_eq!(res.status().as_u16(), 403, "another secret");
+        let res = atest::call_service(&expired, post(&token, "expired")).await;
+        assert_eq!(res.status().as_u16(), 403, "older than the maximum age");
+
+        let res = atest::call_service(&secure, get("http")).await;
+        let set = res
+            .headers()
+            .get("set-cookie")
+            .expect("cookie")
+            .to_str()
+            .expect("ascii");
+        assert!(set.to_ascii_lowercase().contains("secure"), "{set}");
+    });
+    let names: Vec<String> = keys
+        .list(&KeyFilter::default())
+        .expect("list")
+        .iter()
+        .map(|k| k.name().to_owned())
+        .collect();
+    assert_eq!(names, ["via two"]);
+}

@@ -28,6 +28,12 @@ pub enum WeakCredentials {
         /// How many characters it has.
         length: usize,
     },
+    /// A CSRF secret of fewer than
+    /// [`MIN_CSRF_SECRET_LENGTH`](crate::admin::MIN_CSRF_SECRET_LENGTH) bytes.
+    ShortCsrfSecret {
+        /// How many bytes it has.
+        length: usize,
+    },
 }
 
 impl fmt::Display for WeakCredentials {
@@ -38,6 +44,11 @@ impl fmt::Display for WeakCredentials {
                 f,
                 "the admin password has {length} characters: at least \
                  {MIN_PASSWORD_LENGTH} are required (a passphrase of a few words is fine)"
+            ),
+            WeakCredentials::ShortCsrfSecret { length } => write!(
+                f,
+                "the CSRF secret has {length} bytes: at least {} are required",
+                super::csrf::MIN_CSRF_SECRET_LENGTH
             ),
         }
     }

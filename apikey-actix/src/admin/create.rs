@@ -91,7 +91,7 @@ where
 {
     let Session { c, new_cookie } = Session::of(&req, &state);
     let form = form.into_inner();
-    if !csrf::check(&req, form.get(csrf::FIELD).map(String::as_str)) {
+    if !csrf::CsrfSettings::of(&req).check(&req, form.get(csrf::FIELD).map(String::as_str)) {
         return csrf_refused(&c);
     }
     let (name, expiry_text) = name_and_expiry(&form);

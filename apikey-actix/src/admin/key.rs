@@ -77,7 +77,7 @@ where
 {
     let Session { c, new_cookie } = Session::of(&req, &state);
     let form = form.into_inner();
-    if !csrf::check(&req, form.get(csrf::FIELD).map(String::as_str)) {
+    if !csrf::CsrfSettings::of(&req).check(&req, form.get(csrf::FIELD).map(String::as_str)) {
         return csrf_refused(&c);
     }
     let key = match state.find(&path.prefix).await {
@@ -161,7 +161,7 @@ where
     M::Extra: FormFields,
 {
     let Session { c, .. } = Session::of(&req, &state);
-    if !csrf::check(&req, form.get(csrf::FIELD).map(String::as_str)) {
+    if !csrf::CsrfSettings::of(&req).check(&req, form.get(csrf::FIELD).map(String::as_str)) {
         return csrf_refused(&c);
     }
     let manager = state.manager.clone();

@@ -57,9 +57,13 @@
 //!   otherwise, rendered as a page of the admin by the error handler of the
 //!   admin's own [`ApiKeyConfig`] (see [`Admin::config`]). An `Admin`
 //!   without a permission refuses everything (403): it fails closed.
-//! - Every POST carries a CSRF token, a signed double-submit token (hidden
-//!   field and `SameSite=Strict`, `HttpOnly` cookie, compared in constant
-//!   time); a missing or wrong token is 403 and changes nothing.
+//! - Every POST carries a CSRF token, a signed and dated double-submit token
+//!   (hidden field and `SameSite=Strict`, `HttpOnly` cookie, compared in
+//!   constant time); a missing, wrong or expired token is 403 and changes
+//!   nothing. Several instances share the signing secret with
+//!   [`Admin::csrf_secret`]; [`Admin::csrf_max_age`] bounds a token's age;
+//!   the cookie's `Secure` flag follows [`Admin::secure_cookies`] or the
+//!   server's own TLS, never a client's `X-Forwarded-Proto`.
 //! - Pages are askama templates: every text is HTML-escaped. Responses carry
 //!   `Cache-Control: no-store` and a strict `Content-Security-Policy` (no
 //!   script at all, styles only from the scope), `X-Frame-Options: DENY`,
@@ -87,6 +91,7 @@ mod throttle;
 
 use std::fmt;
 use std::rc::Rc;
+use std::time::Duration;
 
 use actix_web::body::{BoxBody, EitherBody};
 use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
@@ -97,6 +102,7 @@ use apikey_core::{AbstractApiKey, BaseApiKeyManager};
 
 pub use apikey_core::{FormField, FormFields};
 pub use basic::{BasicAuth, WeakCredentials, MIN_PASSWORD_LENGTH};
+pub use csrf::{DEFAULT_CSRF_MAX_AGE, MIN_CSRF_SECRET_LENGTH};
 pub use throttle::Throttle;
 
 use crate::{AllowAny, ApiKeyConfig, Not, Permission, RequirePermission};
@@ -117,6 +123,7 @@ pub struct Admin<M: AbstractApiKey> {
     list_display: Vec<&'static str>,
     site: Option<String>,
     config: ApiKeyConfig,
+    csrf: csrf::CsrfSettings,
 }
 
 impl<M: AbstractApiKey> fmt::Debug for Admin<M> {
@@ -144,7 +151,40 @@ where
             list_display: Vec::new(),
             site: None,
             config: ApiKeyConfig::default(),
+            csrf: csrf::CsrfSettings::default(),
         }
+    }
+
+    /// The secret that signs CSRF tokens (at least
+    /// [`MIN_CSRF_SECRET_LENGTH`] bytes, random), the same for every
+    /// instance behind one load balancer so that a form served by one is
+    /// accepted by another. Default: a random secret per process, right for
+    /// a single instance.
+    pub fn csrf_secret(mut self, secret: &[u8]) -> Result<Self, WeakCredentials> {
+        self.csrf = self
+            .csrf
+            .with_secret(secret)
+            .ok_or(WeakCredentials::ShortCsrfSecret {
+                length: secret.len(),
+            })?;
+        Ok(self)
+    }
+
+    /// How long a form's CSRF token is accepted (default
+    /// [`DEFAULT_CSRF_MAX_AGE`], 12 hours); an older form is refused (403)
+    /// and the next page carries a new token.
+    pub fn csrf_max_age(mut self, max_age: Duration) -> Self {
+        self.csrf.max_age = max_age;
+        self
+    }
+
+    /// Whether the admin's cookie is `Secure` (sent over HTTPS only). By
+    /// default it is when the server itself serves TLS; behind a proxy that
+    /// terminates TLS, say `true`. Client-supplied headers
+    /// (`X-Forwarded-Proto`) are never trusted for it.
+    pub fn secure_cookies(mut self, secure: bool) -> Self {
+        self.csrf.secure = Some(secure);
+        self
     }
 
     /// Who may use the admin: any [`Permission`] ([`BasicAuth`], the
@@ -218,6 +258,7 @@ where
         // `scope("/")` would consume the slash that the routes start with.
         web::scope(path.trim_end_matches('/'))
             .app_data(state)
+            .app_data(self.csrf)
             .app_data(self.config.error_handler(errors::refusal))
             .app_data(
                 web::FormConfig::default()

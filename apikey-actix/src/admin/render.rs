@@ -62,12 +62,12 @@ impl Session {
     /// The session of a handler's page.
     pub(crate) fn of<M: AbstractApiKey>(req: &HttpRequest, state: &State<M>) -> Session {
         let base = Mount::of(req);
-        let (token, new_cookie) = match csrf::from_cookie(req) {
+        let settings = csrf::CsrfSettings::of(req);
+        let (token, new_cookie) = match settings.cookie_token(req) {
             Some(token) => (token, None),
-            None => match csrf::mint() {
+            None => match settings.mint() {
                 Some(token) => {
-                    let secure = req.connection_info().scheme() == "https";
-                    let cookie = csrf::cookie(&token, &base, secure);
+                    let cookie = csrf::cookie(&token, &base, settings.secure_for(req));
                     (token, Some(cookie))
                 }
                 None => (String::new(), None),
