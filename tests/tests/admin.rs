@@ -494,7 +494,10 @@ fn csrf_token_from_another_process_is_refused() {
         .find_map(|l| l.split_once("CSRF-TOKEN=").map(|(_, t)| t.trim()))
         .unwrap_or_else(|| panic!("no token printed: {stdout}"))
         .to_owned();
-    assert_eq!(theirs.len(), 32 + 1 + 64, "{theirs}");
+    assert!(
+        theirs.len() > 64 && theirs.bytes().all(|b| b.is_ascii_hexdigit() || b == b'.'),
+        "{theirs}"
+    );
 
     let db = TestDb::sqlite();
     let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
@@ -541,7 +544,10 @@ fn basic_auth_edge_cases() {
         )
     };
     run(async {
-        let guard = BasicAuth::new("admin", "pa:ss:word").realm("keys \"r\\s\"");
+        let guard = BasicAuth::new("admin", "pass:word:12345")
+            .expect("strong enough")
+            .throttle(no_backoff())
+            .realm("keys \"r\\s\"");
         let app = atest::init_service(
             App::new().service(
                 web::scope("/s")
@@ -551,24 +557,27 @@ fn basic_auth_edge_cases() {
         )
         .await;
         let cases: Vec<(Vec<String>, u16)> = vec![
-            (vec![basic("admin:pa:ss:word")], 200),
+            (vec![basic("admin:pass:word:12345")], 200),
             (
-                vec![basic("admin:pa:ss:word").replacen("Basic", "bAsIc", 1)],
+                vec![basic("admin:pass:word:12345").replacen("Basic", "bAsIc", 1)],
                 200,
             ),
-            (vec![basic("admin:pa")], 401),
-            (vec![basic("admin:pa:ss:wor")], 401),
-            (vec![basic("admin:pa:ss:word:")], 401),
+            (vec![basic("admin:pass")], 401),
+            (vec![basic("admin:pass:word:1234")], 401),
+            (vec![basic("admin:pass:word:12345:")], 401),
             (vec![basic("admin:")], 401),
             (vec![basic("admin")], 401),
-            (vec![basic("admi:pa:ss:word")], 401),
-            (vec![basic("other:pa:ss:word")], 401),
+            (vec![basic("admi:pass:word:12345")], 401),
+            (vec![basic("other:pass:word:12345")], 401),
             (
-                vec![basic("admin:pa:ss:word"), basic("admin:pa:ss:word")],
+                vec![
+                    basic("admin:pass:word:12345"),
+                    basic("admin:pass:word:12345"),
+                ],
                 401,
             ),
             (
-                vec![basic("admin:pa:ss:word").replacen("Basic", "Bearer", 1)],
+                vec![basic("admin:pass:word:12345").replacen("Basic", "Bearer", 1)],
                 401,
             ),
             (vec!["Basic !!!".to_owned()], 401),
@@ -602,16 +611,18 @@ fn basic_auth_edge_cases() {
             App::new()
                 .service(
                     web::scope("/long")
-                        .wrap(apikey_actix::RequirePermission::new(BasicAuth::new(
-                            "admin", &long,
-                        )))
+                        .wrap(apikey_actix::RequirePermission::new(
+                            BasicAuth::new("admin", &long).expect("long"),
+                        ))
                         .route("", web::get().to(actix_web::HttpResponse::Ok)),
                 )
                 .service(
                     web::scope("/longer")
-                        .wrap(apikey_actix::RequirePermission::new(BasicAuth::new(
-                            "admin", &longer,
-                        )))
+                        .wrap(apikey_actix::RequirePermission::new(
+                            BasicAuth::new("admin", &longer)
+                                .expect("longer")
+                                .throttle(no_backoff()),
+                        ))
                         .route("", web::get().to(actix_web::HttpResponse::Ok)),
                 ),
         )
@@ -640,7 +651,9 @@ fn basic_auth_edge_cases() {
     // Its Debug output shows the realm, never the credentials.
     let shown = format!(
         "{:?}",
-        BasicAuth::new("someuser", "somepassword").realm("r1")
+        BasicAuth::new("someuser", "somepassword")
+            .expect("12 characters")
+            .realm("r1")
     );
     assert!(
         shown.starts_with("BasicAuth") && shown.contains("\"r1\""),
@@ -654,13 +667,21 @@ fn basic_auth_edge_cases() {
     let (user, password) = ("APIKEY_T16_BASIC_USER", "APIKEY_T16_BASIC_PASSWORD");
     std::env::remove_var(user);
     std::env::remove_var(password);
-    assert!(BasicAuth::from_env(user, password).is_none());
+    let unset = |what: &str| {
+        let got = BasicAuth::from_env(user, password).expect("not weak");
+        assert!(got.is_none(), "{what}");
+    };
+    unset("neither set");
     std::env::set_var(user, "admin");
-    assert!(BasicAuth::from_env(user, password).is_none());
+    unset("no password");
     std::env::set_var(password, "");
-    assert!(BasicAuth::from_env(user, password).is_none());
+    unset("an empty password");
     std::env::set_var(password, "pw");
-    let from_env = BasicAuth::from_env(user, password).expect("both set");
+    assert!(BasicAuth::from_env(user, password).is_err(), "too short");
+    std::env::set_var(password, "pw-long-enough");
+    let from_env = BasicAuth::from_env(user, password)
+        .expect("strong enough")
+        .expect("both set");
     run(async {
         let app = atest::init_service(
             App::new().service(
@@ -670,7 +691,7 @@ fn basic_auth_edge_cases() {
             ),
         )
         .await;
-        for (creds, want) in [("admin:pw", 200), ("admin:pwx", 401)] {
+        for (creds, want) in [("admin:pw-long-enough", 200), ("admin:pw-long-enoug", 401)] {
             let req = atest::TestRequest::get()
                 .uri("/s")
                 .insert_header((header::AUTHORIZATION, basic(creds)))
@@ -678,6 +699,12 @@ fn basic_auth_edge_cases() {
             assert_eq!(atest::call_service(&app, req).await.status().as_u16(), want);
         }
     });
+}
+
+fn no_backoff() -> apikey_actix::admin::Throttle {
+    apikey_actix::admin::Throttle::default()
+        .free_failures_per_address(10_000)
+        .free_failures_global(10_000)
 }
 
 fn user_text_is_escaped(db: &TestDb) {

@@ -52,16 +52,19 @@ fn generator_lengths() {
         (default.prefix_length(), default.secret_key_length()),
         (8, 32)
     );
-    let long = KeyGenerator::new(12, 40);
+    let long = KeyGenerator::new(12, 40).expect("lengths");
     assert_eq!((long.prefix_length(), long.secret_key_length()), (12, 40));
     let key = long.generate().key;
     assert!(is_key_shaped(key.expose_secret(), 12, 40));
     assert!(long.is_well_formed(key.expose_secret()));
     assert!(!default.is_well_formed(key.expose_secret()));
-    // At least one character each.
-    let tiny = KeyGenerator::new(0, 0);
-    assert_eq!((tiny.prefix_length(), tiny.secret_key_length()), (1, 1));
-    assert!(is_key_shaped(tiny.generate().key.expose_secret(), 1, 1));
+    // The shortest allowed: 1 prefix character, MIN_SECRET_LENGTH secret ones.
+    let min = apikey_core::key::MIN_SECRET_LENGTH;
+    let short = KeyGenerator::new(1, min).expect("the shortest lengths");
+    assert_eq!((short.prefix_length(), short.secret_key_length()), (1, min));
+    assert!(is_key_shaped(short.generate().key.expose_secret(), 1, min));
+    assert!(KeyGenerator::new(0, 32).is_err());
+    assert!(KeyGenerator::new(8, min - 1).is_err());
 }
 
 #[test]
