@@ -8,6 +8,7 @@
 //!                                             print the new key (stdout, alone)
 //!   list [--search TEXT] [--revoked|--active|--expired] [--json]
 //!   revoke PREFIX                             exit 0 when revoked
+//!   rotate PREFIX [--grace WHEN]              print the replacing key (stdout, alone)
 //!   verify KEY|-                              exit 0 when usable, 1 when not
 //!   scaffold --table NAME [--column SQL]... [--index COLUMN]... [--dir DIR] [--version V]
 //!                                             write the migrations of a custom key table
@@ -54,12 +55,12 @@ const DEFAULT_DATABASE: &str = "apikeys.db";
 #[command(
     name = "apikey",
     version,
-    about = "Manage API keys: migrate, create, list, revoke, verify",
+    about = "Manage API keys: migrate, create, list, revoke, rotate, verify",
     after_help = "Database: --database-url, else $DATABASE_URL, else apikeys.db in the current \
                   folder.\nURLs: sqlite://PATH, a bare PATH, postgres://user:password@host/db.\n\
                   Exit codes:\n  \
                   0  ok\n  \
-                  1  the key is not usable (verify), no key has this prefix (revoke)\n  \
+                  1  the key is not usable (verify), no key has this prefix (revoke, rotate)\n  \
                   2  usage error: bad arguments, a malformed database URL, a refused value\n  \
                   3  database error: the database cannot be opened or reached (no such\n     \
                   file, server down, wrong credentials), has no key table (not migrated),\n     \
@@ -81,6 +82,7 @@ enum Command {
     Create(cmd::create::Args),
     List(cmd::list::Args),
     Revoke(cmd::revoke::Args),
+    Rotate(cmd::rotate::Args),
     Verify(cmd::verify::Args),
     Scaffold(cmd::scaffold::Args),
 }
@@ -93,6 +95,7 @@ impl Command {
             Command::Create(a) => &mut a.target,
             Command::List(a) => &mut a.target,
             Command::Revoke(a) => &mut a.target,
+            Command::Rotate(a) => &mut a.target,
             Command::Verify(a) => &mut a.target,
             Command::Scaffold(_) => return None,
         };
@@ -168,6 +171,7 @@ fn dispatch(keys: &dyn KeyStore, command: Command) -> Result<(), Failure> {
         Command::Create(args) => cmd::create::run(keys, args),
         Command::List(args) => cmd::list::run(keys, args),
         Command::Revoke(args) => cmd::revoke::run(keys, args),
+        Command::Rotate(args) => cmd::rotate::run(keys, args),
         Command::Verify(args) => cmd::verify::run(keys, args),
         Command::Scaffold(args) => cmd::scaffold::run(args),
     }

@@ -1269,7 +1269,97 @@ struct Count {
     n: i64,
 }
 
+fn rotate_keys(db: &TestDb) {
+    ok(apikey(db, &["migrate"]));
+    let old = create(db, &["--name", "billing", "--expires", "30d"]);
+    let old_prefix = old.split_once('.').expect("dot").0.to_owned();
+    let expiry = list_json(db, &[])[0]["expiry_date"].clone();
+
+    // Grace 0 (the default): the old key stops at once.
+    let run = ok(apikey(db, &["rotate", &old_prefix]));
+    let new = run.stdout.trim_end().to_owned();
+    assert_eq!(run.stdout, format!("{new}\n"), "the key alone on stdout");
+    let (new_prefix, new_secret) = new.split_once('.').expect("prefix.secret");
+    assert_eq!((new_prefix.len(), new_secret.len()), (8, 32));
+    assert!(
+        !run.stderr.contains(new_secret),
+        "no key material on stderr"
+    );
+    assert!(
+        run.stderr.contains(&old_prefix) && run.stderr.contains(new_prefix),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("revoked"), "{run:?}");
+    assert_eq!(apikey(db, &["verify", &old]).code, 1);
+    ok(apikey(db, &["verify", &new]));
+    let active = list_json(db, &["--active"]);
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0]["prefix"], new_prefix);
+    assert_eq!(active[0]["name"], "billing");
+    assert_eq!(active[0]["expiry_date"], expiry, "the same expiry date");
+
+    // With a grace: both work; the old one's expiry is brought forward.
+    let run = ok(apikey(db, &["rotate", new_prefix, "--grace", "24h"]));
+    let newer = run.stdout.trim_end().to_owned();
+    assert!(run.stderr.contains("keeps working until"), "{run:?}");
+    ok(apikey(db, &["verify", &new]));
+    ok(apikey(db, &["verify", &newer]));
+    let listed = list_json(db, &["--search", new_prefix]);
+    let until = DateTime::parse_from_rfc3339(listed[0]["expiry_date"].as_str().expect("set"))
+        .expect("rfc3339");
+    let left = until.with_timezone(&Utc) - Utc::now();
+    assert!(
+        left > Duration::hours(23) && left <= Duration::hours(24),
+        "{left}"
+    );
+
+    // Refusals: revoked (2), unknown (1), a whole key (2), a bad grace (2).
+    let n = list_json(db, &[]).len();
+    let run = apikey(db, &["rotate", &old_prefix]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("revoked"), "{run:?}");
+    assert_eq!(run.stdout, "");
+    let run = apikey(db, &["rotate", "NoSuchPx"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let run = apikey(db, &["rotate", &newer]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(!run.stderr.contains(secret(&newer)), "{run:?}");
+    for bad in ["abc", "-1h", "", "24"] {
+        let run = apikey(db, &["rotate", new_prefix, "--grace", bad]);
+        assert_eq!(run.code, 2, "{bad:?}: {run:?}");
+    }
+    assert_eq!(list_json(db, &[]).len(), n, "nothing created");
+
+    // A new key that cannot be printed is revoked; the old one keeps its grace.
+    let newer_prefix = newer.split_once('.').expect("dot").0.to_owned();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_apikey"))
+        .args([
+            "--database-url",
+            &db.url,
+            "rotate",
+            &newer_prefix,
+            "--grace",
+            "1h",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("output");
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    assert_eq!(list_json(db, &[]).len(), n + 1, "one more key...");
+    let active: Vec<String> = list_json(db, &["--active"])
+        .iter()
+        .map(|k| k["prefix"].as_str().expect("prefix").to_owned())
+        .collect();
+    assert_eq!(active.len(), 2, "...revoked: {active:?}");
+    assert!(active.contains(&newer_prefix) && active.contains(&new_prefix.to_owned()));
+    ok(apikey(db, &["verify", &newer]));
+}
+
 backend_tests!(
+    rotate_keys,
     branded_keys,
     list_into_a_closed_pipe,
     any_key_table,

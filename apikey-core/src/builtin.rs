@@ -23,6 +23,8 @@ pub mod schema {
             revoked -> Bool,
             /// Expiry time, UTC.
             expiry_date -> Nullable<Timestamp>,
+            /// The prefix of the key this one replaced (a rotation).
+            rotated_from -> Nullable<Text>,
         }
     }
 }
@@ -48,6 +50,9 @@ pub struct ApiKey {
     pub revoked: bool,
     /// Expiry time, UTC.
     pub expiry_date: Option<NaiveDateTime>,
+    /// The prefix of the key this one replaced, when it was made by
+    /// [`crate::BaseApiKeyManager::rotate`].
+    pub rotated_from: Option<String>,
 }
 
 /// Every field but `hashed_key`, shown as `"********"`.

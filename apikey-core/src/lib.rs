@@ -216,6 +216,9 @@ pub use model::{
 ///   is only needed to name the `table!` by a path diesel's attribute does
 ///   not use; it must name the same table.
 /// - No generic parameters.
+/// - Optionally `rotated_from: Option<String>` (a nullable `VARCHAR(64)`
+///   column): [`BaseApiKeyManager::rotate`] records there the prefix of the
+///   key a new key replaced. It is not one of the model's own fields.
 ///
 /// # Attributes
 ///

@@ -190,6 +190,13 @@ impl<M: AbstractApiKey> fmt::Debug for BaseApiKeyManager<M> {
     }
 }
 
+/// What one attempt of [`BaseApiKeyManager::rotate`] found.
+enum Rotated<M> {
+    Done(M),
+    NotFound,
+    Refused(&'static str),
+}
+
 fn is_unique_violation(err: &DieselError) -> bool {
     matches!(
         err,
@@ -494,6 +501,7 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
                 created,
                 name: &new.name,
                 expiry_date,
+                rotated_from: None,
             };
             match self.db.run(|conn| M::insert(conn, &row, &new.extra)) {
                 Ok(model) => {
@@ -510,6 +518,97 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
             }
         }
         Err(Error::PrefixCollision(MAX_CREATE_ATTEMPTS))
+    }
+
+    /// Rotates the key with this prefix: creates a new key with the old
+    /// one's name, expiry date and own fields, and makes the old one stop
+    /// working at `now + grace`, in one transaction. Returns the new row
+    /// and its plain key (show it once).
+    ///
+    /// - `grace` zero: the old key is revoked at once.
+    /// - `grace` longer: the old key's expiry date becomes `now + grace`,
+    ///   unless it already expires earlier (that date is kept). It keeps
+    ///   working meanwhile, so clients can move to the new key.
+    /// - The new row records the old prefix in `rotated_from` when the
+    ///   model has that column ([`AbstractApiKey::rotated_from`]; the
+    ///   built-in table does).
+    /// - A revoked or expired key cannot be rotated
+    ///   ([`Error::Validation`], nothing written); an unknown prefix is
+    ///   [`Error::NotFound`].
+    ///
+    /// The new key comes from this manager's generator (a branded generator
+    /// rotates a plain key into a branded one).
+    pub fn rotate(&self, prefix: &str, grace: Duration) -> Result<(M, PlainKey)> {
+        let grace = chrono::Duration::from_std(grace)
+            .map_err(|_| Error::validation("grace", "too long"))?;
+        for _ in 0..MAX_CREATE_ATTEMPTS {
+            let generated = self.generator.generate();
+            let result = self.db.run(|conn| {
+                use diesel::Connection;
+                conn.transaction(|conn| self.rotate_once(conn, prefix, grace, &generated))
+            });
+            // After the write (committed or not), as `revoke` does.
+            self.invalidate_cache();
+            match result {
+                Ok(Rotated::Done(model)) => {
+                    if let Some(cache) = &self.cache {
+                        cache.inserted();
+                    }
+                    return Ok((model, generated.key));
+                }
+                Ok(Rotated::NotFound) => return Err(Error::NotFound(prefix.to_owned())),
+                Ok(Rotated::Refused(reason)) => return Err(Error::validation("key", reason)),
+                Err(Error::Database(DieselError::RollbackTransaction)) => {
+                    return Err(Error::validation("key", "a revoked key cannot be rotated"))
+                }
+                Err(Error::Database(e)) if is_unique_violation(&e) => {
+                    log::debug!("api key prefix collision on {}, retrying", generated.prefix);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::PrefixCollision(MAX_CREATE_ATTEMPTS))
+    }
+
+    fn rotate_once(
+        &self,
+        conn: &mut DbConnection,
+        prefix: &str,
+        grace: chrono::Duration,
+        generated: &crate::key::GeneratedKey,
+    ) -> QueryResult<Rotated<M>> {
+        let Some(old) = M::find_by_prefix(conn, prefix)? else {
+            return Ok(Rotated::NotFound);
+        };
+        let now = now();
+        if old.revoked() {
+            return Ok(Rotated::Refused("a revoked key cannot be rotated"));
+        }
+        if old.has_expired_at(now) {
+            return Ok(Rotated::Refused("an expired key cannot be rotated"));
+        }
+        let row = NewKeyRow {
+            prefix: &generated.prefix,
+            hashed_key: &generated.hashed_key,
+            created: now,
+            name: old.name(),
+            expiry_date: old.expiry_date_naive(),
+            rotated_from: Some(old.prefix()),
+        };
+        let new = M::insert(conn, &row, &old.own_fields())?;
+        let changed = if grace.is_zero() {
+            M::revoke_by_prefix(conn, old.prefix())?
+        } else {
+            let stop = now.checked_add_signed(grace).unwrap_or(NaiveDateTime::MAX);
+            let stop = old.expiry_date_naive().map_or(stop, |e| e.min(stop));
+            M::update_details(conn, old.prefix(), old.name(), Some(stop))?
+        };
+        if changed == 0 {
+            // Revoked by someone else since it was read: undo the insert.
+            return Err(DieselError::RollbackTransaction);
+        }
+        Ok(Rotated::Done(new))
     }
 
     /// The usable keys now, as a diesel query (the one definition of usable).

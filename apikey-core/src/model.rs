@@ -205,6 +205,16 @@ pub trait AbstractApiKey:
         hashers::verify(key, self.hashed_key()).is_valid()
     }
 
+    /// The prefix of the key this one replaced, when it was made by
+    /// [`crate::BaseApiKeyManager::rotate`] and the model records it: the
+    /// built-in [`crate::ApiKey`] does; a derived model does when it has a
+    /// field `rotated_from: Option<String>` (a nullable `VARCHAR(64)`
+    /// column, [`crate::scaffold::KeyTable::rotated_from`]). `None`
+    /// otherwise.
+    fn rotated_from(&self) -> Option<&str> {
+        None
+    }
+
     /// The base definition of usable, as a query: not revoked, and no
     /// expiry date or one after `now`. A [`crate::UsableKeys`] narrows it.
     fn usable_keys(now: NaiveDateTime) -> Self::Query;

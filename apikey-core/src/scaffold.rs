@@ -85,6 +85,10 @@ pub fn derived_name(table: &str, suffix: &str) -> String {
     format!("{}{tail}", &table[..keep.min(table.len())])
 }
 
+/// The column of a key model that records rotations
+/// ([`KeyTable::rotated_from`]); the built-in table has it.
+pub const ROTATED_FROM_COLUMN: &str = "rotated_from VARCHAR(64) NULL";
+
 /// The up and down SQL of one migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migration {
@@ -126,6 +130,15 @@ impl KeyTable {
     pub fn column_for(mut self, backend: BackendKind, definition: impl Into<String>) -> Self {
         self.columns.push((Some(backend), definition.into()));
         self
+    }
+
+    /// Adds the `rotated_from` column ([`ROTATED_FROM_COLUMN`]), in which
+    /// [`BaseApiKeyManager::rotate`](crate::BaseApiKeyManager::rotate)
+    /// records the prefix of the key a new key replaced: for a model with a
+    /// field `rotated_from: Option<String>`. (`apikey scaffold --column
+    /// "rotated_from VARCHAR(64) NULL"` from a shell.)
+    pub fn rotated_from(self) -> Self {
+        self.column(ROTATED_FROM_COLUMN)
     }
 
     /// Adds an index on one of the model's own columns, named

@@ -88,9 +88,10 @@ impl<'a> Model<'a> {
 
     /// The model's own fields: all but the base ones.
     pub(crate) fn extra_fields(&self) -> impl Iterator<Item = &Field<'a>> {
-        self.fields
-            .iter()
-            .filter(|f| !BASE_FIELDS.iter().any(|b| f.ident == b.name))
+        self.fields.iter().filter(|f| {
+            !BASE_FIELDS.iter().any(|b| f.ident == b.name)
+                && !OPTIONAL_FIELDS.iter().any(|b| f.ident == b.name)
+        })
     }
 
     /// The diesel `table!` module of the model: `#[apikey(table = ...)]`,
@@ -166,6 +167,14 @@ pub(crate) const BASE_FIELDS: &[BaseField] = &[
         form: "pub expiry_date: Option<NaiveDateTime>",
     },
 ];
+
+/// Fields the library knows when a model has them (its opt-in features),
+/// not part of the model's own fields.
+pub(crate) const OPTIONAL_FIELDS: &[BaseField] = &[BaseField {
+    name: "rotated_from",
+    accepted: &["Option<String>"],
+    form: "pub rotated_from: Option<String>",
+}];
 
 /// diesel's default table name for a struct (diesel_derives'
 /// `infer_table_name`, kept identical so both derives agree): a `_` before

@@ -182,6 +182,32 @@ fn expand(model: &Model<'_>) -> TokenStream {
             },
         )
     };
+    // A copy of the own fields, for a rotated key.
+    let own_fields = if extra.is_empty() {
+        quote!(())
+    } else {
+        let fields_ident = format_ident!("{}Fields", ident);
+        let copies = extra.iter().map(|f| {
+            let fident = f.ident;
+            quote!(#fident: ::core::clone::Clone::clone(&self.#fident))
+        });
+        quote!(#fields_ident { #(#copies,)* })
+    };
+    // Opt-in columns the library fills when the model has them.
+    let rotated_from = model.field("rotated_from").map(|f| f.ident);
+    let rotated_from_value = if rotated_from.is_some() {
+        quote_spanned!(table.span()=> t::rotated_from.eq(row.rotated_from),)
+    } else {
+        TokenStream::new()
+    };
+    let rotated_from_getter = match rotated_from {
+        Some(fident) => quote! {
+            fn rotated_from(&self) -> ::core::option::Option<&str> {
+                self.#fident.as_deref()
+            }
+        },
+        None => TokenStream::new(),
+    };
     let extra_arg = if extra.is_empty() {
         quote!(_extra)
     } else {
@@ -322,6 +348,7 @@ fn expand(model: &Model<'_>) -> TokenStream {
                             t::name.eq(row.name),
                             t::revoked.eq(false),
                             t::expiry_date.eq(#timestamp::opt(row.expiry_date)),
+                            #rotated_from_value
                         ),
                         #extra_values
                     ))
@@ -400,6 +427,10 @@ fn expand(model: &Model<'_>) -> TokenStream {
                 #filter
                 query.get_result::<i64>(conn)
             }
+
+            fn own_fields(&self) -> <Self as ::apikey_core::AbstractApiKey>::Extra {
+                #own_fields
+            }
         }
     };
 
@@ -454,6 +485,8 @@ fn expand(model: &Model<'_>) -> TokenStream {
                 }
 
                 #extra_columns
+
+                #rotated_from_getter
             }
 
             #storage

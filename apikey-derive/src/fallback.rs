@@ -160,6 +160,9 @@ pub(crate) fn expand(input: &DeriveInput, model: Option<&Model<'_>>) -> TokenStr
                 ) -> #private::QueryResult<i64> {
                     ::core::unreachable!()
                 }
+                fn own_fields(&self) -> <Self as ::apikey_core::AbstractApiKey>::Extra {
+                    ::core::unreachable!()
+                }
             }
 
             #form_fields

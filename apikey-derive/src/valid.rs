@@ -3,7 +3,7 @@
 
 use syn::{GenericArgument, PathArguments, Type};
 
-use crate::ast::{infer_table_name, Model, BASE_FIELDS};
+use crate::ast::{infer_table_name, Model, BASE_FIELDS, OPTIONAL_FIELDS};
 use crate::ctxt::Ctxt;
 
 /// Records every problem of `model` in `cx`.
@@ -55,6 +55,30 @@ pub(crate) fn validate(cx: &mut Ctxt, model: &Model<'_>) {
                     );
                 }
             }
+        }
+    }
+
+    for optional in OPTIONAL_FIELDS {
+        let Some(field) = model.field(optional.name) else {
+            continue;
+        };
+        if !optional.accepted.iter().any(|t| type_is(field.ty, t)) {
+            cx.error_spanned_by(
+                field.ty,
+                format!(
+                    "`{}` is the column the library fills (key rotation); it must be `{}`: `{}`",
+                    optional.name, optional.accepted[0], optional.form
+                ),
+            );
+        }
+        if field.column != optional.name {
+            cx.error_spanned_by(
+                &field.column,
+                format!(
+                    "the column `{}` cannot be renamed; remove its `column_name`",
+                    optional.name
+                ),
+            );
         }
     }
 

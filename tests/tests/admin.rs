@@ -1258,6 +1258,92 @@ fn edit_then_revoke_then_read_only(db: &TestDb) {
     assert!(row.revoked);
 }
 
+/// The key shown once on a created or rotated page.
+fn shown_key(res: &Resp) -> String {
+    let marker = "id=\"key\" class=\"mono\" type=\"text\" value=\"";
+    let start = res.body.find(marker).expect("key shown") + marker.len();
+    let len = res.body[start..].find('"').expect("end of the key");
+    res.body[start..start + len].to_owned()
+}
+
+fn rotate_shows_the_new_key_once(db: &TestDb) {
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
+    let (row, old_key) = keys.create_key(NewKey::new("rotating")).expect("create");
+    let old = row.prefix().to_owned();
+    let detail = format!("/admin/keys/{old}");
+    let rotate = format!("{detail}/rotate");
+    run(async {
+        let app = atest::init_service(App::new().service(admin_of(&keys).scope("/admin"))).await;
+        let mut b = Browser::new(app);
+        let page = b.get(&detail).await;
+        assert!(
+            page.body.contains(&format!("href=\"{rotate}\"")),
+            "{}",
+            page.body
+        );
+        // The confirmation page changes nothing.
+        let confirm = b.get(&rotate).await;
+        assert_eq!(confirm.status, 200);
+        assert!(confirm.body.contains("name=\"grace\""), "{}", confirm.body);
+        assert_eq!(keys.count(&KeyFilter::default()).expect("count"), 1);
+        // No CSRF token: refused, nothing made.
+        assert_eq!(b.post(&rotate, &[("grace", "0")]).await.status, 403);
+        // A grace that is not offered: refused, nothing made.
+        for bad in ["abc", "-1", "99999999999", ""] {
+            let res = b.submit(&rotate, &rotate, &[("grace", bad)]).await;
+            assert_eq!(res.status, 400, "{bad:?}: {}", res.body);
+            assert!(res.body.contains("nothing was changed"), "{}", res.body);
+        }
+        assert_eq!(keys.count(&KeyFilter::default()).expect("count"), 1);
+
+        // 24 hours of grace: the new key is shown once, both work.
+        let res = b.submit(&rotate, &rotate, &[("grace", "86400")]).await;
+        assert_eq!(res.status, 201, "{}", res.body);
+        assert_eq!(res.header(header::CACHE_CONTROL), "no-store");
+        assert!(res.body.contains("It will not be shown again"));
+        assert!(res.body.contains("works until"), "{}", res.body);
+        let new_key = shown_key(&res);
+        let new = new_key.split_once('.').expect("dot").0.to_owned();
+        assert!(keys.is_valid(&new_key).expect("is_valid"));
+        assert!(keys.is_valid(old_key.expose_secret()).expect("is_valid"));
+        let old_row = find(&keys, &old);
+        let left = old_row.expiry_date.expect("an end") - apikey_core::now();
+        assert!(
+            left > chrono::Duration::hours(23) && left <= chrono::Duration::hours(24),
+            "{left}"
+        );
+        let new_row = find(&keys, &new);
+        assert_eq!(new_row.name, "rotating");
+        assert_eq!(new_row.rotated_from.as_deref(), Some(old.as_str()));
+        // Never again: the new key's page names the old one, not the secret.
+        let page = b.get(&format!("/admin/keys/{new}")).await;
+        assert!(page.body.contains(&old), "{}", page.body);
+        assert!(!page.body.contains(&new_key[9..]), "secret shown again");
+
+        // No grace: the new key is revoked at once by its own rotation.
+        let again = format!("/admin/keys/{new}/rotate");
+        let res = b.submit(&again, &again, &[("grace", "0")]).await;
+        assert_eq!(res.status, 201, "{}", res.body);
+        assert!(res.body.contains("it no longer works"), "{}", res.body);
+        assert!(!keys.is_valid(&new_key).expect("is_valid"));
+        assert!(keys.is_valid(&shown_key(&res)).expect("is_valid"));
+
+        // A revoked key: the confirmation sends back, a POST is refused.
+        assert_eq!(b.get(&again).await.status, 303);
+        let token = b.get("/admin/new").await.csrf();
+        let res = b
+            .post(&again, &[("grace", "0"), ("csrf_token", &token)])
+            .await;
+        assert_eq!(res.status, 409, "{}", res.body);
+        assert!(
+            res.body.contains("revoked key cannot be rotated"),
+            "{}",
+            res.body
+        );
+    });
+    assert_eq!(keys.count(&KeyFilter::default()).expect("count"), 3);
+}
+
 /// The values of attribute `name` in `body`, unescaped.
 fn attrs(body: &str, name: &str) -> Vec<String> {
     let marker = format!(" {name}=\"");
@@ -1600,6 +1686,7 @@ fn list_over_100k_keys(db: &TestDb) {
 }
 
 backend_tests!(
+    rotate_shows_the_new_key_once,
     permission_refused,
     refusals_through_the_config,
     csrf_refused,

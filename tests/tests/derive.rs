@@ -521,6 +521,7 @@ mod form_and_columns {
             name: "n".into(),
             revoked: false,
             expiry_date: None,
+            rotated_from: None,
         };
         assert!(builtin.extra_columns().is_empty(), "default: none");
     }

@@ -116,7 +116,16 @@ fn schema(db: &TestDb) -> Vec<String> {
         }
     };
     for fact in &mut facts {
-        *fact = fact.split_whitespace().collect::<Vec<_>>().join(" ");
+        // Whitespace collapsed, and none next to `(`, `,` and `)`: SQLite's
+        // ALTER TABLE ADD COLUMN splices `, <column>` into the stored
+        // CREATE TABLE text just before its `)`.
+        *fact = fact
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace(" ,", ",")
+            .replace(" )", ")")
+            .replace("( ", "(");
     }
     facts.sort();
     facts
@@ -192,7 +201,9 @@ fn assert_same_schema(what: &str, migrated: &[String], scaffolded: &[String]) {
 
 fn scaffold_matches_shipped_migrations(db: &TestDb) {
     let other = TestDb::of(db.kind);
+    // The built-in table has every opt-in column.
     let scaffold = KeyTable::new("api_keys")
+        .rotated_from()
         .migration(db.kind)
         .expect("scaffold SQL");
 

@@ -1,5 +1,5 @@
 //! One key's pages: detail and edit (`/keys/{prefix}`), and revoke with its
-//! confirmation step (`/keys/{prefix}/revoke`).
+//! confirmation step (`/keys/{prefix}/revoke`). Rotation: [`super::rotate`].
 
 use std::collections::HashMap;
 
@@ -18,7 +18,7 @@ use super::state::{blocking, State};
 /// sit in a scope with path parameters of its own (`/orgs/{org}/admin`).
 #[derive(serde::Deserialize)]
 pub(crate) struct KeyPath {
-    prefix: String,
+    pub(crate) prefix: String,
 }
 
 #[derive(Template)]
@@ -30,6 +30,7 @@ struct DetailPage {
     errors: Vec<String>,
     name: String,
     expiry: String,
+    rotated_from: Option<String>,
 }
 
 /// `GET /keys/{prefix}`: the key, and its edit form unless revoked.
@@ -57,6 +58,7 @@ where
         k: KeyView::new(&key, &c.base, now()),
         name: key.name().to_owned(),
         expiry: input_time(key.expiry_date_naive()),
+        rotated_from: key.rotated_from().map(str::to_owned),
         notice,
         errors: Vec::new(),
         c,
@@ -90,6 +92,7 @@ where
             k: KeyView::new(key, &c.base, now()),
             name: name.clone(),
             expiry: expiry_text.trim().to_owned(),
+            rotated_from: key.rotated_from().map(str::to_owned),
             notice: None,
             errors,
             c,

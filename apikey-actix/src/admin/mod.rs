@@ -1,4 +1,4 @@
-//! The web admin: list, search, create, edit and revoke keys in a browser,
+//! The web admin: list, search, create, edit, rotate and revoke keys in a browser,
 //! the counterpart of the reference's Django admin section (feature `admin`).
 //!
 //! [`Admin`] builds an actix-web scope for any key model (the built-in
@@ -48,6 +48,10 @@
 //!   key is read-only (no form, and a POST is refused with 409).
 //! - **Revoke** (`/admin/keys/{prefix}/revoke`): a confirmation page, then a
 //!   POST revokes; it cannot be undone.
+//! - **Rotate** (`/admin/keys/{prefix}/rotate`): a confirmation page with
+//!   the grace period (none, 1 hour, 24 hours, 7 days), then a POST makes
+//!   the replacing key ([`apikey_core::BaseApiKeyManager::rotate`]) and
+//!   shows it once, as creating does.
 //!
 //! # Safety
 //!
@@ -86,6 +90,7 @@ mod forms;
 mod key;
 mod list;
 mod render;
+mod rotate;
 mod state;
 mod throttle;
 
@@ -283,6 +288,11 @@ where
                 web::get().to(key::revoke_form::<M>),
             )
             .route("/keys/{prefix}/revoke", web::post().to(key::revoke::<M>))
+            .route(
+                "/keys/{prefix}/rotate",
+                web::get().to(rotate::rotate_form::<M>),
+            )
+            .route("/keys/{prefix}/rotate", web::post().to(rotate::rotate::<M>))
             .route("/static/admin.css", web::get().to(render::stylesheet))
             .default_service(web::to(errors::not_found))
     }

@@ -2,12 +2,12 @@
 
 use std::io::{self, Write};
 
-use apikey_core::{AbstractApiKey, BrandedKeyGenerator, DjangoApiKey};
+use apikey_core::{AbstractApiKey, BrandedKeyGenerator, DjangoApiKey, PlainKey};
 use chrono::Utc;
 
 use super::{eprintln_quiet, KeyStore};
 use crate::failure::Failure;
-use crate::output::sanitize;
+use crate::output::{sanitize, Row};
 use crate::target::Target;
 use crate::when;
 
@@ -83,12 +83,29 @@ pub fn run(
         None => None,
     };
     let (row, key) = keys.create(&name, expiry, &set, brand.as_ref())?;
+    print_key(keys, &row, &key)?;
+    let until = row
+        .expiry_date
+        .map(|t| format!(", expires {}", t.to_rfc3339()))
+        .unwrap_or_default();
+    eprintln_quiet(&format!(
+        "created {} {} ({}){until}; store the key now, it is not shown again",
+        keys.verbose_name(),
+        row.prefix,
+        sanitize(&row.name, 50),
+    ));
+    Ok(())
+}
+
+/// Prints a new key, alone, on stdout: the only place the CLI ever prints
+/// key material (`create`, `rotate`). A key that cannot be printed is
+/// revoked at once: nobody could ever use it.
+pub fn print_key(keys: &dyn KeyStore, row: &Row, key: &PlainKey) -> Result<(), Failure> {
     let printed = {
         let mut out = io::stdout().lock();
         writeln!(out, "{}", key.expose_secret()).and_then(|()| out.flush())
     };
     if let Err(e) = printed {
-        // Nobody can ever see this key: do not leave it usable.
         let revoked = keys.revoke(&row.prefix).unwrap_or(false);
         return Err(Failure::Io(format!(
             "cannot write the key to stdout ({e}); key {} {}",
@@ -100,15 +117,5 @@ pub fn run(
             }
         )));
     }
-    let until = row
-        .expiry_date
-        .map(|t| format!(", expires {}", t.to_rfc3339()))
-        .unwrap_or_default();
-    eprintln_quiet(&format!(
-        "created {} {} ({}){until}; store the key now, it is not shown again",
-        keys.verbose_name(),
-        row.prefix,
-        sanitize(&row.name, 50),
-    ));
     Ok(())
 }

@@ -8,10 +8,12 @@ pub mod create;
 pub mod list;
 pub mod migrate;
 pub mod revoke;
+pub mod rotate;
 pub mod scaffold;
 pub mod verify;
 
 use std::io::{self, Write};
+use std::time::Duration;
 
 use apikey_core::{
     AbstractApiKey, BaseApiKeyManager, BrandedKeyGenerator, Database, Error, FormFields, KeyFilter,
@@ -50,6 +52,9 @@ pub trait KeyStore {
         set: &[(String, String)],
         brand: Option<&BrandedKeyGenerator>,
     ) -> Result<(Row, PlainKey), Failure>;
+    /// A new key replacing the one with this prefix, which stops working
+    /// after `grace` (at once when zero).
+    fn rotate(&self, prefix: &str, grace: Duration) -> Result<(Row, PlainKey), Failure>;
     /// How to create the table when it is missing.
     fn missing_table_hint(&self) -> &'static str;
 }
@@ -182,6 +187,24 @@ where
         Ok((Row::from_model(&row), key))
     }
 
+    fn rotate(&self, prefix: &str, grace: Duration) -> Result<(Row, PlainKey), Failure> {
+        let (row, key) = self.manager.rotate(prefix, grace).map_err(|e| match e {
+            Error::NotFound(_) => Failure::NotFound(format!(
+                "no {} with prefix `{}` in table `{}`",
+                M::VERBOSE_NAME,
+                sanitize(prefix, 64),
+                M::TABLE_NAME
+            )),
+            Error::Validation { reason, .. } => Failure::Usage(format!(
+                "{} `{}`: {reason}",
+                M::VERBOSE_NAME,
+                sanitize(prefix, 64)
+            )),
+            e => self.failure(e),
+        })?;
+        Ok((Row::from_model(&row), key))
+    }
+
     fn missing_table_hint(&self) -> &'static str {
         self.hint
     }
@@ -231,6 +254,14 @@ impl KeyStore for KeyTable {
     ) -> Result<(Row, PlainKey), Failure> {
         let expiry = expiry.map(|t| t.naive_utc());
         KeyTable::create(self, name, expiry, set, brand)
+    }
+
+    fn rotate(&self, _prefix: &str, _grace: Duration) -> Result<(Row, PlainKey), Failure> {
+        Err(Failure::Usage(format!(
+            "rotate works on the built-in and Django's tables; for `{}`, rotate with the \
+             application's manager (BaseApiKeyManager::rotate copies its own columns)",
+            self.name()
+        )))
     }
 
     fn missing_table_hint(&self) -> &'static str {
