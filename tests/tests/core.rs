@@ -12,7 +12,7 @@ use apikey_core::{
     hashers, AbstractApiKey, ApiKey, BaseApiKeyManager, Database, DatabaseConfig, Error,
     GenerateKey, KeyFilter, KeyGenerator, NewKey, PlainKey, UsableKeys,
 };
-use apikey_tests::{backend_tests, TestDb};
+use apikey_tests::{backend_tests, is_key_shaped, TestDb};
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
 
@@ -21,18 +21,6 @@ const SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn manager(db: &TestDb) -> BaseApiKeyManager<ApiKey> {
     BaseApiKeyManager::new(db.database())
-}
-
-fn is_key_shaped(key: &str, prefix_len: usize, secret_len: usize) -> bool {
-    let Some((prefix, secret)) = key.split_once('.') else {
-        return false;
-    };
-    prefix.len() == prefix_len
-        && secret.len() == secret_len
-        && prefix
-            .bytes()
-            .chain(secret.bytes())
-            .all(|b| b.is_ascii_alphanumeric())
 }
 
 fn key_characters(db: &TestDb) {
@@ -197,21 +185,12 @@ fn get_from_key(db: &TestDb) {
 }
 
 fn legacy_hash_is_upgraded_on_first_verify(db: &TestDb) {
-    // Legacy rows exactly as Django's password hashers wrote them (values
-    // from the reference, see apikey-core/tests/vectors).
-    let file: serde_json::Value =
-        serde_json::from_str(include_str!("../../apikey-core/tests/vectors/django.json"))
-            .expect("vectors");
     let keys = manager(db);
-    for v in file["vectors"].as_array().expect("array") {
-        let (key, prefix, hashed) = (
-            v["key"].as_str().expect("key"),
-            v["prefix"].as_str().expect("prefix"),
-            v["hashed_key"].as_str().expect("hash"),
-        );
-        if !hashed.starts_with("pbkdf2_") {
-            continue;
-        }
+    let vectors = legacy_vectors();
+    // 5 pbkdf2_sha256 and 2 pbkdf2_sha1 rows in the vectors file.
+    assert_eq!(vectors.len(), 7);
+    for (key, prefix, hashed) in &vectors {
+        let (key, prefix, hashed) = (key.as_str(), prefix.as_str(), hashed.as_str());
         db.raw_sql(&format!(
             "INSERT INTO api_keys (prefix, hashed_key, created, name, revoked) \
              VALUES ('{prefix}', '{hashed}', '2020-01-02 03:04:05.123456', 'legacy', false)"
@@ -247,24 +226,32 @@ fn legacy_hash_is_upgraded_on_first_verify(db: &TestDb) {
     }
 }
 
-/// The first legacy (pbkdf2) vector: (key, prefix, hashed_key).
-fn legacy_vector() -> (String, String, String) {
+/// The legacy (pbkdf2) vectors, exactly as Django's password hashers wrote
+/// them (values from the reference, see apikey-core/tests/vectors):
+/// (key, prefix, hashed_key).
+fn legacy_vectors() -> Vec<(String, String, String)> {
     let file: serde_json::Value =
         serde_json::from_str(include_str!("../../apikey-core/tests/vectors/django.json"))
             .expect("vectors");
-    let v = file["vectors"]
+    file["vectors"]
         .as_array()
         .expect("array")
         .iter()
-        .find(|v| {
+        .filter(|v| {
             v["hashed_key"]
                 .as_str()
                 .is_some_and(|h| h.starts_with("pbkdf2_"))
         })
-        .expect("a legacy vector")
-        .clone();
-    let field = |k: &str| v[k].as_str().expect("string").to_owned();
-    (field("key"), field("prefix"), field("hashed_key"))
+        .map(|v| {
+            let field = |k: &str| v[k].as_str().expect("string").to_owned();
+            (field("key"), field("prefix"), field("hashed_key"))
+        })
+        .collect()
+}
+
+/// The first legacy vector.
+fn legacy_vector() -> (String, String, String) {
+    legacy_vectors().remove(0)
 }
 
 /// Inserts the legacy vector's row; its key, prefix and stored hash.
