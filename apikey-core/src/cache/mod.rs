@@ -717,13 +717,13 @@ impl<M: AbstractApiKey> KeyCache<M> {
     }
 }
 
-/// The revalidation thread: a pass after every change of epoch, and a sweep
+/// The revalidation thread: a pass after every change of either epoch, and a sweep
 /// every `max_age / 2` without one; ends with the cache. Its connection is
 /// its own, opened when needed and dropped on an error (the next pass
 /// reconnects).
 fn revalidation_loop<M: AbstractApiKey>(cache: &Weak<KeyCache<M>>) {
     let mut conn: Option<DbConnection> = None;
-    let mut done_epoch: Option<u64> = None;
+    let mut done_epoch: Option<(u64, u64)> = None;
     let mut last_pass = Instant::now();
     loop {
         std::thread::sleep(feed::POLL);
@@ -733,8 +733,11 @@ fn revalidation_loop<M: AbstractApiKey>(cache: &Weak<KeyCache<M>>) {
         if !cache.freshness.is_live() {
             continue;
         }
+        // An insert moves only the absent-epoch: it too calls for a pass
+        // (the prefixes known absent and the prefix set are then stale).
         let epoch = cache.freshness.epoch.load(Ordering::Acquire);
-        if done_epoch == Some(epoch) && last_pass.elapsed() < cache.max_age / 2 {
+        let absent_epoch = cache.freshness.absent_epoch.load(Ordering::Acquire);
+        if done_epoch == Some((epoch, absent_epoch)) && last_pass.elapsed() < cache.max_age / 2 {
             continue;
         }
         if conn.is_none() {
@@ -752,7 +755,7 @@ fn revalidation_loop<M: AbstractApiKey>(cache: &Weak<KeyCache<M>>) {
         let started = Instant::now();
         match cache.revalidate(c, epoch) {
             Ok(()) => {
-                done_epoch = Some(epoch);
+                done_epoch = Some((epoch, absent_epoch));
                 last_pass = started;
             }
             Err(e) => {
