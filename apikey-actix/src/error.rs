@@ -21,6 +21,9 @@ pub enum Denial {
     InvalidKey,
     /// Authenticated, but a permission refused the request (403).
     Forbidden,
+    /// A valid key without this scope ([`crate::HasScope`]; 403, the
+    /// `detail` names the scope).
+    MissingScope(&'static str),
     /// The key store could not be reached (503; fail closed).
     Unavailable,
     /// Too many failed attempts (for example wrong Basic-auth passwords):
@@ -38,7 +41,7 @@ impl Denial {
     pub fn status(self) -> StatusCode {
         match self {
             Denial::MissingKey | Denial::InvalidKey => StatusCode::UNAUTHORIZED,
-            Denial::Forbidden => StatusCode::FORBIDDEN,
+            Denial::Forbidden | Denial::MissingScope(_) => StatusCode::FORBIDDEN,
             Denial::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Denial::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Denial::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -51,9 +54,21 @@ impl Denial {
             Denial::MissingKey => "Authentication credentials were not provided.",
             Denial::InvalidKey => "Invalid API key.",
             Denial::Forbidden => "You do not have permission to perform this action.",
+            Denial::MissingScope(_) => "This API key lacks a required scope.",
             Denial::Unavailable => "The API key store is unavailable. Try again later.",
             Denial::Throttled { .. } => "Too many failed attempts. Try again later.",
             Denial::Internal => "Internal server error.",
+        }
+    }
+
+    /// The `detail` of the default response: [`Denial::detail`], naming
+    /// the scope for [`Denial::MissingScope`] (a scope is no secret).
+    pub fn message(self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Denial::MissingScope(scope) => {
+                format!("This API key lacks the scope `{scope}` required here.").into()
+            }
+            d => d.detail().into(),
         }
     }
 
@@ -77,7 +92,7 @@ impl Denial {
                 Denial::Throttled { .. } => 2,
                 Denial::InvalidKey => 2,
                 Denial::MissingKey => 1,
-                Denial::Forbidden => 0,
+                Denial::Forbidden | Denial::MissingScope(_) => 0,
             }
         }
         if rank(other) > rank(self) {
@@ -113,7 +128,7 @@ impl fmt::Debug for AuthError {
 
 impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.denial.detail())
+        f.write_str(&self.denial.message())
     }
 }
 
@@ -152,7 +167,7 @@ impl AuthError {
             res.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
         }
         res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-        res.json(serde_json::json!({ "detail": self.denial.detail() }))
+        res.json(serde_json::json!({ "detail": self.denial.message() }))
     }
 }
 

@@ -54,6 +54,7 @@ mod middleware;
 pub mod parser;
 pub mod permission;
 mod register;
+mod scope;
 
 pub use config::{ApiKeyConfig, DEFAULT_LOOKUP_TIMEOUT};
 pub use error::{AuthError, Denial};
@@ -67,3 +68,4 @@ pub use permission::{
     Not, Or, Permission, PermissionFuture, Permitted,
 };
 pub use register::{register, run_async};
+pub use scope::HasScope;

@@ -124,7 +124,7 @@ impl<M: AbstractApiKey> Permission for ApiKeyPermission<M> {
 /// Left in the request extensions when an [`ApiKeyPermission`] granted: a
 /// key (of any model) was verified in this request.
 #[derive(Debug, Clone, Copy)]
-struct KeyVerified;
+pub(crate) struct KeyVerified;
 
 /// The denial a guard answers: once a key has been verified in this
 /// request, a refusal is about permission (403), not authentication (401).
@@ -421,6 +421,7 @@ operators! {
     [A: Permission,] Not<A>;
     [] AnyOf;
     [] AllOf;
+    [M: AbstractApiKey,] crate::scope::HasScope<M>;
 }
 
 /// An extractor that runs permission `P` before the handler:

@@ -17,6 +17,8 @@ pub struct Row {
     pub expiry_date: Option<DateTime<Utc>>,
     /// Whether the key was revoked.
     pub revoked: bool,
+    /// The key's scopes, sorted (none for a table without scopes).
+    pub scopes: Vec<String>,
     /// The model's own columns: (name, value).
     pub extra: Vec<(String, serde_json::Value)>,
 }
@@ -30,6 +32,7 @@ impl Row {
             created: key.created(),
             expiry_date: key.expiry_date(),
             revoked: key.revoked(),
+            scopes: key.scopes().iter().map(str::to_owned).collect(),
             extra: key
                 .extra_columns()
                 .into_iter()
@@ -44,7 +47,8 @@ impl Row {
     }
 
     /// The row as `list --json` prints it: prefix, name, created,
-    /// expiry_date, has_expired, revoked (RFC 3339 times), then the own
+    /// expiry_date, has_expired, revoked (RFC 3339 times), scopes (an
+    /// array), then the own
     /// columns under their names.
     pub fn to_json(&self) -> serde_json::Value {
         let mut map = serde_json::Map::new();
@@ -59,6 +63,7 @@ impl Row {
         );
         map.insert("has_expired".into(), self.has_expired().into());
         map.insert("revoked".into(), self.revoked.into());
+        map.insert("scopes".into(), self.scopes.clone().into());
         for (name, value) in &self.extra {
             map.entry(name.clone()).or_insert_with(|| value.clone());
         }

@@ -339,13 +339,26 @@ impl KeyTable {
                 let v = own.get(&c.name).cloned().unwrap_or(serde_json::Value::Null);
                 (c.name.clone(), v)
             })
-            .collect();
+            .collect::<Vec<(String, serde_json::Value)>>();
+        // A `scopes` column, when the table has one (apikey_core::scopes).
+        let scopes = extra
+            .iter()
+            .find(|(n, _)| n == "scopes")
+            .and_then(|(_, v)| v.as_str())
+            .map(|s| {
+                apikey_core::Scopes::from_column(s)
+                    .iter()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
         Row {
             prefix: raw.prefix,
             name: raw.name,
             created: raw.created.and_utc(),
             expiry_date: raw.expiry_date.map(|t| t.and_utc()),
             revoked: raw.revoked,
+            scopes,
             extra,
         }
     }

@@ -178,7 +178,8 @@ fn every_command(db: &TestDb) {
             "has_expired",
             "name",
             "prefix",
-            "revoked"
+            "revoked",
+            "scopes"
         ]
     );
 
@@ -1358,7 +1359,55 @@ fn rotate_keys(db: &TestDb) {
     ok(apikey(db, &["verify", &newer]));
 }
 
+fn scoped_keys(db: &TestDb) {
+    ok(apikey(db, &["migrate"]));
+    create(
+        db,
+        &[
+            "--name",
+            "billing",
+            "--scope",
+            "billing:read",
+            "--scope",
+            "reports:*",
+        ],
+    );
+    create(db, &["--name", "plain"]);
+    let listed = list_json(db, &["--search", "billing"]);
+    assert_eq!(
+        listed[0]["scopes"],
+        serde_json::json!(["billing:read", "reports:*"])
+    );
+    let listed = list_json(db, &["--search", "plain"]);
+    assert_eq!(listed[0]["scopes"], serde_json::json!([]));
+    for bad in ["*", "billing", "Billing:read", "billing:*:x", ""] {
+        let run = apikey(db, &["create", "--name", "x", "--scope", bad]);
+        assert_eq!(run.code, 2, "{bad:?}: {run:?}");
+        assert!(run.stderr.contains("scope"), "{run:?}");
+        assert_eq!(run.stdout, "");
+    }
+    let run = apikey(db, &["create", "--name", "x", "--set", "scopes=a:b"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    db.create_django_table();
+    let run = apikey(
+        db,
+        &[
+            "--model",
+            "django",
+            "create",
+            "--name",
+            "x",
+            "--scope",
+            "billing:read",
+        ],
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("no scopes"), "{run:?}");
+    assert_eq!(list_json(db, &[]).len(), 2, "nothing else created");
+}
+
 backend_tests!(
+    scoped_keys,
     rotate_keys,
     branded_keys,
     list_into_a_closed_pipe,

@@ -25,6 +25,8 @@ pub mod schema {
             expiry_date -> Nullable<Timestamp>,
             /// The prefix of the key this one replaced (a rotation).
             rotated_from -> Nullable<Text>,
+            /// Scopes, space-separated (`apikey_core::scopes`).
+            scopes -> Text,
         }
     }
 }
@@ -53,6 +55,9 @@ pub struct ApiKey {
     /// The prefix of the key this one replaced, when it was made by
     /// [`crate::BaseApiKeyManager::rotate`].
     pub rotated_from: Option<String>,
+    /// The key's scopes, space-separated as stored (read them with
+    /// [`crate::AbstractApiKey::scopes`]).
+    pub scopes: String,
 }
 
 /// Every field but `hashed_key`, shown as `"********"`.

@@ -61,6 +61,7 @@ pub mod legacy;
 mod manager;
 mod model;
 pub mod scaffold;
+pub mod scopes;
 pub mod sql_types;
 mod storage;
 
@@ -91,6 +92,7 @@ pub use model::{
     debug_redacted, max_expiry_date, now, validate_expiry_date, validate_name, AbstractApiKey,
     FormField, FormFields, KeyFilter, MAX_NAME_LENGTH,
 };
+pub use scopes::Scopes;
 
 /// Derives [`AbstractApiKey`](trait@AbstractApiKey) for an application's own key
 /// model: a struct with the base fields plus its own, for a diesel `table!`
@@ -219,6 +221,8 @@ pub use model::{
 /// - Optionally `rotated_from: Option<String>` (a nullable `VARCHAR(64)`
 ///   column): [`BaseApiKeyManager::rotate`] records there the prefix of the
 ///   key a new key replaced. It is not one of the model's own fields.
+/// - Optionally `scopes: String` (a `TEXT NOT NULL DEFAULT ''` column): the
+///   key's scopes ([`scopes`]), read with [`AbstractApiKey::scopes`].
 ///
 /// # Attributes
 ///

@@ -18,6 +18,7 @@ use crate::legacy::{LegacyGuard, LegacyLimits};
 use crate::model::{
     now, truncate_micros, validate_expiry_date, validate_name, AbstractApiKey, KeyFilter,
 };
+use crate::scopes::Scopes;
 use crate::storage::NewKeyRow;
 
 /// The longest key `get_from_key` looks up; anything longer is invalid
@@ -115,6 +116,9 @@ pub struct NewKey<E = ()> {
     pub expiry_date: Option<DateTime<Utc>>,
     /// The model's own columns.
     pub extra: E,
+    /// The key's scopes (none by default); only for a model with a
+    /// `scopes` column ([`AbstractApiKey::HAS_SCOPES`]).
+    pub scopes: Scopes,
 }
 
 impl NewKey<()> {
@@ -124,6 +128,7 @@ impl NewKey<()> {
             name: name.into(),
             expiry_date: None,
             extra: (),
+            scopes: Scopes::none(),
         }
     }
 }
@@ -135,12 +140,19 @@ impl<E> NewKey<E> {
             name: name.into(),
             expiry_date: None,
             extra,
+            scopes: Scopes::none(),
         }
     }
 
     /// Sets the expiry date.
     pub fn expires(mut self, at: DateTime<Utc>) -> Self {
         self.expiry_date = Some(at);
+        self
+    }
+
+    /// Sets the scopes.
+    pub fn scopes(mut self, scopes: Scopes) -> Self {
+        self.scopes = scopes;
         self
     }
 
@@ -188,6 +200,21 @@ impl<M: AbstractApiKey> fmt::Debug for BaseApiKeyManager<M> {
             .field("legacy", &self.legacy)
             .finish()
     }
+}
+
+/// Scopes for a model: none, or a model with a `scopes` column.
+fn check_scopes<M: AbstractApiKey>(scopes: &Scopes) -> Result<()> {
+    if !scopes.is_empty() && !M::HAS_SCOPES {
+        return Err(Error::validation(
+            "scopes",
+            format!(
+                "{} has no scopes column (Django's table has none; a derived model adds \
+                 a `scopes: String` field)",
+                M::TABLE_NAME
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// What one attempt of [`BaseApiKeyManager::rotate`] found.
@@ -491,6 +518,8 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     pub fn create_key(&self, new: NewKey<M::Extra>) -> Result<(M, PlainKey)> {
         validate_name(&new.name)?;
         validate_expiry_date(new.expiry_date)?;
+        check_scopes::<M>(&new.scopes)?;
+        let scopes = new.scopes.to_column();
         let created = now();
         let expiry_date = new.expiry_date.map(|t| truncate_micros(t.naive_utc()));
         for _ in 0..MAX_CREATE_ATTEMPTS {
@@ -502,6 +531,7 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
                 name: &new.name,
                 expiry_date,
                 rotated_from: None,
+                scopes: &scopes,
             };
             match self.db.run(|conn| M::insert(conn, &row, &new.extra)) {
                 Ok(model) => {
@@ -588,6 +618,7 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         if old.has_expired_at(now) {
             return Ok(Rotated::Refused("an expired key cannot be rotated"));
         }
+        let scopes = old.scopes().to_column();
         let row = NewKeyRow {
             prefix: &generated.prefix,
             hashed_key: &generated.hashed_key,
@@ -595,6 +626,7 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
             name: old.name(),
             expiry_date: old.expiry_date_naive(),
             rotated_from: Some(old.prefix()),
+            scopes: &scopes,
         };
         let new = M::insert(conn, &row, &old.own_fields())?;
         let changed = if grace.is_zero() {
@@ -760,6 +792,32 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         let changed = self
             .db
             .run(|conn| M::update_details(conn, prefix, name, expiry));
+        self.invalidate_cache();
+        let changed = changed?;
+        let current = self
+            .find_by_prefix(prefix)?
+            .ok_or_else(|| Error::NotFound(prefix.to_owned()))?;
+        if changed == 0 {
+            return Err(Error::validation(
+                "revoked",
+                "a revoked key cannot be edited",
+            ));
+        }
+        Ok(current)
+    }
+
+    /// Replaces the scopes of a key that is not revoked (the model must
+    /// store scopes: [`AbstractApiKey::HAS_SCOPES`]). Takes effect at once
+    /// through this manager and its clones, and as any write elsewhere.
+    pub fn set_scopes(&self, prefix: &str, scopes: &Scopes) -> Result<M> {
+        if !M::HAS_SCOPES {
+            return Err(Error::validation(
+                "scopes",
+                format!("{} has no scopes column", M::TABLE_NAME),
+            ));
+        }
+        let text = scopes.to_column();
+        let changed = self.db.run(|conn| M::update_scopes(conn, prefix, &text));
         self.invalidate_cache();
         let changed = changed?;
         let current = self

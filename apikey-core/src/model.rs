@@ -205,6 +205,18 @@ pub trait AbstractApiKey:
         hashers::verify(key, self.hashed_key()).is_valid()
     }
 
+    /// True when the model stores scopes (a `scopes` column): the built-in
+    /// [`crate::ApiKey`] does; a derived model does when it has a field
+    /// `scopes: String` (a `TEXT NOT NULL DEFAULT ''` column,
+    /// [`crate::scaffold::KeyTable::scopes`]). Django's table does not.
+    const HAS_SCOPES: bool = false;
+
+    /// The key's scopes ([`crate::scopes`]); none for a model without the
+    /// column.
+    fn scopes(&self) -> crate::Scopes {
+        crate::Scopes::none()
+    }
+
     /// The prefix of the key this one replaced, when it was made by
     /// [`crate::BaseApiKeyManager::rotate`] and the model records it: the
     /// built-in [`crate::ApiKey`] does; a derived model does when it has a

@@ -53,6 +53,10 @@ use crate::error::{Error, Result};
 /// names are silently truncated, so two long names can become one.
 pub const MAX_IDENTIFIER_LENGTH: usize = 63;
 
+/// The column of a key model that stores its scopes
+/// ([`KeyTable::scopes`]); the built-in table has it.
+pub const SCOPES_COLUMN: &str = "scopes TEXT NOT NULL DEFAULT ''";
+
 /// The longest table name accepted: PostgreSQL's identifier limit. The
 /// names derived from it (indexes, triggers) are shortened to fit, see
 /// [`derived_name`].
@@ -139,6 +143,12 @@ impl KeyTable {
     /// "rotated_from VARCHAR(64) NULL"` from a shell.)
     pub fn rotated_from(self) -> Self {
         self.column(ROTATED_FROM_COLUMN)
+    }
+
+    /// Adds the `scopes` column ([`SCOPES_COLUMN`]): for a model with a
+    /// field `scopes: String` ([`crate::scopes`]).
+    pub fn scopes(self) -> Self {
+        self.column(SCOPES_COLUMN)
     }
 
     /// Adds an index on one of the model's own columns, named

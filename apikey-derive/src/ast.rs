@@ -170,11 +170,18 @@ pub(crate) const BASE_FIELDS: &[BaseField] = &[
 
 /// Fields the library knows when a model has them (its opt-in features),
 /// not part of the model's own fields.
-pub(crate) const OPTIONAL_FIELDS: &[BaseField] = &[BaseField {
-    name: "rotated_from",
-    accepted: &["Option<String>"],
-    form: "pub rotated_from: Option<String>",
-}];
+pub(crate) const OPTIONAL_FIELDS: &[BaseField] = &[
+    BaseField {
+        name: "rotated_from",
+        accepted: &["Option<String>"],
+        form: "pub rotated_from: Option<String>",
+    },
+    BaseField {
+        name: "scopes",
+        accepted: &["String"],
+        form: "pub scopes: String",
+    },
+];
 
 /// diesel's default table name for a struct (diesel_derives'
 /// `infer_table_name`, kept identical so both derives agree): a `_` before

@@ -208,6 +208,42 @@ fn expand(model: &Model<'_>) -> TokenStream {
         },
         None => TokenStream::new(),
     };
+    let has_scopes = model.field("scopes").is_some();
+    let scopes_value = if has_scopes {
+        quote_spanned!(table.span()=> t::scopes.eq(row.scopes),)
+    } else {
+        TokenStream::new()
+    };
+    let scopes_getter = if has_scopes {
+        quote! {
+            const HAS_SCOPES: bool = true;
+
+            fn scopes(&self) -> ::apikey_core::Scopes {
+                ::apikey_core::Scopes::from_column(&self.scopes)
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
+    let update_scopes = if has_scopes {
+        quote_spanned! {table.span()=>
+            fn update_scopes(
+                conn: &mut ::apikey_core::__private::DbConnection,
+                prefix: &str,
+                scopes: &str,
+            ) -> ::apikey_core::__private::QueryResult<usize> {
+                use ::apikey_core::__private::diesel::prelude::*;
+                use #table as t;
+                ::apikey_core::__private::diesel::update(
+                    t::table.filter(t::prefix.eq(prefix)).filter(t::revoked.eq(false)),
+                )
+                .set(t::scopes.eq(scopes))
+                .execute(conn)
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
     let extra_arg = if extra.is_empty() {
         quote!(_extra)
     } else {
@@ -349,6 +385,7 @@ fn expand(model: &Model<'_>) -> TokenStream {
                             t::revoked.eq(false),
                             t::expiry_date.eq(#timestamp::opt(row.expiry_date)),
                             #rotated_from_value
+                            #scopes_value
                         ),
                         #extra_values
                     ))
@@ -431,6 +468,8 @@ fn expand(model: &Model<'_>) -> TokenStream {
             fn own_fields(&self) -> <Self as ::apikey_core::AbstractApiKey>::Extra {
                 #own_fields
             }
+
+            #update_scopes
         }
     };
 
@@ -487,6 +526,8 @@ fn expand(model: &Model<'_>) -> TokenStream {
                 #extra_columns
 
                 #rotated_from_getter
+
+                #scopes_getter
             }
 
             #storage

@@ -66,7 +66,7 @@ pub(crate) fn validate(cx: &mut Ctxt, model: &Model<'_>) {
             cx.error_spanned_by(
                 field.ty,
                 format!(
-                    "`{}` is the column the library fills (key rotation); it must be `{}`: `{}`",
+                    "`{}` is a column the library fills; it must be `{}`: `{}`",
                     optional.name, optional.accepted[0], optional.form
                 ),
             );

@@ -171,6 +171,76 @@ fn branded_and_plain_keys_on_one_quickstart() {
     assert_eq!(get(&srv.addr, &[&auth(&srv.key)]).0, 200);
 }
 
+/// `GET /billing` needs `billing:read`: the demo key (no scope) is 403
+/// naming the scope, a key with it (or `billing:*`) 200, none or a bad one 401.
+fn billing_needs_its_scope(db: &TestDb) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let srv = start(&db.url, dir.path());
+    assert!(
+        srv.srv
+            .stdout
+            .iter()
+            .any(|l| l.contains("create --name billing --scope billing:read")),
+        "the startup text shows how: {:?}",
+        srv.srv.stdout
+    );
+    let billing = |key: Option<&str>| {
+        let auth = key.map(|k| format!("Authorization: Api-Key {k}"));
+        let headers: Vec<&str> = auth.iter().map(String::as_str).collect();
+        http_get(&srv.addr, "/billing", &headers)
+    };
+    let (status, body) = billing(Some(&srv.key));
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("billing:read"), "{body}");
+    assert_eq!(billing(None).0, 401);
+    assert_eq!(billing(Some(&format!("{}x", &srv.key[..40]))).0, 401);
+
+    let keys: BaseApiKeyManager<ApiKey> = BaseApiKeyManager::new(db.database()).without_cache();
+    for granted in [["billing:read"], ["billing:*"]] {
+        let (_, key) = keys
+            .create_key(
+                NewKey::new("billing").scopes(apikey_core::Scopes::parse(granted).expect("valid")),
+            )
+            .expect("create");
+        // Another process's key: served once the feed has seen the insert.
+        let mut tries = 0;
+        loop {
+            let (status, body) = billing(Some(key.expose_secret()));
+            if status == 200 {
+                assert!(body.contains(granted[0]), "{body}");
+                break;
+            }
+            assert_eq!(status, 401, "{body}");
+            tries += 1;
+            assert!(tries < 100, "never served");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let (_, other) = keys
+        .create_key(
+            NewKey::new("reports")
+                .scopes(apikey_core::Scopes::parse(["reports:read"]).expect("valid")),
+        )
+        .expect("create");
+    let mut tries = 0;
+    while billing(Some(other.expose_secret())).0 == 401 {
+        tries += 1;
+        assert!(tries < 100, "never seen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(billing(Some(other.expose_secret())).0, 403);
+}
+
+#[test]
+fn sqlite_billing_needs_its_scope() {
+    billing_needs_its_scope(&TestDb::sqlite());
+}
+
+#[test]
+fn postgres_billing_needs_its_scope() {
+    billing_needs_its_scope(&TestDb::postgres());
+}
+
 #[test]
 fn second_start_keeps_keys_and_prints_no_key() {
     let db = TestDb::sqlite();

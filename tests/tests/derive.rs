@@ -522,6 +522,7 @@ mod form_and_columns {
             revoked: false,
             expiry_date: None,
             rotated_from: None,
+            scopes: String::new(),
         };
         assert!(builtin.extra_columns().is_empty(), "default: none");
     }

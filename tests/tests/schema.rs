@@ -204,6 +204,7 @@ fn scaffold_matches_shipped_migrations(db: &TestDb) {
     // The built-in table has every opt-in column.
     let scaffold = KeyTable::new("api_keys")
         .rotated_from()
+        .scopes()
         .migration(db.kind)
         .expect("scaffold SQL");
 

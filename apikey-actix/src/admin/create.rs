@@ -125,6 +125,7 @@ where
         name: name.clone(),
         expiry_date: expiry,
         extra,
+        scopes: apikey_core::Scopes::none(),
     };
     match blocking(move || manager.create_key(new)).await {
         Ok((row, key)) => {

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use apikey_core::{AbstractApiKey, BrandedKeyGenerator, DjangoApiKey, PlainKey};
+use apikey_core::{AbstractApiKey, BrandedKeyGenerator, DjangoApiKey, PlainKey, Scopes};
 use chrono::Utc;
 
 use super::{eprintln_quiet, KeyStore};
@@ -33,8 +33,19 @@ pub struct Args {
     /// prefixes are 8 characters.
     #[arg(long, value_name = "BRAND", value_parser = parse_brand)]
     brand: Option<BrandedKeyGenerator>,
+    /// A scope of the key (`billing:read`, or `billing:*` for every scope
+    /// under `billing:`; see apikey_core::scopes). Repeat for each scope.
+    #[arg(long = "scope", value_name = "SCOPE", value_parser = parse_scope)]
+    scopes: Vec<String>,
     #[command(flatten)]
     pub target: Target,
+}
+
+/// A scope a key may be given.
+fn parse_scope(s: &str) -> Result<String, String> {
+    apikey_core::scopes::validate_scope(s)
+        .map(|()| s.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 /// A brand for [`BrandedKeyGenerator`].
@@ -61,9 +72,16 @@ pub fn run(
         expires,
         set,
         brand,
+        scopes,
         target: _,
     }: Args,
 ) -> Result<(), Failure> {
+    if set.iter().any(|(c, _)| c == "scopes") {
+        return Err(Failure::Usage(
+            "--set scopes: give scopes with --scope (each checked against the grammar)".into(),
+        ));
+    }
+    let scopes = Scopes::parse(&scopes).map_err(|e| Failure::Usage(e.to_string()))?;
     if brand.is_some() && keys.table_name() == DjangoApiKey::TABLE_NAME {
         return Err(Failure::Usage(
             "--brand: Django's table holds 8-character prefixes; a branded key's prefix \
@@ -82,7 +100,7 @@ pub fn run(
         }
         None => None,
     };
-    let (row, key) = keys.create(&name, expiry, &set, brand.as_ref())?;
+    let (row, key) = keys.create(&name, expiry, &set, brand.as_ref(), &scopes)?;
     print_key(keys, &row, &key)?;
     let until = row
         .expiry_date

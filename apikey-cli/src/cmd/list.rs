@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(long)]
     expired: bool,
     /// Print a JSON array (prefix, name, created, expiry_date,
-    /// has_expired, revoked, then the own columns; RFC 3339 times) instead
+    /// has_expired, revoked, scopes, then the own columns; RFC 3339 times) instead
     /// of a table.
     #[arg(long)]
     json: bool,

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use apikey_core::{
     AbstractApiKey, BaseApiKeyManager, BrandedKeyGenerator, Database, Error, FormFields, KeyFilter,
-    KeyGenerator, NewKey, PlainKey,
+    KeyGenerator, NewKey, PlainKey, Scopes,
 };
 use chrono::{DateTime, Utc};
 
@@ -51,6 +51,7 @@ pub trait KeyStore {
         expiry: Option<DateTime<Utc>>,
         set: &[(String, String)],
         brand: Option<&BrandedKeyGenerator>,
+        scopes: &Scopes,
     ) -> Result<(Row, PlainKey), Failure>;
     /// A new key replacing the one with this prefix, which stops working
     /// after `grace` (at once when zero).
@@ -150,7 +151,14 @@ where
         expiry: Option<DateTime<Utc>>,
         set: &[(String, String)],
         brand: Option<&BrandedKeyGenerator>,
+        scopes: &Scopes,
     ) -> Result<(Row, PlainKey), Failure> {
+        if !scopes.is_empty() && !M::HAS_SCOPES {
+            return Err(Failure::Usage(format!(
+                "--scope: {} has no scopes (Django's table has none)",
+                M::TABLE_NAME
+            )));
+        }
         let fields = <M::Extra as FormFields>::FIELDS;
         for (column, _) in set {
             if !fields.iter().any(|f| f.name == column) {
@@ -174,7 +182,9 @@ where
                     .join("; "),
             )
         })?;
-        let new = NewKey::with_extra(name, extra).expiry(expiry);
+        let new = NewKey::with_extra(name, extra)
+            .expiry(expiry)
+            .scopes(scopes.clone());
         let (row, key) = match brand {
             Some(brand) => self
                 .manager
@@ -251,9 +261,23 @@ impl KeyStore for KeyTable {
         expiry: Option<DateTime<Utc>>,
         set: &[(String, String)],
         brand: Option<&BrandedKeyGenerator>,
+        scopes: &Scopes,
     ) -> Result<(Row, PlainKey), Failure> {
         let expiry = expiry.map(|t| t.naive_utc());
-        KeyTable::create(self, name, expiry, set, brand)
+        let mut set = set.to_vec();
+        if !scopes.is_empty() {
+            if !KeyTable::own_columns(self)
+                .iter()
+                .any(|c| c.name == "scopes")
+            {
+                return Err(Failure::Usage(format!(
+                    "--scope: table `{}` has no scopes column",
+                    self.name()
+                )));
+            }
+            set.push(("scopes".to_owned(), scopes.to_column()));
+        }
+        KeyTable::create(self, name, expiry, &set, brand)
     }
 
     fn rotate(&self, _prefix: &str, _grace: Duration) -> Result<(Row, PlainKey), Failure> {

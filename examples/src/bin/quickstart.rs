@@ -23,7 +23,10 @@
 //!
 //! When the key table is empty, a demo key is created and printed once, with
 //! curl lines to try it. `GET /` is public; `GET /protected` answers the
-//! key's name and prefix, or 401 without a usable key. Ctrl-C stops it.
+//! key's name and prefix, or 401 without a usable key. `GET /billing`
+//! needs a key with the scope `billing:read` (`apikey create --name N
+//! --scope billing:read`; `billing:*` grants it too): 403 naming the scope
+//! for a valid key without it, 401 without a usable key. Ctrl-C stops it.
 //!
 //! The key is read, first found wins, from `X-Api-Key: <key>`, then
 //! `Authorization: Api-Key <key>`, then `Authorization: Bearer <key>`
@@ -32,7 +35,10 @@
 use actix_web::http::header::HeaderName;
 use actix_web::{get, web, App, HttpResponse, HttpServer, Responder};
 use apikey_actix::admin::{Admin, BasicAuth};
-use apikey_actix::{ApiKeyConfig, AuthorizationParser, FirstOf, HasApiKey, HeaderParser};
+use apikey_actix::{
+    ApiKeyConfig, AuthorizationParser, FirstOf, HasApiKey, HasScope, HeaderParser,
+    RequirePermission,
+};
 use apikey_core::{
     AbstractApiKey, ApiKey, BaseApiKeyManager, BrandedKeyGenerator, Database, KeyFilter,
     KeyGenerator, NewKey,
@@ -52,6 +58,15 @@ async fn protected(key: HasApiKey<ApiKey>) -> impl Responder {
         "message": "authorized",
         "name": key.name(),
         "prefix": key.prefix(),
+    }))
+}
+
+/// Guarded by `RequirePermission::new(HasScope::new("billing:read"))`.
+async fn billing(key: HasApiKey<ApiKey>) -> impl Responder {
+    HttpResponse::Ok().json(serde_json::json!({
+        "message": "billing: the key has the scope billing:read",
+        "prefix": key.prefix(),
+        "scopes": key.scopes().iter().collect::<Vec<_>>(),
     }))
 }
 
@@ -117,7 +132,12 @@ async fn main() -> std::io::Result<()> {
                 .app_data(data.clone())
                 .app_data(config.clone())
                 .service(index)
-                .service(protected);
+                .service(protected)
+                .service(
+                    web::resource("/billing")
+                        .wrap(RequirePermission::new(HasScope::new("billing:read")))
+                        .route(web::get().to(billing)),
+                );
             match &admin_auth {
                 Some(auth) => app.service(
                     Admin::new(keys.clone())
@@ -164,6 +184,10 @@ async fn main() -> std::io::Result<()> {
         );
         println!("    curl -i {base}/protected    # no key: 401");
         println!();
+        println!("GET /billing needs the scope billing:read (this demo key has none: 403):");
+        println!("    cargo run -p apikey-cli -- create --name billing --scope billing:read");
+        println!("    curl -i -H 'Authorization: Api-Key <that key>' {base}/billing");
+        println!();
         println!(
             "(prefix {}; the key table was empty, so this demo key was made.)",
             row.prefix()
@@ -172,6 +196,9 @@ async fn main() -> std::io::Result<()> {
         println!("The key table already has keys; no demo key was created.");
         println!("Create one with: cargo run -p apikey-cli -- create --name NAME");
         println!("(or a branded one: cargo run -p apikey-cli -- create --name NAME --brand acme)");
+        println!("GET /billing needs the scope billing:read:");
+        println!("    cargo run -p apikey-cli -- create --name billing --scope billing:read");
+        println!("    curl -i -H 'Authorization: Api-Key <that key>' {base}/billing");
         println!("Then: curl -i -H 'Authorization: Api-Key <key>' {base}/protected");
     }
     if admin_auth.is_some() {
