@@ -261,25 +261,36 @@ impl DatabaseUrl {
 /// that does not parse is refused, its credentials redacted; one without
 /// credentials is passed on as given (libpq's multi-host form included).
 fn normalize_postgres_url(url: &str) -> Result<String> {
-    match url::Url::parse(url) {
-        Ok(parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
-            Ok(parsed.to_string())
-        }
-        Ok(_) => Ok(url.to_owned()),
-        Err(_) if !url.contains('@') => Ok(url.to_owned()),
-        Err(e) => Err(Error::InvalidDatabaseUrl(format!(
-            "cannot parse {} ({e}): percent-encode `/`, `@`, `:`, `?` and `#` \
+    let refuse = |why: &str| {
+        Error::InvalidDatabaseUrl(format!(
+            "cannot parse {} ({why}): percent-encode `/`, `@`, `:`, `?` and `#` \
              in the user name and password (`%2F`, `%40`, `%3A`, `%3F`, `%23`)",
             redact_password(url)
-        ))),
+        ))
+    };
+    match url::Url::parse(url) {
+        Ok(parsed) if has_credentials(&parsed) => Ok(parsed.to_string()),
+        // An `@` that is not the end of the credentials: a password with a
+        // raw `/`, `?` or `#` before it (libpq would read it as a path).
+        Ok(_) if url.contains('@') => Err(refuse("an `@` after the host")),
+        Ok(_) => Ok(url.to_owned()),
+        Err(_) if !url.contains('@') => Ok(url.to_owned()),
+        Err(e) => Err(refuse(&e.to_string())),
     }
 }
 
+fn has_credentials(parsed: &url::Url) -> bool {
+    !parsed.username().is_empty() || parsed.password().is_some()
+}
+
 /// `url` with the password and any query (which may carry one too)
-/// replaced by `****`. A URL the parser refuses keeps only its scheme and
-/// what follows its last `@`.
+/// replaced by `****`. A URL the parser refuses, or one with an `@` outside
+/// its credentials, keeps only its scheme and what follows its last `@`.
 fn redact_password(url: &str) -> String {
-    if let Ok(mut parsed) = url::Url::parse(url) {
+    let parsed = url::Url::parse(url)
+        .ok()
+        .filter(|p| has_credentials(p) || !url.contains('@'));
+    if let Some(mut parsed) = parsed {
         if parsed.password().is_some() {
             let _ = parsed.set_password(Some("****"));
         }
@@ -656,6 +667,7 @@ mod tests {
             "postgres://u:pa/ss@127.0.0.1:1/db",
             "postgres://u:pa?ss@127.0.0.1:1/db",
             "postgres://u:pa#ss@127.0.0.1:1/db",
+            "postgres://u:/pass@127.0.0.1:1/db",
         ] {
             let err = DatabaseUrl::parse(url).expect_err(url).to_string();
             assert!(!err.contains(":pa") && !err.contains("ss@"), "{err}");

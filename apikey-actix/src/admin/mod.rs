@@ -113,6 +113,30 @@ pub use throttle::Throttle;
 use crate::{AllowAny, ApiKeyConfig, Not, Permission, RequirePermission};
 use state::{Mount, State};
 
+/// Entry points for the fuzz targets (`fuzz/`). Not public API.
+#[doc(hidden)]
+pub mod __fuzz {
+    /// Whether `token` passes the admin's CSRF token check, signed with a
+    /// fixed secret and the default maximum age.
+    pub fn csrf_is_genuine(token: &str) -> bool {
+        super::csrf::CsrfSettings::default()
+            .with_secret(&[7u8; 32])
+            .is_some_and(|s| s.is_genuine(token))
+    }
+
+    /// A token minted with the same fixed secret.
+    pub fn csrf_mint() -> Option<String> {
+        super::csrf::CsrfSettings::default()
+            .with_secret(&[7u8; 32])?
+            .mint()
+    }
+
+    /// The user and password of an `Authorization: Basic` value.
+    pub fn parse_basic(value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+        super::basic::parse_basic(value)
+    }
+}
+
 /// The largest form body the admin accepts, in bytes.
 pub const FORM_LIMIT: usize = 16 * 1024;
 
