@@ -269,7 +269,8 @@ fn normalize_postgres_url(url: &str) -> Result<String> {
         ))
     };
     match url::Url::parse(url) {
-        Ok(parsed) if has_credentials(&parsed) => Ok(parsed.to_string()),
+        Ok(parsed) if has_credentials(&parsed) && !ambiguous(&parsed) => Ok(parsed.to_string()),
+        Ok(parsed) if has_credentials(&parsed) => Err(refuse("an `@` or `#` after the host")),
         // An `@` that is not the end of the credentials: a password with a
         // raw `/`, `?` or `#` before it (libpq would read it as a path).
         Ok(_) if url.contains('@') => Err(refuse("an `@` after the host")),
@@ -283,13 +284,21 @@ fn has_credentials(parsed: &url::Url) -> bool {
     !parsed.username().is_empty() || parsed.password().is_some()
 }
 
+/// A `#` anywhere, or an `@` after the host: what a password with a raw
+/// `#`, `/` or `?` leaves behind (libpq has no use for either).
+fn ambiguous(parsed: &url::Url) -> bool {
+    parsed.fragment().is_some()
+        || parsed.path().contains('@')
+        || parsed.query().is_some_and(|q| q.contains('@'))
+}
+
 /// `url` with the password and any query (which may carry one too)
 /// replaced by `****`. A URL the parser refuses, or one with an `@` outside
 /// its credentials, keeps only its scheme and what follows its last `@`.
 fn redact_password(url: &str) -> String {
     let parsed = url::Url::parse(url)
         .ok()
-        .filter(|p| has_credentials(p) || !url.contains('@'));
+        .filter(|p| (has_credentials(p) || !url.contains('@')) && !ambiguous(p));
     if let Some(mut parsed) = parsed {
         if parsed.password().is_some() {
             let _ = parsed.set_password(Some("****"));
@@ -668,6 +677,7 @@ mod tests {
             "postgres://u:pa?ss@127.0.0.1:1/db",
             "postgres://u:pa#ss@127.0.0.1:1/db",
             "postgres://u:/pass@127.0.0.1:1/db",
+            "postgres://u:@pa#ss@127.0.0.1:1/db",
         ] {
             let err = DatabaseUrl::parse(url).expect_err(url).to_string();
             assert!(!err.contains(":pa") && !err.contains("ss@"), "{err}");
