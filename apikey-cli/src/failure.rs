@@ -74,7 +74,7 @@ impl Failure {
 }
 
 /// SQLite's and PostgreSQL's words for a table that is not there.
-fn is_missing_table(message: &str) -> bool {
+pub(crate) fn is_missing_table(message: &str) -> bool {
     message.contains("no such table")
         || (message.contains("relation") && message.contains("does not exist"))
 }

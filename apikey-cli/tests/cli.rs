@@ -948,7 +948,7 @@ fn any_key_table(db: &TestDb) {
     let made = ok(run(&[
         "create",
         "--name",
-        "ci",
+        "blue-key",
         "--set",
         "project_id=5",
         "--set",
@@ -980,7 +980,7 @@ fn any_key_table(db: &TestDb) {
         .iter()
         .find(|r| r["prefix"] == prefix.as_str())
         .expect("row");
-    assert_eq!(row["name"], "ci");
+    assert_eq!(row["name"], "blue-key");
     assert_eq!(row["project_id"], 5);
     assert_eq!(row["label"], "blue");
     assert_eq!(row["revoked"], false);
@@ -998,7 +998,8 @@ fn any_key_table(db: &TestDb) {
     assert!(table.contains("blue"), "{table}");
     // Filters apply.
     let search: Vec<Value> =
-        serde_json::from_str(&ok(run(&["list", "--json", "--search", "CI"])).stdout).expect("json");
+        serde_json::from_str(&ok(run(&["list", "--json", "--search", "BLUE-K"])).stdout)
+            .expect("json");
     assert_eq!(search.len(), 1);
 
     // The application's manager sees the CLI's key, and the CLI the manager's.
@@ -1117,6 +1118,12 @@ fn any_key_table(db: &TestDb) {
     );
     assert_eq!(r.code, 2, "{r:?}");
 
+    // A missing key table (Django's, here), and the application's: the
+    // error says where the keys are.
+    let r = apikey(db, &["--model", "django", "list"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains("with --table NAME: "), "{r:?}");
+    assert!(r.stderr.contains("project_api_keys"), "{r:?}");
     // The built-in table, empty next to the application's: the command
     // says where the keys are.
     ok(apikey(db, &["migrate"]));

@@ -29,8 +29,10 @@ mod conn {
     #[derive(diesel::MultiConnection)]
     pub enum DbConnection {
         /// A PostgreSQL connection.
+        #[cfg(feature = "postgres")]
         Postgresql(diesel::PgConnection),
         /// A SQLite connection.
+        #[cfg(feature = "sqlite")]
         Sqlite(diesel::SqliteConnection),
     }
 }
@@ -40,7 +42,9 @@ pub use conn::{DbConnection, MultiBackend};
 impl fmt::Debug for DbConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            #[cfg(feature = "postgres")]
             DbConnection::Postgresql(_) => f.write_str("DbConnection::Postgresql"),
+            #[cfg(feature = "sqlite")]
             DbConnection::Sqlite(_) => f.write_str("DbConnection::Sqlite"),
         }
     }
@@ -217,8 +221,27 @@ impl DatabaseUrl {
         target
     }
 
+    /// An error when this build has no support for the URL's backend.
+    fn check_compiled_in(&self) -> Result<()> {
+        let (compiled, feature) = match self.kind {
+            BackendKind::Sqlite => (cfg!(feature = "sqlite"), "sqlite"),
+            BackendKind::Postgres => (cfg!(feature = "postgres"), "postgres"),
+        };
+        if compiled {
+            Ok(())
+        } else {
+            Err(Error::InvalidDatabaseUrl(format!(
+                "{} is a {} url, and this build has no {} support: enable apikey-core's `{feature}` feature",
+                self.redacted(),
+                self.kind,
+                self.kind
+            )))
+        }
+    }
+
     fn establish(&self) -> std::result::Result<DbConnection, diesel::r2d2::Error> {
         match self.kind {
+            #[cfg(feature = "postgres")]
             BackendKind::Postgres => {
                 let mut conn = diesel::PgConnection::establish(&self.pg_target())
                     .map_err(diesel::r2d2::Error::ConnectionError)?;
@@ -233,6 +256,7 @@ impl DatabaseUrl {
                 .map_err(diesel::r2d2::Error::QueryError)?;
                 Ok(DbConnection::Postgresql(conn))
             }
+            #[cfg(feature = "sqlite")]
             BackendKind::Sqlite => {
                 let mut conn = diesel::SqliteConnection::establish(&self.target)
                     .map_err(diesel::r2d2::Error::ConnectionError)?;
@@ -249,6 +273,13 @@ impl DatabaseUrl {
                     .map_err(diesel::r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
+            #[allow(unreachable_patterns)]
+            _ => Err(diesel::r2d2::Error::ConnectionError(
+                diesel::ConnectionError::BadConnection(format!(
+                    "no {} support in this build",
+                    self.kind
+                )),
+            )),
         }
     }
 }
@@ -468,12 +499,96 @@ impl fmt::Debug for Database {
     }
 }
 
-/// The embedded SQLite migrations (apikey-core's `migrations/sqlite`,
-/// shipped inside the crate).
+/// The embedded SQLite migrations of the built-in table (apikey-core's
+/// `migrations/sqlite`, shipped inside the crate).
+#[cfg(feature = "sqlite")]
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-/// The embedded PostgreSQL migrations (apikey-core's `migrations/postgres`,
-/// shipped inside the crate).
+/// The embedded PostgreSQL migrations of the built-in table (apikey-core's
+/// `migrations/postgres`, shipped inside the crate).
+#[cfg(feature = "postgres")]
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A set of migrations for [`Database::migrate_with`]: for one backend, or
+/// for both. Only those of the backend in use run; a set without that
+/// backend's is an error (never a silent no-op).
+///
+/// ```no_run
+/// use apikey_core::{Database, Migrations};
+/// use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+///
+/// // Written by `apikey scaffold --dir migrations`.
+/// const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+///
+/// # fn main() -> apikey_core::Result<()> {
+/// let db = Database::connect("app.db")?;
+/// // Only the application's own tables (a SQLite-only application):
+/// db.migrate_with([Migrations::sqlite(SQLITE)])?;
+/// // The built-in `api_keys` table too, when the application uses it:
+/// db.migrate_with([Migrations::builtin(), Migrations::sqlite(SQLITE)])?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Migrations {
+    sqlite: Option<EmbeddedMigrations>,
+    postgres: Option<EmbeddedMigrations>,
+}
+
+impl fmt::Debug for Migrations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Migrations")
+            .field("sqlite", &self.sqlite.is_some())
+            .field("postgres", &self.postgres.is_some())
+            .finish()
+    }
+}
+
+impl Migrations {
+    /// Migrations for SQLite only.
+    pub const fn sqlite(migrations: EmbeddedMigrations) -> Self {
+        Migrations {
+            sqlite: Some(migrations),
+            postgres: None,
+        }
+    }
+
+    /// Migrations for PostgreSQL only.
+    pub const fn postgres(migrations: EmbeddedMigrations) -> Self {
+        Migrations {
+            sqlite: None,
+            postgres: Some(migrations),
+        }
+    }
+
+    /// Migrations for both backends (the folders `apikey scaffold` writes).
+    pub const fn both(sqlite: EmbeddedMigrations, postgres: EmbeddedMigrations) -> Self {
+        Migrations {
+            sqlite: Some(sqlite),
+            postgres: Some(postgres),
+        }
+    }
+
+    /// The built-in table `api_keys` (the model [`crate::ApiKey`]), for the
+    /// backends this build has: what [`Database::migrate`] applies.
+    pub fn builtin() -> Self {
+        Migrations {
+            #[cfg(feature = "sqlite")]
+            sqlite: Some(SQLITE_MIGRATIONS),
+            #[cfg(not(feature = "sqlite"))]
+            sqlite: None,
+            #[cfg(feature = "postgres")]
+            postgres: Some(POSTGRES_MIGRATIONS),
+            #[cfg(not(feature = "postgres"))]
+            postgres: None,
+        }
+    }
+}
+
+/// `(sqlite, postgres)`: [`Migrations::both`].
+impl From<(EmbeddedMigrations, EmbeddedMigrations)> for Migrations {
+    fn from((sqlite, postgres): (EmbeddedMigrations, EmbeddedMigrations)) -> Self {
+        Migrations::both(sqlite, postgres)
+    }
+}
 
 impl Database {
     /// Connects with the default settings and checks that the database answers.
@@ -497,6 +612,7 @@ impl Database {
             timeouts: config.timeouts,
             ..DatabaseUrl::parse(url)?
         };
+        url.check_compiled_in()?;
         let mut builder = r2d2::Pool::builder()
             .max_size(config.max_size)
             .min_idle(Some(0))
@@ -607,28 +723,40 @@ impl Database {
         }
     }
 
-    /// Applies the pending built-in migrations; returns the versions applied.
+    /// Applies the pending migrations of the built-in table `api_keys`;
+    /// returns the versions applied. (`migrate_with([Migrations::builtin()])`.)
     pub fn migrate(&self) -> Result<Vec<String>> {
-        self.migrate_with([])
+        self.migrate_with([Migrations::builtin()])
     }
 
-    /// Applies the built-in migrations, then the application's own (for its
-    /// custom key tables): pairs of (SQLite migrations, PostgreSQL migrations).
-    pub fn migrate_with(
-        &self,
-        extra: impl IntoIterator<Item = (EmbeddedMigrations, EmbeddedMigrations)>,
-    ) -> Result<Vec<String>> {
-        let mut sets = vec![(SQLITE_MIGRATIONS, POSTGRES_MIGRATIONS)];
-        sets.extend(extra);
+    /// Applies these sets of migrations, in order, for the backend in use:
+    /// an application's own tables (its custom key tables among them), and
+    /// the built-in table only when [`Migrations::builtin`] is one of them.
+    /// Returns the versions applied. A set without migrations for the
+    /// backend in use is an error, and nothing after it runs.
+    pub fn migrate_with<I>(&self, sets: I) -> Result<Vec<String>>
+    where
+        I: IntoIterator,
+        I::Item: Into<Migrations>,
+    {
         let mut conn = self
             .pool
             .get()
             .map_err(|e| Error::Unavailable(format!("no database connection: {e}")))?;
         let mut applied = Vec::new();
-        for (sqlite, pg) in sets {
+        for set in sets {
+            let set: Migrations = set.into();
             let versions = match &mut conn.conn {
-                DbConnection::Sqlite(c) => c.run_pending_migrations(sqlite),
-                DbConnection::Postgresql(c) => c.run_pending_migrations(pg),
+                #[cfg(feature = "sqlite")]
+                DbConnection::Sqlite(c) => match set.sqlite {
+                    Some(m) => c.run_pending_migrations(m),
+                    None => return Err(no_migrations(BackendKind::Sqlite)),
+                },
+                #[cfg(feature = "postgres")]
+                DbConnection::Postgresql(c) => match set.postgres {
+                    Some(m) => c.run_pending_migrations(m),
+                    None => return Err(no_migrations(BackendKind::Postgres)),
+                },
             }
             .map_err(|e| Error::Migration(e.to_string()))?;
             applied.extend(versions.into_iter().map(|v| v.to_string()));
@@ -691,3 +819,13 @@ mod tests {
         assert_eq!(DatabaseUrl::parse(multi).expect("multi").target, multi);
     }
 }
+
+fn no_migrations(kind: BackendKind) -> Error {
+    Error::Migration(format!(
+        "a set of migrations has none for {kind}, the backend in use: give them with \
+         Migrations::{kind}(..) or Migrations::both(..)"
+    ))
+}
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!("apikey-core needs a backend: enable its `sqlite` or `postgres` feature (or both)");

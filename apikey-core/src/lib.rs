@@ -76,7 +76,7 @@ pub use diesel;
 pub use branded::BrandedKeyGenerator;
 pub use builtin::{schema, ApiKey};
 pub use cache::PREFIX_SET_LIMIT;
-pub use db::{BackendKind, Database, DatabaseConfig, DatabaseUrl, DbConnection};
+pub use db::{BackendKind, Database, DatabaseConfig, DatabaseUrl, DbConnection, Migrations};
 pub use django::{django_schema, DjangoApiKey};
 pub use error::{Error, Result};
 pub use hashers::Verification;

@@ -28,8 +28,10 @@
 //! Write `up` and `down` to `migrations/<backend>/<version>_create_<table>/`
 //! (`up.sql`, `down.sql`; [`KeyTable::write_migrations`] does it, and so does
 //! the `apikey scaffold` command of apikey-cli, from a shell) and embed
-//! both folders with diesel's `embed_migrations!`, then run them after the built-in ones with
-//! [`Database::migrate_with`](crate::Database::migrate_with). The `id` column
+//! the folders of the backends you use with diesel's `embed_migrations!`,
+//! then run them with [`Database::migrate_with`](crate::Database::migrate_with)
+//! (`[Migrations::both(SQLITE, POSTGRES)]`, or `Migrations::sqlite(..)`
+//! alone; see [`Migrations`](crate::Migrations)). The `id` column
 //! is a 64-bit integer (`BIGSERIAL` on PostgreSQL, `INTEGER PRIMARY KEY` on
 //! SQLite): declare it `id -> BigInt` in the `table!` and `id: i64` in the
 //! struct, as in the example of [`ApiKeyModel`](derive@crate::ApiKeyModel).

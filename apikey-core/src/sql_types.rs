@@ -31,9 +31,11 @@
 //! ```
 
 use chrono::{NaiveDateTime, Timelike};
+#[cfg(feature = "postgres")]
 use diesel::pg::Pg;
 use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types::Timestamp;
+#[cfg(feature = "sqlite")]
 use diesel::sqlite::Sqlite;
 
 use crate::db::MultiBackend;
@@ -69,6 +71,7 @@ impl From<NaiveDateTime> for DjangoTimestamp {
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl ToSql<Timestamp, Sqlite> for DjangoTimestamp {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
         out.set_value(self.to_sqlite_text());
@@ -76,6 +79,7 @@ impl ToSql<Timestamp, Sqlite> for DjangoTimestamp {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl ToSql<Timestamp, Pg> for DjangoTimestamp {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
         // Microseconds since 2000-01-01: the binary form of timestamptz too.
@@ -93,12 +97,14 @@ impl ToSql<Timestamp, Pg> for DjangoTimestamp {
 #[diesel(sqlite_type(name = "Text"))]
 pub struct BoundTimestamptz;
 
+#[cfg(feature = "sqlite")]
 impl ToSql<BoundTimestamptz, Sqlite> for DjangoTimestamp {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
         <Self as ToSql<Timestamp, Sqlite>>::to_sql(self, out)
     }
 }
 
+#[cfg(feature = "postgres")]
 impl ToSql<BoundTimestamptz, Pg> for DjangoTimestamp {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
         // The binary forms of timestamp and timestamptz are the same:

@@ -255,3 +255,10 @@ macro_rules! backend_tests {
         }
     };
 }
+
+/// The README's Rust snippets, compiled (and the runnable ones run) as doc
+/// tests, with the dependencies the README lists. `migrations/sqlite/` is
+/// what its custom-model program embeds: `apikey scaffold` output.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

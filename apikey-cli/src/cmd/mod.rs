@@ -84,12 +84,23 @@ impl<M: AbstractApiKey> Keys<M> {
     /// An apikey-core error as the CLI reports it: the database named, a hint
     /// when the key table is missing.
     pub fn failure(&self, e: Error) -> Failure {
-        Failure::from_core(
-            e,
-            &self.manager.database().redacted_url(),
-            M::TABLE_NAME,
-            self.hint,
-        )
+        let db = self.manager.database();
+        let mut hint = self.hint.to_owned();
+        if matches!(&e, Error::Database(inner) if crate::failure::is_missing_table(&inner.to_string()))
+        {
+            // The keys may be in an application's table: say which.
+            let others: Vec<String> = crate::table::key_tables(db)
+                .into_iter()
+                .filter(|t| t != M::TABLE_NAME)
+                .collect();
+            if !others.is_empty() {
+                hint.push_str(&format!(
+                    "; or choose one of this database's key tables with --table NAME: {}",
+                    others.join(", ")
+                ));
+            }
+        }
+        Failure::from_core(e, &db.redacted_url(), M::TABLE_NAME, &hint)
     }
 }
 

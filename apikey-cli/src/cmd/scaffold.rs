@@ -95,8 +95,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
     print_stdout(&text)?;
     eprintln_quiet(&format!(
         "wrote the migrations of `{}` (up.sql, down.sql) for sqlite and postgres; \
-         embed both folders with diesel_migrations::embed_migrations! and run them with \
-         Database::migrate_with",
+         embed the folders of your backends with diesel_migrations::embed_migrations! and run \
+         them with Database::migrate_with([Migrations::both(SQLITE, POSTGRES)]) (or \
+         Migrations::sqlite(..) alone)",
         key_table.table()
     ));
     Ok(())

@@ -22,8 +22,11 @@
 
 use std::sync::{Arc, Weak};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(feature = "postgres")]
+use std::time::Instant;
 
+#[cfg(feature = "postgres")]
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
@@ -34,10 +37,12 @@ use crate::db::{BackendKind, Database, DbConnection};
 /// How often a feed looks for changes.
 pub(crate) const POLL: Duration = Duration::from_millis(5);
 /// How often the PostgreSQL feed checks that its connection is alive.
+#[cfg(feature = "postgres")]
 pub(crate) const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How long a failed feed waits before it reconnects.
 const RETRY: Duration = Duration::from_millis(100);
 /// The PostgreSQL channel the key tables' triggers notify.
+#[cfg(feature = "postgres")]
 pub(crate) const CHANNEL: &str = "apikey_changes";
 
 /// Which feed a cache has.
@@ -51,6 +56,7 @@ pub(crate) enum FeedKind {
     None,
 }
 
+#[cfg(feature = "postgres")]
 #[derive(QueryableByName)]
 struct Counter {
     #[diesel(sql_type = BigInt)]
@@ -59,6 +65,7 @@ struct Counter {
     inserts: i64,
 }
 
+#[cfg(feature = "postgres")]
 #[derive(QueryableByName)]
 struct Exists {
     #[diesel(sql_type = diesel::sql_types::Bool)]
@@ -67,6 +74,7 @@ struct Exists {
 
 /// The change counter the key tables' trigger keeps, `None` when the
 /// database has none (no key table migrated by apikey-core there).
+#[cfg(feature = "postgres")]
 fn counter(pg: &mut diesel::PgConnection) -> QueryResult<Option<(i64, i64)>> {
     Ok(
         diesel::sql_query("SELECT changes, inserts FROM apikey_change_counter WHERE id = 1")
@@ -114,7 +122,10 @@ fn run(kind: FeedKind, db: &Database, freshness: &Weak<Freshness>) {
         }
         let result = match kind {
             FeedKind::SqliteDataVersion => watch_sqlite(db, freshness),
+            #[cfg(feature = "postgres")]
             FeedKind::PostgresListen => listen_postgres(db, freshness),
+            #[cfg(not(feature = "postgres"))]
+            FeedKind::PostgresListen => return,
             FeedKind::None => return,
         };
         let Some(f) = freshness.upgrade() else {
@@ -168,12 +179,15 @@ fn watch_sqlite(db: &Database, freshness: &Weak<Freshness>) -> QueryResult<()> {
 
 /// Listens on [`CHANNEL`] until the cache is gone (`Ok`) or the connection
 /// fails (`Err`).
+#[cfg(feature = "postgres")]
 fn listen_postgres(db: &Database, freshness: &Weak<Freshness>) -> QueryResult<()> {
     let mut conn = db
         .url()
         .connect_raw()
         .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
-    let DbConnection::Postgresql(pg) = &mut conn else {
+    #[allow(irrefutable_let_patterns)] // a build without SQLite
+    let DbConnection::Postgresql(pg) = &mut conn
+    else {
         return Err(diesel::result::Error::QueryBuilderError(
             "not a PostgreSQL connection".into(),
         ));

@@ -7,8 +7,9 @@
 //! ```
 //!
 //! - `DATABASE_URL`: the database (default `organizations.db` in the current
-//!   folder; `postgres://...` works too). The built-in migrations, then the
-//!   example's own (`examples/migrations/`), run at start.
+//!   folder; `postgres://...` works too). The example's own migrations
+//!   (`examples/migrations/`) run at start; the built-in `api_keys` table,
+//!   which it does not use, is not created.
 //! - `BIND`: the address to serve on (default `127.0.0.1:8081`).
 //!
 //! On the first start (no organizations yet) it creates two organizations,
@@ -33,7 +34,7 @@
 
 use actix_web::{get, web, App, HttpResponse, HttpServer, Responder};
 use apikey_actix::{register, run_async, ApiKeyConfig, HasApiKey};
-use apikey_core::{AbstractApiKey, BaseApiKeyManager, Database, NewKey, UsableKeys};
+use apikey_core::{AbstractApiKey, BaseApiKeyManager, Database, Migrations, NewKey, UsableKeys};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
@@ -335,7 +336,9 @@ async fn run() -> std::io::Result<()> {
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:8081".into());
 
     let db = Database::connect(&url).map_err(|e| fail("database", e))?;
-    db.migrate_with([(SQLITE_MIGRATIONS, POSTGRES_MIGRATIONS)])
+    // The example's own tables only: it has no use for the built-in
+    // `api_keys` table, so it does not create it.
+    db.migrate_with([Migrations::both(SQLITE_MIGRATIONS, POSTGRES_MIGRATIONS)])
         .map_err(|e| fail("migrations", e))?;
     let keys = BaseApiKeyManager::<OrganizationApiKey>::new(db.clone())
         .with_usable_keys(ActiveOrganizations);

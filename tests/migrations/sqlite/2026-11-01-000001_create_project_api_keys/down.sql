@@ -1,0 +1,2 @@
+DROP TRIGGER IF EXISTS project_api_keys_revocation_irreversible;
+DROP TABLE IF EXISTS project_api_keys;
