@@ -41,6 +41,14 @@
 //! - With the `admin` feature, `admin::Admin` serves a web admin for any key
 //!   model (list, search, filters, create, edit, revoke), guarded by any
 //!   permission, e.g. `admin::BasicAuth`.
+//! - [`register`] installs the manager and the configuration together (a
+//!   guard without its manager answers 500 and says so in the log, and on
+//!   stderr when no `log` logger is installed); [`run_async`] runs a
+//!   handler's own queries off the async workers with the guards' error
+//!   mapping.
+//! - Features `sqlite` and `postgres` (both default) select apikey-core's
+//!   backends: `default-features = false, features = ["sqlite"]` for an
+//!   application without PostgreSQL (no libpq linked).
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 

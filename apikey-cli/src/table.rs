@@ -181,9 +181,16 @@ struct RawRow {
     own: String,
 }
 
-/// `"name"`, for a name that passed [`check_identifier`].
+/// `name` as an SQL identifier: `"name"`, any `"` doubled. (Table names
+/// pass [`check_identifier`]; column names come from the schema and may
+/// hold anything.)
 fn quoted(name: &str) -> String {
-    format!("\"{name}\"")
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `text` as an SQL string literal: `'text'`, any `'` doubled.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// A table or column name the CLI accepts: an SQL identifier.
@@ -314,7 +321,7 @@ impl KeyTable {
             let pairs: Vec<String> = self
                 .own
                 .iter()
-                .map(|c| format!("'{}', {}", c.name, quoted(&c.name)))
+                .map(|c| format!("{}, {}", literal(&c.name), quoted(&c.name)))
                 .collect();
             match kind {
                 BackendKind::Sqlite => format!("json_object({})", pairs.join(", ")),
@@ -659,4 +666,20 @@ pub fn key_tables(db: &Database) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{check_identifier, literal, quoted};
+
+    #[test]
+    fn names_are_quoted_whatever_they_hold() {
+        assert_eq!(quoted("project_id"), "\"project_id\"");
+        assert_eq!(quoted("a\"b"), "\"a\"\"b\"");
+        assert_eq!(literal("it's"), "'it''s'");
+        assert!(check_identifier("project_api_keys").is_ok());
+        for bad in ["", "1abc", "a b", "a;b", "a\"b", &"x".repeat(64)] {
+            assert!(check_identifier(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -39,9 +39,24 @@
 //! change feed turns the cache off until it is back. Details and knobs:
 //! [`BaseApiKeyManager::with_cache`].
 //!
-//! See [`hashers`] for the stored hash format, [`db`] for database URLs, and
-//! [`ApiKeyModel`](derive@ApiKeyModel) for custom key models (with
-//! [`scaffold`] for their migrations).
+//! # Features
+//!
+//! The backends, as in diesel: `sqlite` (libsqlite3 compiled in: nothing
+//! to install) and `postgres` (the system's libpq; with it the cache's
+//! LISTEN/NOTIFY change feed), both on by default; `postgres-bundled`
+//! compiles libpq from source (nothing to install, no TLS). An application
+//! on SQLite only sets `default-features = false, features = ["sqlite"]`
+//! here and on apikey-actix, and links no libpq. A URL of a backend the
+//! build lacks is [`Error::InvalidDatabaseUrl`].
+//!
+//! [`diesel`] and [`chrono`] are re-exported: the versions a key model's
+//! `table!` and timestamps must match (diesel's `table!` still needs a
+//! `diesel = "2.3"` line in the application's own dependencies).
+//!
+//! See [`hashers`] for the stored hash format, [`db`] for database URLs and
+//! [`Migrations`] (an application's own, and the built-in table's only when
+//! asked), and [`ApiKeyModel`](derive@ApiKeyModel) for custom key models
+//! (with [`scaffold`] for their migrations).
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
