@@ -199,6 +199,7 @@ impl DatabaseUrl {
 
     /// The PostgreSQL target with libpq's connect timeout and TCP
     /// keepalives added, unless the URL sets them itself.
+    #[cfg(feature = "postgres")]
     fn pg_target(&self) -> String {
         let t = &self.timeouts;
         let params = [
@@ -765,6 +766,16 @@ impl Database {
     }
 }
 
+fn no_migrations(kind: BackendKind) -> Error {
+    Error::Migration(format!(
+        "a set of migrations has none for {kind}, the backend in use: give them with \
+         Migrations::{kind}(..) or Migrations::both(..)"
+    ))
+}
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!("apikey-core needs a backend: enable its `sqlite` or `postgres` feature (or both)");
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -819,13 +830,3 @@ mod tests {
         assert_eq!(DatabaseUrl::parse(multi).expect("multi").target, multi);
     }
 }
-
-fn no_migrations(kind: BackendKind) -> Error {
-    Error::Migration(format!(
-        "a set of migrations has none for {kind}, the backend in use: give them with \
-         Migrations::{kind}(..) or Migrations::both(..)"
-    ))
-}
-
-#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-compile_error!("apikey-core needs a backend: enable its `sqlite` or `postgres` feature (or both)");
