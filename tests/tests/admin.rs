@@ -1281,6 +1281,7 @@ fn rotate_shows_the_new_key_once(db: &TestDb) {
             "{}",
             page.body
         );
+        assert!(page.body.contains("<dt>Scopes</dt>"), "{}", page.body);
         // The confirmation page changes nothing.
         let confirm = b.get(&rotate).await;
         assert_eq!(confirm.status, 200);

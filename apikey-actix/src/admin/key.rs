@@ -31,6 +31,8 @@ struct DetailPage {
     name: String,
     expiry: String,
     rotated_from: Option<String>,
+    scopes: String,
+    has_scopes: bool,
 }
 
 /// `GET /keys/{prefix}`: the key, and its edit form unless revoked.
@@ -59,6 +61,8 @@ where
         name: key.name().to_owned(),
         expiry: input_time(key.expiry_date_naive()),
         rotated_from: key.rotated_from().map(str::to_owned),
+        scopes: key.scopes().to_column(),
+        has_scopes: M::HAS_SCOPES,
         notice,
         errors: Vec::new(),
         c,
@@ -93,6 +97,8 @@ where
             name: name.clone(),
             expiry: expiry_text.trim().to_owned(),
             rotated_from: key.rotated_from().map(str::to_owned),
+            scopes: key.scopes().to_column(),
+            has_scopes: M::HAS_SCOPES,
             notice: None,
             errors,
             c,
