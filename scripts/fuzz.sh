@@ -47,8 +47,8 @@ for t in "${targets[@]}"; do
     rm -f "$log"
     exit 1
   fi
-  runs=$(awk -F: '/stat::number_of_executed_units/ { gsub(/ /, "", $2); print $2 }' "$log" | tail -n 1)
-  speed=$(awk -F: '/stat::average_exec_per_sec/ { gsub(/ /, "", $2); print $2 }' "$log" | tail -n 1)
+  runs=$(awk '/stat::number_of_executed_units/ { print $NF }' "$log" | tail -n 1)
+  speed=$(awk '/stat::average_exec_per_sec/ { print $NF }' "$log" | tail -n 1)
   rm -f "$log"
   summary+=("$t: ${runs:-?} executions in ${seconds}s (${speed:-?}/s), no crash")
 done

@@ -1,5 +1,7 @@
 //! The key parsers over arbitrary header bytes: never a panic, and a key
-//! found is always a non-empty piece of one header value, without spaces.
+//! found is always a piece of one header value. (Like the reference's
+//! `partition(" ")`, `Authorization: Api-Key   a.b` gives `  a.b`: the
+//! manager's shape check refuses it before any query.)
 #![no_main]
 
 use actix_web::http::header::{HeaderName, HeaderValue, AUTHORIZATION};
