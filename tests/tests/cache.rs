@@ -485,7 +485,40 @@ fn sweeps_keep_hot_keys_and_known_refusals_past_max_age(db: &TestDb) {
     );
 }
 
+/// Django's own table has no change trigger on PostgreSQL: nothing would
+/// report a key Django inserts, so the cache keeps no prefix set there and a
+/// key inserted by another connection is accepted at once (each unknown
+/// prefix is a query). On SQLite the feed sees every commit: the set is kept.
+fn no_prefix_set_for_a_table_no_trigger_reports(db: &TestDb) {
+    db.create_django_table();
+    let keys = BaseApiKeyManager::<apikey_core::DjangoApiKey>::new(db.database());
+    assert!(keys.settle_cache(SETTLE));
+    let (_, made) = keys.create_key(NewKey::new("rust")).expect("create");
+    assert!(keys.settle_cache(SETTLE));
+    assert!(!keys
+        .is_valid(&format!("Nev00001.{}", "n".repeat(32)))
+        .expect("is_valid"));
+    assert!(keys.is_valid(made.expose_secret()).expect("is_valid"));
+    match db.kind {
+        BackendKind::Postgres => {
+            assert_eq!(keys.cache_prefixes_len(), None, "no set without a trigger");
+            // Inserted by "Django" (another connection), used at once.
+            let key = format!("Djang001.{}", "d".repeat(32));
+            let hashed = apikey_core::hashers::hash(&key);
+            db.raw_sql(&format!(
+                "INSERT INTO rest_framework_api_key_apikey \
+                 (id, prefix, hashed_key, created, name, revoked) \
+                 VALUES ('Djang001.{hashed}', 'Djang001', '{hashed}', now(), 'django', false)"
+            ))
+            .expect("insert");
+            assert!(keys.is_valid(&key).expect("is_valid"), "accepted at once");
+        }
+        _ => assert_eq!(keys.cache_prefixes_len(), Some(1)),
+    }
+}
+
 backend_tests!(
+    no_prefix_set_for_a_table_no_trigger_reports,
     sweeps_keep_hot_keys_and_known_refusals_past_max_age,
     unrelated_writes_revalidate_instead_of_flushing,
     never_issued_keys_cost_no_query_once_prefixes_are_known,

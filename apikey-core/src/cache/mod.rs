@@ -560,6 +560,25 @@ impl<M: AbstractApiKey> KeyCache<M> {
             limit.saturating_add(1)
         );
         let mut retry = PREFIX_SET_RETRY;
+        if self.feed == FeedKind::PostgresListen && !has_notify_trigger(conn, M::TABLE_NAME) {
+            // No trigger (Django's own table, a table made by hand): nothing
+            // reports inserts, so a key created elsewhere would be refused
+            // until the set's next load. Go without the set.
+            log::info!(
+                "apikey: {} has no apikey_notify_change trigger: never-issued keys are \
+                 looked up one by one (each unknown prefix then remembered)",
+                M::TABLE_NAME
+            );
+            if let Ok(mut state) = self.prefixes.write() {
+                state.current = Some(Arc::new(PrefixSet {
+                    epoch,
+                    born: started,
+                    hashes: None,
+                }));
+                state.next_load = Instant::now() + retry;
+            }
+            return;
+        }
         let hashes = match diesel::sql_query(sql).load::<PrefixRow>(conn) {
             Ok(rows) if rows.len() as u64 <= limit => Some(
                 rows.iter()
@@ -764,4 +783,26 @@ fn revalidation_loop<M: AbstractApiKey>(cache: &Weak<KeyCache<M>>) {
             }
         }
     }
+}
+
+#[derive(QueryableByName)]
+struct Present {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    present: bool,
+}
+
+/// Whether `table` (PostgreSQL) has the statement trigger that reports its
+/// changes (`apikey_notify_change`, installed by the built-in migrations and
+/// `apikey scaffold`). False when it cannot be told.
+fn has_notify_trigger(conn: &mut DbConnection, table: &str) -> bool {
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid \
+         WHERE t.tgrelid = to_regclass('{}') AND p.proname = 'apikey_notify_change' \
+         AND NOT t.tgisinternal) AS present",
+        table.replace('\'', "''")
+    );
+    diesel::sql_query(sql)
+        .get_result::<Present>(conn)
+        .map(|p| p.present)
+        .unwrap_or(false)
 }
