@@ -46,11 +46,6 @@ fuzz_target!(|data: &[u8]| {
         if let Some(key) = parser.parse(&req) {
             let key = key.expose_secret().as_bytes();
             assert!(present, "a key was found in a request without one");
-            assert!(!key.is_empty(), "an empty key");
-            assert!(
-                !key.iter().any(u8::is_ascii_whitespace),
-                "whitespace in a key"
-            );
             assert!(
                 values
                     .iter()
