@@ -27,6 +27,8 @@ pub mod schema {
             rotated_from -> Nullable<Text>,
             /// Scopes, space-separated (`apikey_core::scopes`).
             scopes -> Text,
+            /// When the key was last used, UTC (written off the request path).
+            last_used_at -> Nullable<Timestamp>,
         }
     }
 }
@@ -58,6 +60,11 @@ pub struct ApiKey {
     /// The key's scopes, space-separated as stored (read them with
     /// [`crate::AbstractApiKey::scopes`]).
     pub scopes: String,
+    /// When the key was last used, UTC, to within the tracking interval
+    /// ([`crate::BaseApiKeyManager::with_last_used`]); `None`: never (since
+    /// tracking began). A model handed out by the verification cache may
+    /// be a few seconds behind the table.
+    pub last_used_at: Option<NaiveDateTime>,
 }
 
 /// Every field but `hashed_key`, shown as `"********"`.

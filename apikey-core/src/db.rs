@@ -181,6 +181,11 @@ impl DatabaseUrl {
         }
     }
 
+    /// How long a statement waits for a lock (SQLite's `busy_timeout`).
+    pub(crate) fn lock_timeout(&self) -> Duration {
+        self.timeouts.lock
+    }
+
     /// A connection of its own, outside the pool (the cache's change feed).
     /// On PostgreSQL without GSS encryption unless the URL asks for it: a
     /// background thread inside Kerberos' initialisation when the process

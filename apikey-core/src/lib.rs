@@ -72,6 +72,7 @@ mod error;
 mod form_helpers;
 pub mod hashers;
 pub mod key;
+pub mod last_used;
 pub mod legacy;
 mod manager;
 mod model;

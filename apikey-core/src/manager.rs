@@ -14,6 +14,7 @@ use crate::db::{BackendKind, Database, DbConnection};
 use crate::error::{Error, Result};
 use crate::hashers::Verification;
 use crate::key::{split_prefix, GenerateKey, KeyGenerator, PlainKey};
+use crate::last_used::LastUsed;
 use crate::legacy::{LegacyGuard, LegacyLimits};
 use crate::model::{
     now, truncate_micros, validate_expiry_date, validate_name, AbstractApiKey, KeyFilter,
@@ -173,6 +174,7 @@ pub struct BaseApiKeyManager<M: AbstractApiKey> {
     cache: Option<Arc<KeyCache<M>>>,
     legacy: Arc<LegacyGuard>,
     after_query: Option<Arc<dyn Fn() + Send + Sync>>,
+    last_used: Option<Arc<LastUsed>>,
     _model: PhantomData<fn() -> M>,
 }
 
@@ -185,6 +187,7 @@ impl<M: AbstractApiKey> Clone for BaseApiKeyManager<M> {
             cache: self.cache.clone(),
             legacy: Arc::clone(&self.legacy),
             after_query: self.after_query.clone(),
+            last_used: self.last_used.clone(),
             _model: PhantomData,
         }
     }
@@ -198,6 +201,7 @@ impl<M: AbstractApiKey> fmt::Debug for BaseApiKeyManager<M> {
             .field("generator", &self.generator)
             .field("cache", &self.cache)
             .field("legacy", &self.legacy)
+            .field("last_used", &self.last_used)
             .finish()
     }
 }
@@ -251,14 +255,88 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
             DEFAULT_CACHE_CAPACITY,
             Arc::clone(&usable),
         ));
-        BaseApiKeyManager {
+        let manager = BaseApiKeyManager {
             db,
             usable,
             generator: Arc::new(KeyGenerator::default()),
             cache,
             legacy: Arc::new(LegacyGuard::new(LegacyLimits::default())),
             after_query: None,
+            last_used: None,
             _model: PhantomData,
+        };
+        if M::TRACKS_LAST_USE {
+            manager.with_last_used(crate::last_used::DEFAULT_INTERVAL)
+        } else {
+            manager
+        }
+    }
+
+    /// Records when each key is used (models with a `last_used_at` column,
+    /// [`AbstractApiKey::TRACKS_LAST_USE`]; on by default for them, every 60
+    /// seconds): the first use of a key in each `interval` is written to its
+    /// row within about a second ([`crate::last_used::FLUSH_EVERY`]), by a
+    /// thread of the manager, in batches; later uses in the interval cost a
+    /// map lookup and write nothing. Zero turns tracking off.
+    ///
+    /// - Never a query on the request path, and never a write per request.
+    /// - Several servers write the same rows: a row only ever moves to a
+    ///   later time (the latest use wins, whatever order the writes commit
+    ///   in).
+    /// - The writes do not make the verification caches revalidate (on
+    ///   PostgreSQL they are marked quiet for the key tables' change
+    ///   trigger; on SQLite they run on the cache's change-feed connection,
+    ///   so only other processes' caches see them).
+    /// - A failed write (database down) is retried every second; uses not
+    ///   yet written when the process ends are lost: call
+    ///   [`BaseApiKeyManager::flush_last_used`] at shutdown.
+    ///
+    /// Every key found usable counts as a use ([`Self::get_from_key`],
+    /// [`Self::is_valid`], [`Self::cached`], the actix guards). A model
+    /// handed out from the cache may show a `last_used_at` up to an
+    /// interval old. Clones made before share the old setting.
+    pub fn with_last_used(mut self, interval: Duration) -> Self {
+        self.last_used = (M::TRACKS_LAST_USE && !interval.is_zero())
+            .then(|| LastUsed::new(&self.db, interval, M::touch_last_used));
+        self.wire_last_used();
+        self
+    }
+
+    /// Turns last-used tracking off.
+    pub fn without_last_used(self) -> Self {
+        self.with_last_used(Duration::ZERO)
+    }
+
+    /// The interval of last-used tracking (`None`: off, or a model without
+    /// the column).
+    pub fn last_used_interval(&self) -> Option<Duration> {
+        self.last_used.as_ref().map(|t| t.interval())
+    }
+
+    /// Writes every queued last use now, instead of within a second (at
+    /// shutdown, or in a test); returns how many rows changed. What cannot be
+    /// written stays queued. `Ok(0)` when tracking is off.
+    pub fn flush_last_used(&self) -> Result<usize> {
+        self.last_used.as_ref().map_or(Ok(0), |t| t.flush())
+    }
+
+    /// Rows changed by last-used writes so far; for tests.
+    #[doc(hidden)]
+    pub fn __last_used_rows_written(&self) -> u64 {
+        self.last_used.as_ref().map_or(0, |t| t.rows_written())
+    }
+
+    /// Points the last-used writer at the current cache's SQLite feed.
+    fn wire_last_used(&self) {
+        if let Some(tracker) = &self.last_used {
+            tracker.set_feed(self.cache.as_ref().and_then(|c| c.quiet_feed()));
+        }
+    }
+
+    /// A key with this prefix was found usable.
+    fn used(&self, prefix: &str) {
+        if let Some(tracker) = &self.last_used {
+            tracker.touch(prefix);
         }
     }
 
@@ -321,12 +399,14 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
                 Arc::clone(&self.usable),
             ))
         };
+        self.wire_last_used();
         self
     }
 
     /// Turns the verification cache off: every lookup is a query.
     pub fn without_cache(mut self) -> Self {
         self.cache = None;
+        self.wire_last_used();
         self
     }
 
@@ -409,7 +489,10 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
             return Some(Err(Error::InvalidKey));
         }
         match self.cache.as_ref()?.lookup(split_prefix(key), key) {
-            Cached::Hit(model) => Some(Ok(model)),
+            Cached::Hit(model) => {
+                self.used(model.prefix());
+                Some(Ok(model))
+            }
             Cached::Refused => Some(Err(Error::InvalidKey)),
             Cached::Miss => None,
         }
@@ -462,6 +545,7 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
                 if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
                     cache.insert_row(ticket, &model, Some(key));
                 }
+                self.used(model.prefix());
                 Some(Ok(model))
             }
             Verification::ValidOutdated => None,
@@ -497,6 +581,7 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
                 Arc::clone(&self.usable),
             ));
         }
+        self.wire_last_used();
         self
     }
 
@@ -679,6 +764,7 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
             cache.insert_row(ticket, &model, Some(key));
         }
+        self.used(model.prefix());
         Ok(model)
     }
 

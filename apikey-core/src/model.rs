@@ -113,6 +113,11 @@ pub struct KeyFilter {
     pub limit: Option<i64>,
     /// Skip this many rows.
     pub offset: Option<i64>,
+    /// Only keys not used since this time: last used before it, or never
+    /// used and created before it (`apikey list --unused-for 90d`). Only for
+    /// models with a `last_used_at` column
+    /// ([`AbstractApiKey::TRACKS_LAST_USE`]); others match nothing.
+    pub unused_since: Option<NaiveDateTime>,
 }
 
 impl KeyFilter {
@@ -224,6 +229,20 @@ pub trait AbstractApiKey:
     /// column, [`crate::scaffold::KeyTable::rotated_from`]). `None`
     /// otherwise.
     fn rotated_from(&self) -> Option<&str> {
+        None
+    }
+
+    /// True when the model records when each key was last used (a
+    /// `last_used_at` column): the built-in [`crate::ApiKey`] does; a
+    /// derived model does when it has a field
+    /// `last_used_at: Option<NaiveDateTime>` (a nullable timestamp column,
+    /// [`crate::scaffold::KeyTable::last_used_at`]). Django's table does not.
+    const TRACKS_LAST_USE: bool = false;
+
+    /// When the key was last used (UTC, to within the manager's tracking
+    /// interval, [`crate::BaseApiKeyManager::with_last_used`]); `None` when
+    /// never, or for a model without the column.
+    fn last_used_at(&self) -> Option<NaiveDateTime> {
         None
     }
 

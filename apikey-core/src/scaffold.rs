@@ -95,6 +95,12 @@ pub fn derived_name(table: &str, suffix: &str) -> String {
 /// ([`KeyTable::rotated_from`]); the built-in table has it.
 pub const ROTATED_FROM_COLUMN: &str = "rotated_from VARCHAR(64) NULL";
 
+/// The `last_used_at` column on SQLite ([`KeyTable::last_used_at`]).
+pub const LAST_USED_AT_COLUMN_SQLITE: &str = "last_used_at DATETIME NULL";
+
+/// The `last_used_at` column on PostgreSQL ([`KeyTable::last_used_at`]).
+pub const LAST_USED_AT_COLUMN_POSTGRES: &str = "last_used_at TIMESTAMP WITH TIME ZONE NULL";
+
 /// The up and down SQL of one migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migration {
@@ -151,6 +157,15 @@ impl KeyTable {
     /// field `scopes: String` ([`crate::scopes`]).
     pub fn scopes(self) -> Self {
         self.column(SCOPES_COLUMN)
+    }
+
+    /// Adds the `last_used_at` column (a nullable timestamp, with time zone
+    /// on PostgreSQL) in which the manager records when each key was last
+    /// used ([`BaseApiKeyManager::with_last_used`](crate::BaseApiKeyManager::with_last_used)):
+    /// for a model with a field `last_used_at: Option<NaiveDateTime>`.
+    pub fn last_used_at(self) -> Self {
+        self.column_for(BackendKind::Sqlite, LAST_USED_AT_COLUMN_SQLITE)
+            .column_for(BackendKind::Postgres, LAST_USED_AT_COLUMN_POSTGRES)
     }
 
     /// Adds an index on one of the model's own columns, named
@@ -354,6 +369,8 @@ const PG_NOTIFY_CHANGE: &str = "\
 -- that a key table changed, twice over: a counter they poll every few
 -- milliseconds (committed with the change, so it cannot arrive late), and a
 -- notification on `apikey_changes` (payload `<table> <operation>`).
+-- Bookkeeping writes that no cached key depends on (last use) run with
+-- SET LOCAL apikey.quiet_write = 'on' and tell nobody.
 CREATE TABLE IF NOT EXISTS apikey_change_counter (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     changes BIGINT NOT NULL DEFAULT 0,
@@ -363,6 +380,9 @@ INSERT INTO apikey_change_counter (id) VALUES (1) ON CONFLICT (id) DO NOTHING;
 
 CREATE OR REPLACE FUNCTION apikey_notify_change() RETURNS trigger AS $$
 BEGIN
+    IF current_setting('apikey.quiet_write', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         UPDATE apikey_change_counter SET inserts = inserts + 1 WHERE id = 1;
     ELSE

@@ -119,6 +119,19 @@ pub trait KeyStorage {
         Ok(0)
     }
 
+    /// Sets `last_used_at` of the row with this prefix to `at` unless it
+    /// already holds a later time (several servers write: the latest use
+    /// wins, whatever order the writes commit in); returns the number of
+    /// rows changed. Models without the column change nothing.
+    fn touch_last_used(
+        conn: &mut DbConnection,
+        prefix: &str,
+        at: NaiveDateTime,
+    ) -> QueryResult<usize> {
+        let _ = (conn, prefix, at);
+        Ok(0)
+    }
+
     /// A copy of this row's own fields, as `create_key` takes them (a
     /// rotation gives the new key the old one's).
     fn own_fields(&self) -> <Self as AbstractApiKey>::Extra

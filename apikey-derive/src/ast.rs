@@ -181,6 +181,11 @@ pub(crate) const OPTIONAL_FIELDS: &[BaseField] = &[
         accepted: &["String"],
         form: "pub scopes: String",
     },
+    BaseField {
+        name: "last_used_at",
+        accepted: &["Option<NaiveDateTime>"],
+        form: "pub last_used_at: Option<NaiveDateTime>",
+    },
 ];
 
 /// diesel's default table name for a struct (diesel_derives'

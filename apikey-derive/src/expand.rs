@@ -275,6 +275,57 @@ fn expand(model: &Model<'_>) -> TokenStream {
         t::expiry_date.is_not_null().and(t::expiry_date.le(#timestamp(now)))
     };
     let query_ty = query_type(ident, table);
+    // Last use: the getter, the write (the latest time wins), the filter.
+    let last_used = model.field("last_used_at").map(|f| f.ident);
+    let last_used_getter = match last_used {
+        Some(fident) => quote! {
+            const TRACKS_LAST_USE: bool = true;
+
+            fn last_used_at(&self) -> ::core::option::Option<#private::NaiveDateTime> {
+                self.#fident
+            }
+        },
+        None => TokenStream::new(),
+    };
+    let touch_last_used = if last_used.is_some() {
+        quote_spanned! {span=>
+            fn touch_last_used(
+                conn: &mut #private::DbConnection,
+                prefix: &str,
+                at: #private::NaiveDateTime,
+            ) -> #private::QueryResult<usize> {
+                use #private::diesel::prelude::*;
+                use #table as t;
+                #private::diesel::update(
+                    t::table
+                        .filter(t::prefix.eq(prefix))
+                        .filter(t::last_used_at.is_null().or(t::last_used_at.lt(#timestamp(at)))),
+                )
+                .set(t::last_used_at.eq(#timestamp(at)))
+                .execute(conn)
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
+    let unused_filter = if last_used.is_some() {
+        quote_spanned! {span=>
+            if let ::core::option::Option::Some(since) = filter.unused_since {
+                query = query.filter(
+                    t::last_used_at.lt(#timestamp(since)).or(t::last_used_at
+                        .is_null()
+                        .and(t::created.lt(#timestamp(since)))),
+                );
+            }
+        }
+    } else {
+        // No column: no key is known to be unused (prefix is never null).
+        quote_spanned! {span=>
+            if filter.unused_since.is_some() {
+                query = query.filter(t::prefix.is_null());
+            }
+        }
+    };
     let filter = quote_spanned! {span=>
         if let ::core::option::Option::Some(pattern) = filter.like_pattern() {
             let pattern = pattern.to_lowercase();
@@ -300,6 +351,7 @@ fn expand(model: &Model<'_>) -> TokenStream {
         if let ::core::option::Option::Some(before) = filter.created_before {
             query = query.filter(t::created.lt(#timestamp(before)));
         }
+        #unused_filter
     };
 
     let storage = quote_spanned! {span=>
@@ -470,6 +522,8 @@ fn expand(model: &Model<'_>) -> TokenStream {
             }
 
             #update_scopes
+
+            #touch_last_used
         }
     };
 
@@ -528,6 +582,8 @@ fn expand(model: &Model<'_>) -> TokenStream {
                 #rotated_from_getter
 
                 #scopes_getter
+
+                #last_used_getter
             }
 
             #storage

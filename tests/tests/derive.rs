@@ -523,6 +523,7 @@ mod form_and_columns {
             expiry_date: None,
             rotated_from: None,
             scopes: String::new(),
+            last_used_at: None,
         };
         assert!(builtin.extra_columns().is_empty(), "default: none");
     }

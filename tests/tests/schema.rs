@@ -205,6 +205,7 @@ fn scaffold_matches_shipped_migrations(db: &TestDb) {
     let scaffold = KeyTable::new("api_keys")
         .rotated_from()
         .scopes()
+        .last_used_at()
         .migration(db.kind)
         .expect("scaffold SQL");
 

@@ -26,7 +26,6 @@ use std::time::Duration;
 #[cfg(feature = "postgres")]
 use std::time::Instant;
 
-#[cfg(feature = "postgres")]
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
@@ -39,6 +38,9 @@ pub(crate) const POLL: Duration = Duration::from_millis(5);
 /// How often the PostgreSQL feed checks that its connection is alive.
 #[cfg(feature = "postgres")]
 pub(crate) const HEARTBEAT: Duration = Duration::from_secs(1);
+/// The longest a quiet write on the SQLite feed's connection waits for the
+/// database lock (the feed does not poll meanwhile).
+const QUIET_LOCK_WAIT: Duration = Duration::from_millis(20);
 /// How long a failed feed waits before it reconnects.
 const RETRY: Duration = Duration::from_millis(100);
 /// The PostgreSQL channel the key tables' triggers notify.
@@ -172,6 +174,23 @@ fn watch_sqlite(db: &Database, freshness: &Weak<Freshness>) -> QueryResult<()> {
         if version != seen {
             seen = version;
             f.invalidate();
+        }
+        // Quiet writes (last-used times), after the poll: a commit of this
+        // connection does not move its data_version, commits of others
+        // still do. A short lock wait, so the feed keeps polling.
+        let jobs = f.take_quiet();
+        if !jobs.is_empty() {
+            conn.batch_execute(&format!(
+                "PRAGMA busy_timeout = {}",
+                QUIET_LOCK_WAIT.as_millis()
+            ))?;
+            for job in jobs {
+                job(&mut conn);
+            }
+            conn.batch_execute(&format!(
+                "PRAGMA busy_timeout = {}",
+                db.url().lock_timeout().as_millis()
+            ))?;
         }
         f.polled();
     }

@@ -61,6 +61,7 @@ use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 use crate::db::{Database, DbConnection};
+use crate::last_used::QuietJob;
 use crate::manager::UsableKeys;
 use crate::model::{now, AbstractApiKey};
 
@@ -70,7 +71,6 @@ pub(crate) use feed::FeedKind;
 pub(crate) const MAX_AGE_LIMIT: Duration = Duration::from_secs(24 * 3600);
 
 /// The state shared by a cache and its feed thread.
-#[derive(Debug)]
 pub(crate) struct Freshness {
     /// Bumped by every change that can make a cached key unusable.
     epoch: AtomicU64,
@@ -80,6 +80,19 @@ pub(crate) struct Freshness {
     live: AtomicBool,
     /// How many times the feed has looked for changes (for `settle`).
     polls: AtomicU64,
+    /// Writes the SQLite feed runs on its own connection, whose
+    /// `data_version` does not move for them (last-used times).
+    quiet: Mutex<Vec<QuietJob>>,
+}
+
+impl fmt::Debug for Freshness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Freshness")
+            .field("epoch", &self.epoch)
+            .field("absent_epoch", &self.absent_epoch)
+            .field("live", &self.live)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Freshness {
@@ -89,7 +102,24 @@ impl Freshness {
             absent_epoch: AtomicU64::new(0),
             live: AtomicBool::new(live),
             polls: AtomicU64::new(0),
+            quiet: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Queues a write for the SQLite feed's connection (run before its next
+    /// poll; dropped unrun if the feed stops first).
+    pub(crate) fn submit(&self, job: QuietJob) {
+        if let Ok(mut jobs) = self.quiet.lock() {
+            jobs.push(job);
+        }
+    }
+
+    /// The writes queued for the feed.
+    fn take_quiet(&self) -> Vec<QuietJob> {
+        self.quiet
+            .lock()
+            .map(|mut jobs| std::mem::take(&mut *jobs))
+            .unwrap_or_default()
     }
 
     /// Everything cached so far is stale.
@@ -120,7 +150,7 @@ impl Freshness {
         self.polls.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn is_live(&self) -> bool {
+    pub(crate) fn is_live(&self) -> bool {
         self.live.load(Ordering::Acquire)
     }
 }
@@ -728,6 +758,13 @@ impl<M: AbstractApiKey> KeyCache<M> {
             std::thread::sleep(Duration::from_millis(1));
         }
         false
+    }
+
+    /// The feed that runs quiet writes on its own connection: SQLite's
+    /// (`None` for PostgreSQL, whose writes are marked quiet instead, and
+    /// without a feed).
+    pub(crate) fn quiet_feed(&self) -> Option<&Arc<Freshness>> {
+        (self.feed == FeedKind::SqliteDataVersion).then_some(&self.freshness)
     }
 
     /// True while the change feed runs (the cache answers).

@@ -31,6 +31,8 @@ FOR EACH ROW EXECUTE FUNCTION apikey_refuse_unrevoke();
 -- that a key table changed, twice over: a counter they poll every few
 -- milliseconds (committed with the change, so it cannot arrive late), and a
 -- notification on `apikey_changes` (payload `<table> <operation>`).
+-- Bookkeeping writes that no cached key depends on (last use) run with
+-- SET LOCAL apikey.quiet_write = 'on' and tell nobody.
 CREATE TABLE IF NOT EXISTS apikey_change_counter (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     changes BIGINT NOT NULL DEFAULT 0,
@@ -40,6 +42,9 @@ INSERT INTO apikey_change_counter (id) VALUES (1) ON CONFLICT (id) DO NOTHING;
 
 CREATE OR REPLACE FUNCTION apikey_notify_change() RETURNS trigger AS $$
 BEGIN
+    IF current_setting('apikey.quiet_write', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         UPDATE apikey_change_counter SET inserts = inserts + 1 WHERE id = 1;
     ELSE

@@ -1,0 +1,294 @@
+//! Last-used tracking: when each key was last used, written off the request
+//! path (see [`crate::BaseApiKeyManager::with_last_used`]).
+//!
+//! A verified key costs the request a map lookup under a mutex: the first
+//! use of a key in each interval (default [`DEFAULT_INTERVAL`]) queues its
+//! time, every later use in the interval does nothing. A thread per tracker
+//! writes what is queued every [`FLUSH_EVERY`], in one transaction per
+//! batch, each row only if it holds no later time (several servers write
+//! the same rows: the latest use wins whatever order they commit in). A
+//! failed write is queued again for the next flush.
+//!
+//! These writes change no column a cached key depends on, so they must not
+//! make every server's verification cache revalidate:
+//!
+//! - PostgreSQL: they run with `SET LOCAL apikey.quiet_write = 'on'`, which
+//!   the key tables' change trigger (`apikey_notify_change`, since the
+//!   `last_used_at` migration and in `apikey scaffold`'s SQL) skips.
+//! - SQLite: they run on the cache's change-feed connection, whose
+//!   `PRAGMA data_version` does not move for its own commits (another
+//!   process's commits still do). Without a live feed (no cache, in-memory
+//!   database) they run on a pooled connection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, Once, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDateTime;
+use diesel::connection::Connection;
+use diesel::prelude::*;
+use diesel::QueryResult;
+
+use crate::cache::Freshness;
+use crate::db::{BackendKind, Database, DbConnection};
+use crate::error::{Error, Result};
+use crate::model::now;
+
+/// How long after a recorded use the next use of the same key is recorded
+/// again, by default.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How often the queued uses are written (the first use of a key reaches
+/// the table within about this long).
+pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// The most keys remembered at once (a use of a key beyond it is not
+/// recorded until the next flush has let finished intervals go).
+pub(crate) const MAX_TRACKED: usize = 100_000;
+
+/// Rows per transaction.
+const BATCH: usize = 500;
+
+/// How long a flush waits for the SQLite feed to run its write.
+const FEED_WAIT: Duration = Duration::from_secs(5);
+
+/// The write of one row: `KeyStorage::touch_last_used` of the model.
+type WriteRow = fn(&mut DbConnection, &str, NaiveDateTime) -> QueryResult<usize>;
+
+/// A write the SQLite change feed runs on its own connection.
+pub(crate) type QuietJob = Box<dyn FnOnce(&mut DbConnection) + Send>;
+
+struct Slot {
+    /// When the use that opened the current interval was seen.
+    queued: Instant,
+    /// The time to write, until a flush has written it.
+    pending: Option<NaiveDateTime>,
+}
+
+/// The uses of one manager's keys (shared by its clones).
+pub(crate) struct LastUsed {
+    interval: Duration,
+    slots: Mutex<HashMap<String, Slot>>,
+    db: Database,
+    write: WriteRow,
+    /// The SQLite feed that runs the writes (dangling: write on a pooled
+    /// connection).
+    feed: RwLock<Weak<Freshness>>,
+    /// One flush at a time.
+    flushing: Mutex<()>,
+    started: Once,
+    me: Weak<LastUsed>,
+    rows_written: AtomicU64,
+}
+
+impl std::fmt::Debug for LastUsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LastUsed")
+            .field("interval", &self.interval)
+            .finish()
+    }
+}
+
+impl LastUsed {
+    pub(crate) fn new(db: &Database, interval: Duration, write: WriteRow) -> Arc<Self> {
+        Arc::new_cyclic(|me| LastUsed {
+            interval,
+            slots: Mutex::new(HashMap::new()),
+            db: db.clone(),
+            write,
+            feed: RwLock::new(Weak::new()),
+            flushing: Mutex::new(()),
+            started: Once::new(),
+            me: me.clone(),
+            rows_written: AtomicU64::new(0),
+        })
+    }
+
+    /// The interval between two recorded uses of a key.
+    pub(crate) fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Writes go through this SQLite feed while it is live (`None`: on a
+    /// pooled connection).
+    pub(crate) fn set_feed(&self, feed: Option<&Arc<Freshness>>) {
+        if let Ok(mut slot) = self.feed.write() {
+            *slot = feed.map_or_else(Weak::new, Arc::downgrade);
+        }
+    }
+
+    /// A key with this prefix was just used.
+    pub(crate) fn touch(&self, prefix: &str) {
+        let at = Instant::now();
+        let Ok(mut slots) = self.slots.lock() else {
+            return;
+        };
+        if let Some(slot) = slots.get_mut(prefix) {
+            if at.duration_since(slot.queued) < self.interval {
+                return;
+            }
+            slot.queued = at;
+            slot.pending = Some(now());
+        } else if slots.len() < MAX_TRACKED {
+            slots.insert(
+                prefix.to_owned(),
+                Slot {
+                    queued: at,
+                    pending: Some(now()),
+                },
+            );
+        } else {
+            return;
+        }
+        drop(slots);
+        self.start();
+    }
+
+    fn start(&self) {
+        self.started.call_once(|| {
+            let me = self.me.clone();
+            let spawned = std::thread::Builder::new()
+                .name("apikey-last-used".into())
+                .spawn(move || flush_loop(&me));
+            if let Err(e) = spawned {
+                log::warn!("apikey: cannot start the last-used writer ({e}); call flush_last_used");
+            }
+        });
+    }
+
+    /// Rows changed by the writes so far (for tests).
+    pub(crate) fn rows_written(&self) -> u64 {
+        self.rows_written.load(Ordering::Acquire)
+    }
+
+    /// Writes every queued use now; returns how many rows changed (a row
+    /// that already held a later time is not changed). What cannot be
+    /// written stays queued.
+    pub(crate) fn flush(&self) -> Result<usize> {
+        let _one = self.flushing.lock().unwrap_or_else(|e| e.into_inner());
+        let batch = self.take_pending();
+        let mut written = 0;
+        for (i, chunk) in batch.chunks(BATCH).enumerate() {
+            match self.write_chunk(chunk) {
+                Ok(n) => written += n,
+                Err(e) => {
+                    self.requeue(&batch[i * BATCH..]);
+                    return Err(e);
+                }
+            }
+        }
+        self.rows_written
+            .fetch_add(written as u64, Ordering::AcqRel);
+        Ok(written)
+    }
+
+    /// The queued uses, taken; finished intervals with nothing queued are
+    /// let go.
+    fn take_pending(&self) -> Vec<(String, NaiveDateTime)> {
+        let Ok(mut slots) = self.slots.lock() else {
+            return Vec::new();
+        };
+        let interval = self.interval;
+        slots.retain(|_, slot| slot.pending.is_some() || slot.queued.elapsed() < interval);
+        slots
+            .iter_mut()
+            .filter_map(|(prefix, slot)| slot.pending.take().map(|at| (prefix.clone(), at)))
+            .collect()
+    }
+
+    fn requeue(&self, batch: &[(String, NaiveDateTime)]) {
+        let Ok(mut slots) = self.slots.lock() else {
+            return;
+        };
+        for (prefix, at) in batch {
+            if let Some(slot) = slots.get_mut(prefix) {
+                // A use queued since is later: keep it.
+                if slot.pending.is_none_or(|p| p < *at) {
+                    slot.pending = Some(*at);
+                }
+            } else if slots.len() < MAX_TRACKED {
+                slots.insert(
+                    prefix.clone(),
+                    Slot {
+                        queued: Instant::now(),
+                        pending: Some(*at),
+                    },
+                );
+            }
+        }
+    }
+
+    fn write_chunk(&self, chunk: &[(String, NaiveDateTime)]) -> Result<usize> {
+        let write = self.write;
+        let backend = self.db.backend();
+        let feed = self.feed.read().ok().and_then(|f| f.upgrade());
+        if let Some(feed) = feed.filter(|f| f.is_live()) {
+            let (tx, rx) = mpsc::channel();
+            let rows = chunk.to_vec();
+            feed.submit(Box::new(move |conn: &mut DbConnection| {
+                let _ = tx.send(write_rows(conn, backend, write, &rows));
+            }));
+            drop(feed);
+            return match rx.recv_timeout(FEED_WAIT) {
+                Ok(result) => result.map_err(Error::from),
+                Err(_) => Err(Error::Unavailable(
+                    "the change feed did not write the last uses in time".into(),
+                )),
+            };
+        }
+        self.db.run(|conn| write_rows(conn, backend, write, chunk))
+    }
+}
+
+/// One transaction: every row, each only if it holds no later time; on
+/// PostgreSQL marked quiet for the change trigger.
+fn write_rows(
+    conn: &mut DbConnection,
+    backend: BackendKind,
+    write: WriteRow,
+    rows: &[(String, NaiveDateTime)],
+) -> QueryResult<usize> {
+    conn.transaction(|conn| {
+        if backend == BackendKind::Postgres {
+            diesel::sql_query("SET LOCAL apikey.quiet_write = 'on'").execute(conn)?;
+        }
+        let mut changed = 0;
+        for (prefix, at) in rows {
+            changed += write(conn, prefix, *at)?;
+        }
+        Ok(changed)
+    })
+}
+
+/// The writer thread: a flush every [`FLUSH_EVERY`] while anything is
+/// queued; ends with the tracker.
+fn flush_loop(tracker: &Weak<LastUsed>) {
+    let mut failing = false;
+    loop {
+        std::thread::sleep(FLUSH_EVERY);
+        let Some(tracker) = tracker.upgrade() else {
+            return;
+        };
+        let due = tracker
+            .slots
+            .lock()
+            .is_ok_and(|slots| slots.values().any(|s| s.pending.is_some()));
+        if !due {
+            continue;
+        }
+        match tracker.flush() {
+            Ok(_) if failing => {
+                log::info!("apikey: last-used times are written again");
+                failing = false;
+            }
+            Ok(_) => {}
+            Err(e) if !failing => {
+                log::warn!("apikey: cannot write last-used times ({e}); retrying every second");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+}
