@@ -19,6 +19,9 @@ pub struct Row {
     pub revoked: bool,
     /// The key's scopes, sorted (none for a table without scopes).
     pub scopes: Vec<String>,
+    /// When the key was last used (`None`: never, or a table without the
+    /// column).
+    pub last_used_at: Option<DateTime<Utc>>,
     /// The model's own columns: (name, value).
     pub extra: Vec<(String, serde_json::Value)>,
 }
@@ -33,6 +36,7 @@ impl Row {
             expiry_date: key.expiry_date(),
             revoked: key.revoked(),
             scopes: key.scopes().iter().map(str::to_owned).collect(),
+            last_used_at: key.last_used_at().map(|t| t.and_utc()),
             extra: key
                 .extra_columns()
                 .into_iter()
@@ -48,8 +52,8 @@ impl Row {
 
     /// The row as `list --json` prints it: prefix, name, created,
     /// expiry_date, has_expired, revoked (RFC 3339 times), scopes (an
-    /// array), then the own
-    /// columns under their names.
+    /// array), last_used_at (a time or null), then the own columns under
+    /// their names.
     pub fn to_json(&self) -> serde_json::Value {
         let mut map = serde_json::Map::new();
         map.insert("prefix".into(), self.prefix.clone().into());
@@ -64,6 +68,12 @@ impl Row {
         map.insert("has_expired".into(), self.has_expired().into());
         map.insert("revoked".into(), self.revoked.into());
         map.insert("scopes".into(), self.scopes.clone().into());
+        map.insert(
+            "last_used_at".into(),
+            self.last_used_at
+                .map(rfc3339)
+                .map_or(serde_json::Value::Null, Into::into),
+        );
         for (name, value) in &self.extra {
             map.entry(name.clone()).or_insert_with(|| value.clone());
         }
@@ -98,14 +108,18 @@ pub fn sanitize(s: &str, max: usize) -> String {
     out
 }
 
-/// The aligned table: a header, then one line per key; the model's own
-/// columns after the base ones, headed by their names.
-pub fn table(keys: &[Row], own: &[String]) -> String {
+/// The aligned table: a header, then one line per key; `LAST USED` when the
+/// table records it (`last_used`), then the model's own columns, headed by
+/// their names.
+pub fn table(keys: &[Row], own: &[String], last_used: bool) -> String {
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
     let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
     let mut header: Vec<String> = ["PREFIX", "NAME", "CREATED", "EXPIRES", "EXPIRED", "REVOKED"]
         .map(String::from)
         .to_vec();
+    if last_used {
+        header.push("LAST USED".to_owned());
+    }
     header.extend(own.iter().map(|n| sanitize(&n.to_uppercase(), 30)));
     let rows: Vec<Vec<String>> = keys
         .iter()
@@ -118,6 +132,9 @@ pub fn table(keys: &[Row], own: &[String]) -> String {
                 yes_no(k.has_expired()),
                 yes_no(k.revoked),
             ];
+            if last_used {
+                cells.push(k.last_used_at.map_or_else(|| "never".to_owned(), time));
+            }
             cells.extend(own.iter().map(|n| {
                 k.extra
                     .iter()

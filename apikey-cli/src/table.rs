@@ -31,6 +31,21 @@ use crate::failure::Failure;
 use crate::output::{sanitize, Row};
 
 /// The base columns of every key table.
+/// The column in which the manager records a key's last use.
+pub const LAST_USED_COLUMN: &str = "last_used_at";
+
+/// A time as the JSON of a row gives it: PostgreSQL's ISO form with an
+/// offset, or SQLite's text (Django's form, UTC).
+fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&chrono::Utc));
+    }
+    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
+        .map(|t| t.and_utc())
+}
+
 pub const BASE_COLUMNS: [&str; 7] = [
     "id",
     "prefix",
@@ -336,10 +351,15 @@ impl KeyTable {
         st
     }
 
+    /// True when the table has a `last_used_at` column.
+    pub fn tracks_last_use(&self) -> bool {
+        self.own.iter().any(|c| c.name == LAST_USED_COLUMN)
+    }
+
     fn row(&self, raw: RawRow) -> Row {
         let own: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(&raw.own).unwrap_or_default();
-        let extra = self
+        let mut extra = self
             .own
             .iter()
             .map(|c| {
@@ -347,6 +367,12 @@ impl KeyTable {
                 (c.name.clone(), v)
             })
             .collect::<Vec<(String, serde_json::Value)>>();
+        // A `last_used_at` column is shown as such, not as an own column.
+        let last_used_at = extra
+            .iter()
+            .position(|(n, _)| n == LAST_USED_COLUMN)
+            .map(|i| extra.remove(i).1)
+            .and_then(|v| v.as_str().and_then(parse_time));
         // A `scopes` column, when the table has one (apikey_core::scopes).
         let scopes = extra
             .iter()
@@ -366,6 +392,7 @@ impl KeyTable {
             expiry_date: raw.expiry_date.map(|t| t.and_utc()),
             revoked: raw.revoked,
             scopes,
+            last_used_at,
             extra,
         }
     }
@@ -397,6 +424,20 @@ impl KeyTable {
                     .push(")");
             }
             None => {}
+        }
+        if let Some(since) = filter.unused_since {
+            if !self.tracks_last_use() {
+                return Err(Failure::Usage(format!(
+                    "--unused-for: table `{}` has no {LAST_USED_COLUMN} column",
+                    self.name
+                )));
+            }
+            let since = DjangoTimestamp(since);
+            st.push(" AND (last_used_at < ")
+                .bind(Bind::Time(since))
+                .push(" OR (last_used_at IS NULL AND created < ")
+                .bind(Bind::Time(since))
+                .push("))");
         }
         st.push(" ORDER BY created DESC, prefix ASC");
         let rows: Vec<RawRow> = self

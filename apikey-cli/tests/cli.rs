@@ -176,6 +176,7 @@ fn every_command(db: &TestDb) {
             "created",
             "expiry_date",
             "has_expired",
+            "last_used_at",
             "name",
             "prefix",
             "revoked",
@@ -1413,7 +1414,112 @@ fn scoped_keys(db: &TestDb) {
     assert_eq!(list_json(db, &[]).len(), 2, "nothing else created");
 }
 
+fn last_used_keys(db: &TestDb) {
+    ok(apikey(db, &["migrate"]));
+    let used = create(db, &["--name", "used"]);
+    let idle = create(db, &["--name", "idle"]);
+    let listed = list_json(db, &[]);
+    assert!(
+        listed.iter().all(|k| k["last_used_at"].is_null()),
+        "{listed:?}"
+    );
+    let table = ok(apikey(db, &["list"])).stdout;
+    assert!(
+        table
+            .lines()
+            .next()
+            .is_some_and(|h| h.contains("LAST USED")),
+        "{table}"
+    );
+    assert!(table.contains("never"), "{table}");
+
+    // `verify` is an operator's check, not a use.
+    ok(apikey_stdin(db, &["verify", "-"], used.as_bytes()));
+    assert!(list_json(db, &[])
+        .iter()
+        .all(|k| k["last_used_at"].is_null()));
+
+    // A server uses the key.
+    let before = Utc::now();
+    let server: BaseApiKeyManager<ApiKey> =
+        BaseApiKeyManager::new(Database::connect(&db.url).expect("connect"));
+    assert!(server.is_valid(&used).expect("answered"));
+    assert_eq!(server.flush_last_used().expect("flush"), 1);
+    let listed = list_json(db, &["--search", "used"]);
+    let at: DateTime<Utc> = listed[0]["last_used_at"]
+        .as_str()
+        .expect("a time")
+        .parse()
+        .expect("RFC 3339");
+    assert!(
+        at >= before - Duration::seconds(1) && at <= Utc::now(),
+        "{at}"
+    );
+    assert!(list_json(db, &["--search", "idle"])[0]["last_used_at"].is_null());
+
+    // Both keys made 100 days ago: only the one never used since is listed.
+    let old = (Utc::now() - Duration::days(100)).naive_utc();
+    db.raw_sql(&format!(
+        "UPDATE api_keys SET created = '{}'",
+        old.format("%Y-%m-%d %H:%M:%S")
+    ))
+    .expect("backdate");
+    let unused = list_json(db, &["--unused-for", "90d"]);
+    let names: Vec<&str> = unused.iter().filter_map(|k| k["name"].as_str()).collect();
+    assert_eq!(names, ["idle"], "{unused:?}");
+    assert_eq!(list_json(db, &["--unused-for", "101d"]).len(), 0);
+    assert_eq!(
+        list_json(db, &["--unused-for", "1s"]).len(),
+        1,
+        "used just now"
+    );
+    let _ = idle;
+    // Any key table by name: the same column, the same filter.
+    let by_name = |extra: &[&str]| {
+        let mut args = vec!["--table", "api_keys", "list", "--json"];
+        args.extend(extra);
+        serde_json::from_str::<Value>(&ok(apikey(db, &args)).stdout).expect("json")
+    };
+    let all = by_name(&[]);
+    let used_row = all
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|k| k["name"] == "used")
+        .expect("listed");
+    assert_eq!(
+        used_row["last_used_at"]
+            .as_str()
+            .and_then(|t| t.parse::<DateTime<Utc>>().ok()),
+        Some(at),
+        "{all}"
+    );
+    let unused = by_name(&["--unused-for", "90d"]);
+    assert_eq!(unused.as_array().map(Vec::len), Some(1), "{unused}");
+    assert_eq!(unused[0]["name"], "idle");
+    let table = ok(apikey(db, &["--table", "api_keys", "list"])).stdout;
+    let header = table.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("LAST USED") && !header.contains("LAST_USED_AT"),
+        "{table}"
+    );
+
+    for bad in ["90", "x", "0d", "-3d", "99999999999999999w", ""] {
+        let run = apikey(db, &["list", "--unused-for", bad]);
+        assert_eq!(run.code, 2, "{bad:?}: {run:?}");
+        assert_eq!(run.stdout, "");
+    }
+    // Django's table records no use.
+    db.create_django_table();
+    let run = apikey(db, &["--model", "django", "list", "--unused-for", "90d"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("last use"), "{run:?}");
+    let table = ok(apikey(db, &["--model", "django", "list"])).stdout;
+    assert!(!table.contains("LAST USED"), "{table}");
+}
+
 backend_tests!(
+    last_used_keys,
     scoped_keys,
     rotate_keys,
     branded_keys,

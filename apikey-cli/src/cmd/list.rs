@@ -25,9 +25,14 @@ pub struct Args {
     /// Only expired keys.
     #[arg(long)]
     expired: bool,
+    /// Only keys not used for DURATION (90d, 12w, 36h): last used before
+    /// now - DURATION, or never used and created before it. For tables
+    /// with a last_used_at column.
+    #[arg(long, value_name = "DURATION", value_parser = parse_unused_for)]
+    unused_for: Option<chrono::Duration>,
     /// Print a JSON array (prefix, name, created, expiry_date,
-    /// has_expired, revoked, scopes, then the own columns; RFC 3339 times) instead
-    /// of a table.
+    /// has_expired, revoked, scopes, last_used_at, then the own columns;
+    /// RFC 3339 times, null for none) instead of a table.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -41,6 +46,7 @@ pub fn run(keys: &dyn KeyStore, args: Args) -> Result<(), Failure> {
         revoked,
         active,
         expired,
+        unused_for,
         json,
         target: _,
     } = args;
@@ -48,6 +54,18 @@ pub fn run(keys: &dyn KeyStore, args: Args) -> Result<(), Failure> {
         search,
         ..KeyFilter::default()
     };
+    if let Some(unused_for) = unused_for {
+        if !keys.tracks_last_use() {
+            return Err(Failure::Usage(format!(
+                "--unused-for: table `{}` does not record last use (no last_used_at column)",
+                keys.table_name()
+            )));
+        }
+        let since = chrono::Utc::now()
+            .checked_sub_signed(unused_for)
+            .ok_or_else(|| Failure::Usage("--unused-for is too long".into()))?;
+        filter.unused_since = Some(since.naive_utc());
+    }
     if revoked {
         filter.revoked = Some(true);
     } else if active {
@@ -56,8 +74,10 @@ pub fn run(keys: &dyn KeyStore, args: Args) -> Result<(), Failure> {
     } else if expired {
         filter.expired = Some(true);
     }
-    let unfiltered =
-        filter.search.is_none() && filter.revoked.is_none() && filter.expired.is_none();
+    let unfiltered = filter.search.is_none()
+        && filter.revoked.is_none()
+        && filter.expired.is_none()
+        && filter.unused_since.is_none();
     let rows = keys.list(&filter)?;
     let text = if json {
         let items: Vec<serde_json::Value> = rows.iter().map(output::Row::to_json).collect();
@@ -66,7 +86,7 @@ pub fn run(keys: &dyn KeyStore, args: Args) -> Result<(), Failure> {
         s.push('\n');
         s
     } else {
-        output::table(&rows, &keys.own_columns())
+        output::table(&rows, &keys.own_columns(), keys.tracks_last_use())
     };
     print_stdout(&text)?;
     if rows.is_empty() && unfiltered {
@@ -78,4 +98,10 @@ pub fn run(keys: &dyn KeyStore, args: Args) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// A duration such as `90d` (see `when::parse_duration`).
+fn parse_unused_for(s: &str) -> Result<chrono::Duration, String> {
+    crate::when::parse_duration(s.trim())
+        .ok_or_else(|| "expected a duration such as 30d, 12w, 36h".into())
 }

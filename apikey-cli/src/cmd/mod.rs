@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 
 use crate::failure::Failure;
 use crate::output::{sanitize, Row};
-use crate::table::KeyTable;
+use crate::table::{KeyTable, LAST_USED_COLUMN};
 
 /// What the key commands need of a key table.
 pub trait KeyStore {
@@ -33,6 +33,9 @@ pub trait KeyStore {
     fn table_name(&self) -> String;
     /// The model's own columns, in order.
     fn own_columns(&self) -> Vec<String>;
+    /// True when the table records when each key was last used (a
+    /// `last_used_at` column).
+    fn tracks_last_use(&self) -> bool;
     /// The database.
     fn database(&self) -> &Database;
     /// The keys matching `filter`, newest first.
@@ -74,8 +77,10 @@ impl<M: AbstractApiKey> Keys<M> {
             // One command, one or two queries: no verification cache (and
             // no change-feed thread) in a process that exits right away.
             // Plain keys and branded keys of any brand (`create --brand`).
+            // `verify` is an operator's check, not a use: no last-used write.
             manager: BaseApiKeyManager::new(db)
                 .without_cache()
+                .without_last_used()
                 .with_generator(KeyGenerator::default().accept_branded()),
             hint,
         }
@@ -121,6 +126,10 @@ where
             .iter()
             .map(|f| f.name.to_owned())
             .collect()
+    }
+
+    fn tracks_last_use(&self) -> bool {
+        M::TRACKS_LAST_USE
     }
 
     fn database(&self) -> &Database {
@@ -241,7 +250,15 @@ impl KeyStore for KeyTable {
     }
 
     fn own_columns(&self) -> Vec<String> {
-        self.own_columns().iter().map(|c| c.name.clone()).collect()
+        self.own_columns()
+            .iter()
+            .map(|c| c.name.clone())
+            .filter(|n| n != LAST_USED_COLUMN)
+            .collect()
+    }
+
+    fn tracks_last_use(&self) -> bool {
+        KeyTable::tracks_last_use(self)
     }
 
     fn database(&self) -> &Database {
