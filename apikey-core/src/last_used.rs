@@ -222,44 +222,52 @@ impl LastUsed {
 
     fn write_chunk(&self, chunk: &[(String, NaiveDateTime)]) -> Result<usize> {
         let write = self.write;
-        let backend = self.db.backend();
         let feed = self.feed.read().ok().and_then(|f| f.upgrade());
-        if let Some(feed) = feed.filter(|f| f.is_live()) {
-            let (tx, rx) = mpsc::channel();
-            let rows = chunk.to_vec();
-            feed.submit(Box::new(move |conn: &mut DbConnection| {
-                let _ = tx.send(write_rows(conn, backend, write, &rows));
-            }));
-            drop(feed);
-            return match rx.recv_timeout(FEED_WAIT) {
-                Ok(result) => result.map_err(Error::from),
-                Err(_) => Err(Error::Unavailable(
-                    "the change feed did not write the last uses in time".into(),
-                )),
-            };
-        }
-        self.db.run(|conn| write_rows(conn, backend, write, chunk))
+        let rows = chunk.to_vec();
+        run_quiet(&self.db, feed, move |conn| {
+            let mut changed = 0;
+            for (prefix, at) in &rows {
+                changed += write(conn, prefix, *at)?;
+            }
+            Ok(changed)
+        })
     }
 }
 
-/// One transaction: every row, each only if it holds no later time; on
-/// PostgreSQL marked quiet for the change trigger.
-fn write_rows(
-    conn: &mut DbConnection,
-    backend: BackendKind,
-    write: WriteRow,
-    rows: &[(String, NaiveDateTime)],
-) -> QueryResult<usize> {
-    conn.transaction(|conn| {
-        if backend == BackendKind::Postgres {
-            diesel::sql_query("SET LOCAL apikey.quiet_write = 'on'").execute(conn)?;
-        }
-        let mut changed = 0;
-        for (prefix, at) in rows {
-            changed += write(conn, prefix, *at)?;
-        }
-        Ok(changed)
-    })
+/// Runs `f` in one transaction as a quiet write, one that changes nothing a
+/// cached key depends on: on PostgreSQL marked with
+/// `SET LOCAL apikey.quiet_write = 'on'` (the key tables' change trigger
+/// skips it); on SQLite on the change feed's own connection while `feed` is
+/// live (its `data_version` does not move for it), else on a pooled
+/// connection.
+pub(crate) fn run_quiet<T: Send + 'static>(
+    db: &Database,
+    feed: Option<Arc<Freshness>>,
+    f: impl FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
+) -> Result<T> {
+    let backend = db.backend();
+    let in_transaction = move |conn: &mut DbConnection| {
+        conn.transaction(|conn| {
+            if backend == BackendKind::Postgres {
+                diesel::sql_query("SET LOCAL apikey.quiet_write = 'on'").execute(conn)?;
+            }
+            f(conn)
+        })
+    };
+    if let Some(feed) = feed.filter(|f| f.is_live()) {
+        let (tx, rx) = mpsc::channel();
+        feed.submit(Box::new(move |conn: &mut DbConnection| {
+            let _ = tx.send(in_transaction(conn));
+        }));
+        drop(feed);
+        return match rx.recv_timeout(FEED_WAIT) {
+            Ok(result) => result.map_err(Error::from),
+            Err(_) => Err(Error::Unavailable(
+                "the cache's change feed did not run the write in time".into(),
+            )),
+        };
+    }
+    db.run(in_transaction)
 }
 
 /// The writer thread: a flush every [`FLUSH_EVERY`] while anything is

@@ -320,6 +320,34 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         self.last_used.as_ref().map_or(Ok(0), |t| t.flush())
     }
 
+    /// Runs `f` in one transaction as a *quiet* write: bookkeeping that
+    /// changes no column a cached key depends on (whether it is usable, its
+    /// hash, what the handler reads of it), such as a usage counter or a
+    /// last-use time. The verification caches of every server then keep
+    /// answering instead of revalidating after it:
+    ///
+    /// - PostgreSQL: the transaction runs `SET LOCAL apikey.quiet_write =
+    ///   'on'`, which the key tables' change trigger skips (the trigger of
+    ///   the built-in migrations since `2026-12-01-150000_last_used_at`, and
+    ///   of `apikey scaffold`).
+    /// - SQLite: it runs on this manager's cache feed connection, whose
+    ///   `PRAGMA data_version` does not move for its own commits (it waits
+    ///   for the feed's next poll, at most a few milliseconds, and for the
+    ///   database lock at most 20 ms); other processes' caches still see it.
+    ///   Without a live feed it runs on a pooled connection.
+    ///
+    /// A write that can make a key unusable (revoked, expired, rehashed,
+    /// narrowed out) must never go through here: caches would keep
+    /// answering the key. [`Error::Unavailable`] when the database (or, on
+    /// SQLite, the feed) does not answer in time.
+    pub fn write_quietly<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
+    ) -> Result<T> {
+        let feed = self.cache.as_ref().and_then(|c| c.quiet_feed()).cloned();
+        crate::last_used::run_quiet(&self.db, feed, f)
+    }
+
     /// Rows changed by last-used writes so far; for tests.
     #[doc(hidden)]
     pub fn __last_used_rows_written(&self) -> u64 {

@@ -250,6 +250,15 @@ fn tracking_leaves_the_caches_alone(db: &TestDb) {
         std::thread::sleep(Duration::from_millis(5));
         assert!(reader.settle_cache(Duration::from_secs(10)));
     }
+    // An application's own bookkeeping write, marked quiet.
+    let n = writer
+        .write_quietly(|conn| {
+            use diesel::RunQueryDsl;
+            diesel::sql_query("UPDATE api_keys SET last_used_at = NULL").execute(conn)
+        })
+        .expect("quiet write");
+    assert_eq!(n, 2);
+    assert!(reader.settle_cache(Duration::from_secs(10)));
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(reader.cache_revalidations(), passes, "no revalidation");
     assert!(
