@@ -1133,6 +1133,68 @@ fn filters(db: &TestDb) {
             res.body
         );
         assert!(res.body.contains("value=\"al\""));
+
+        // Last use: a column, and the "Used" filter (not used for N days:
+        // last used before, or never used and created before).
+        let yesterday = (chrono::Utc::now() - chrono::Duration::days(1))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string();
+        db.raw_sql(&format!(
+            "UPDATE api_keys SET last_used_at = '2026-03-02 12:00:00' WHERE prefix = 'beta0002';
+             UPDATE api_keys SET last_used_at = '{yesterday}' WHERE prefix = 'gamma003'"
+        ))
+        .expect("last used");
+        let res = b.get("/admin/").await;
+        assert!(
+            res.body.contains("<th>Last used (UTC)</th>"),
+            "{}",
+            res.body
+        );
+        assert!(res.body.contains("2026-03-02 12:00"), "{}", res.body);
+        assert!(res.body.contains("<span class=\"muted\">never</span></td>"));
+        assert_eq!(
+            names(&mut b, "/admin/?unused=90").await,
+            "alpha,beta,delta",
+            "gamma was used yesterday"
+        );
+        assert_eq!(
+            names(&mut b, "/admin/?unused=90&revoked=no").await,
+            "beta,delta"
+        );
+        assert_eq!(names(&mut b, "/admin/?unused=7").await, "alpha,beta,delta");
+        let res = b.get("/admin/?unused=90").await;
+        assert!(
+            res.body.contains("<option value=\"90\" selected>"),
+            "{}",
+            res.body
+        );
+        for bad in ["abc", "0", "-5", "99999999999999999999"] {
+            let res = b.get(&format!("/admin/?unused={bad}")).await;
+            assert_eq!(res.status, 200);
+            assert!(
+                res.body.contains("used: choose one of the listed periods"),
+                "{bad}"
+            );
+            assert_eq!(
+                names(&mut b, &format!("/admin/?unused={bad}")).await,
+                "alpha,beta,delta,gamma",
+                "a bad filter filters nothing"
+            );
+        }
+        let detail = b.get("/admin/keys/gamma003").await;
+        assert!(
+            detail.body.contains("<dt>Last used (UTC)</dt>"),
+            "{}",
+            detail.body
+        );
+        let detail = b.get("/admin/keys/alpha001").await;
+        assert!(
+            detail
+                .body
+                .contains("<dt>Last used (UTC)</dt><dd>never</dd>"),
+            "{}",
+            detail.body
+        );
     });
 }
 

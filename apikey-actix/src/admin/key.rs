@@ -33,6 +33,7 @@ struct DetailPage {
     rotated_from: Option<String>,
     scopes: String,
     has_scopes: bool,
+    tracks_last_use: bool,
 }
 
 /// `GET /keys/{prefix}`: the key, and its edit form unless revoked.
@@ -63,6 +64,7 @@ where
         rotated_from: key.rotated_from().map(str::to_owned),
         scopes: key.scopes().to_column(),
         has_scopes: M::HAS_SCOPES,
+        tracks_last_use: M::TRACKS_LAST_USE,
         notice,
         errors: Vec::new(),
         c,
@@ -99,6 +101,7 @@ where
             rotated_from: key.rotated_from().map(str::to_owned),
             scopes: key.scopes().to_column(),
             has_scopes: M::HAS_SCOPES,
+            tracks_last_use: M::TRACKS_LAST_USE,
             notice: None,
             errors,
             c,

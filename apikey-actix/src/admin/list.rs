@@ -22,6 +22,9 @@ struct ListPage {
     expired: String,
     created_from: String,
     created_to: String,
+    tracks_last_use: bool,
+    unused: String,
+    unused_choices: Vec<(String, &'static str)>,
     filtered: bool,
     total: i64,
     first: i64,
@@ -35,6 +38,14 @@ struct ListPage {
     first_href: String,
     last_href: String,
 }
+
+/// The "Used" filter's choices: (days, label).
+const UNUSED_CHOICES: [(i64, &str); 4] = [
+    (7, "Not for 7 days"),
+    (30, "Not for 30 days"),
+    (90, "Not for 90 days"),
+    (365, "Not for a year"),
+];
 
 /// `GET /`: the keys, searched, filtered, newest first, one page.
 pub(crate) async fn list<M>(
@@ -77,6 +88,20 @@ where
     match parse_date("created to", &created_to, &mut errors) {
         Some(d) => filter.created_before = d.succ_opt().and_then(|d| d.and_hms_opt(0, 0, 0)),
         None => created_to.clear(),
+    }
+    // "Not used for N days": last used before, or never used and created
+    // before, now - N days (models that record last use).
+    let mut unused = get("unused");
+    if !unused.is_empty() {
+        match unused.parse::<i64>() {
+            Ok(days) if M::TRACKS_LAST_USE && (1..=36_500).contains(&days) => {
+                filter.unused_since = Some(at - chrono::Duration::days(days));
+            }
+            _ => {
+                errors.push("used: choose one of the listed periods".to_owned());
+                unused.clear();
+            }
+        }
     }
     let page_text = get("page");
     let mut page: i64 = 1;
@@ -137,6 +162,7 @@ where
         ("expired", expired.as_str()),
         ("created_from", created_from.as_str()),
         ("created_to", created_to.as_str()),
+        ("unused", unused.as_str()),
     ]
     .into_iter()
     .filter(|(_, v)| !v.is_empty())
@@ -162,6 +188,12 @@ where
         expired,
         created_from,
         created_to,
+        tracks_last_use: M::TRACKS_LAST_USE,
+        unused,
+        unused_choices: UNUSED_CHOICES
+            .iter()
+            .map(|(days, text)| (days.to_string(), *text))
+            .collect(),
         filtered,
         total,
         first: offset + 1,

@@ -177,6 +177,8 @@ pub(crate) struct KeyView {
     pub(crate) expires: String,
     pub(crate) expired: bool,
     pub(crate) revoked: bool,
+    /// When the key was last used ("" never, or a model without the column).
+    pub(crate) last_used: String,
     pub(crate) extras: Vec<(String, String)>,
     /// The key's detail page.
     pub(crate) href: String,
@@ -192,6 +194,7 @@ impl KeyView {
             expires: key.expiry_date_naive().map(show_time).unwrap_or_default(),
             expired: key.has_expired_at(at),
             revoked: key.revoked(),
+            last_used: key.last_used_at().map(show_time).unwrap_or_default(),
             extras: key
                 .extra_columns()
                 .into_iter()
