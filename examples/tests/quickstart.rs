@@ -231,6 +231,59 @@ fn billing_needs_its_scope(db: &TestDb) {
     assert_eq!(billing(Some(other.expose_secret())).0, 403);
 }
 
+/// A request with a key shows as its last use (`apikey list --json`)
+/// within about a second; a refused one does not.
+fn last_use_appears_after_a_request(db: &TestDb) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let srv = start(&db.url, dir.path());
+    let keys: BaseApiKeyManager<ApiKey> = BaseApiKeyManager::new(db.database()).without_cache();
+    let last_used = || {
+        keys.list(&apikey_core::KeyFilter::default())
+            .expect("list")
+            .iter()
+            .find(|k| srv.key.starts_with(&k.prefix))
+            .expect("the demo key")
+            .last_used_at
+    };
+    assert_eq!(last_used(), None);
+    let wrong = format!("{}x", &srv.key[..srv.key.len() - 1]);
+    assert_eq!(
+        get(&srv.addr, &[&format!("Authorization: Api-Key {wrong}")]).0,
+        401
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(last_used(), None, "a refused key is not a use");
+
+    let before = apikey_core::now();
+    assert_eq!(
+        get(&srv.addr, &[&format!("Authorization: Api-Key {}", srv.key)]).0,
+        200
+    );
+    let mut tries = 0;
+    let at = loop {
+        if let Some(at) = last_used() {
+            break at;
+        }
+        tries += 1;
+        assert!(tries < 200, "the use never reached the table");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        at + chrono::Duration::milliseconds(1) >= before,
+        "{before} {at}"
+    );
+}
+
+#[test]
+fn sqlite_last_use_appears_after_a_request() {
+    last_use_appears_after_a_request(&TestDb::sqlite());
+}
+
+#[test]
+fn postgres_last_use_appears_after_a_request() {
+    last_use_appears_after_a_request(&TestDb::postgres());
+}
+
 #[test]
 fn sqlite_billing_needs_its_scope() {
     billing_needs_its_scope(&TestDb::sqlite());

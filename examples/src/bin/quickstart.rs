@@ -102,6 +102,28 @@ async fn main() -> std::io::Result<()> {
         eprintln!("key cache: entries answered for at most {ms} ms");
     }
 
+    // When each key was last used: recorded once per key per interval
+    // (default 60 s), off the request path; APIKEY_LAST_USED_MS=0 turns it off.
+    if let Some(ms) = std::env::var("APIKEY_LAST_USED_MS")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        let ms: u64 = ms.parse().map_err(|_| {
+            fail(
+                "APIKEY_LAST_USED_MS",
+                "expected milliseconds (0: off), e.g. 60000",
+            )
+        })?;
+        keys = keys.with_last_used(std::time::Duration::from_millis(ms));
+    }
+    match keys.last_used_interval() {
+        Some(every) => eprintln!(
+            "last use: recorded at most once per {} ms per key (apikey list shows it)",
+            every.as_millis()
+        ),
+        None => eprintln!("last use: not recorded (APIKEY_LAST_USED_MS=0)"),
+    }
+
     // The demo key is branded when APIKEY_BRAND says how (same cache).
     let demo_keys = match std::env::var("APIKEY_BRAND") {
         Ok(brand) if !brand.is_empty() => keys.clone().with_generator(
@@ -207,5 +229,10 @@ async fn main() -> std::io::Result<()> {
         eprintln!("web admin: off (set APIKEY_ADMIN_USER and APIKEY_ADMIN_PASSWORD to serve it at /admin/)");
     }
     eprintln!("serving on {base} (Ctrl-C stops)");
-    server.run().await
+    let served = server.run().await;
+    // The last uses not yet written (at most about a second's worth).
+    if let Err(e) = keys.flush_last_used() {
+        eprintln!("last use: could not write the last uses ({e})");
+    }
+    served
 }
