@@ -239,6 +239,10 @@ pub use scopes::Scopes;
 ///   key a new key replaced. It is not one of the model's own fields.
 /// - Optionally `scopes: String` (a `TEXT NOT NULL DEFAULT ''` column): the
 ///   key's scopes ([`scopes`]), read with [`AbstractApiKey::scopes`].
+/// - Optionally `last_used_at: Option<NaiveDateTime>` (a nullable
+///   timestamp column, [`scaffold::KeyTable::last_used_at`]): the manager
+///   records there when each key was last used
+///   ([`BaseApiKeyManager::with_last_used`]).
 ///
 /// # Attributes
 ///
