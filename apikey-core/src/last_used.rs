@@ -48,6 +48,10 @@ pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// recorded until the next flush has let finished intervals go).
 pub(crate) const MAX_TRACKED: usize = 100_000;
 
+/// Independent maps, so the workers of a many-core server rarely wait for
+/// each other (a key always goes to the same one).
+const SHARDS: usize = 16;
+
 /// Rows per transaction.
 const BATCH: usize = 500;
 
@@ -70,7 +74,9 @@ struct Slot {
 /// The uses of one manager's keys (shared by its clones).
 pub(crate) struct LastUsed {
     interval: Duration,
-    slots: Mutex<HashMap<String, Slot>>,
+    shards: Box<[Mutex<HashMap<String, Slot>>]>,
+    /// Picks a key's shard.
+    hasher: std::collections::hash_map::RandomState,
     db: Database,
     write: WriteRow,
     /// The SQLite feed that runs the writes (dangling: write on a pooled
@@ -95,7 +101,8 @@ impl LastUsed {
     pub(crate) fn new(db: &Database, interval: Duration, write: WriteRow) -> Arc<Self> {
         Arc::new_cyclic(|me| LastUsed {
             interval,
-            slots: Mutex::new(HashMap::new()),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: std::collections::hash_map::RandomState::new(),
             db: db.clone(),
             write,
             feed: RwLock::new(Weak::new()),
@@ -119,10 +126,16 @@ impl LastUsed {
         }
     }
 
+    fn shard(&self, prefix: &str) -> &Mutex<HashMap<String, Slot>> {
+        use std::hash::BuildHasher;
+        let i = self.hasher.hash_one(prefix) as usize % SHARDS;
+        &self.shards[i]
+    }
+
     /// A key with this prefix was just used.
     pub(crate) fn touch(&self, prefix: &str) {
         let at = Instant::now();
-        let Ok(mut slots) = self.slots.lock() else {
+        let Ok(mut slots) = self.shard(prefix).lock() else {
             return;
         };
         if let Some(slot) = slots.get_mut(prefix) {
@@ -131,7 +144,7 @@ impl LastUsed {
             }
             slot.queued = at;
             slot.pending = Some(now());
-        } else if slots.len() < MAX_TRACKED {
+        } else if slots.len() < MAX_TRACKED / SHARDS {
             slots.insert(
                 prefix.to_owned(),
                 Slot {
@@ -187,28 +200,33 @@ impl LastUsed {
     /// The queued uses, taken; finished intervals with nothing queued are
     /// let go.
     fn take_pending(&self) -> Vec<(String, NaiveDateTime)> {
-        let Ok(mut slots) = self.slots.lock() else {
-            return Vec::new();
-        };
         let interval = self.interval;
-        slots.retain(|_, slot| slot.pending.is_some() || slot.queued.elapsed() < interval);
-        slots
-            .iter_mut()
-            .filter_map(|(prefix, slot)| slot.pending.take().map(|at| (prefix.clone(), at)))
-            .collect()
+        let mut taken = Vec::new();
+        for shard in self.shards.iter() {
+            let Ok(mut slots) = shard.lock() else {
+                continue;
+            };
+            slots.retain(|_, slot| slot.pending.is_some() || slot.queued.elapsed() < interval);
+            taken.extend(
+                slots.iter_mut().filter_map(|(prefix, slot)| {
+                    slot.pending.take().map(|at| (prefix.clone(), at))
+                }),
+            );
+        }
+        taken
     }
 
     fn requeue(&self, batch: &[(String, NaiveDateTime)]) {
-        let Ok(mut slots) = self.slots.lock() else {
-            return;
-        };
         for (prefix, at) in batch {
+            let Ok(mut slots) = self.shard(prefix).lock() else {
+                continue;
+            };
             if let Some(slot) = slots.get_mut(prefix) {
                 // A use queued since is later: keep it.
                 if slot.pending.is_none_or(|p| p < *at) {
                     slot.pending = Some(*at);
                 }
-            } else if slots.len() < MAX_TRACKED {
+            } else if slots.len() < MAX_TRACKED / SHARDS {
                 slots.insert(
                     prefix.clone(),
                     Slot {
@@ -279,10 +297,11 @@ fn flush_loop(tracker: &Weak<LastUsed>) {
         let Some(tracker) = tracker.upgrade() else {
             return;
         };
-        let due = tracker
-            .slots
-            .lock()
-            .is_ok_and(|slots| slots.values().any(|s| s.pending.is_some()));
+        let due = tracker.shards.iter().any(|shard| {
+            shard
+                .lock()
+                .is_ok_and(|slots| slots.values().any(|s| s.pending.is_some()))
+        });
         if !due {
             continue;
         }

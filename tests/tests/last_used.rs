@@ -363,7 +363,44 @@ fn unused_since_lists_keys_not_used_since(db: &TestDb) {
     assert_eq!(keys.count(&filter).expect("count"), 2);
 }
 
+fn a_failed_write_is_queued_again(db: &TestDb) {
+    // Writes of last_used_at fail while this trigger exists.
+    let (block, unblock) = match db.kind {
+        BackendKind::Postgres => (
+            "CREATE FUNCTION refuse() RETURNS trigger AS $$
+             BEGIN RAISE EXCEPTION 'refused'; END; $$ LANGUAGE plpgsql;
+             CREATE TRIGGER refuse BEFORE UPDATE OF last_used_at ON api_keys
+             FOR EACH ROW EXECUTE FUNCTION refuse();",
+            "DROP TRIGGER refuse ON api_keys",
+        ),
+        _ => (
+            "CREATE TRIGGER refuse BEFORE UPDATE OF last_used_at ON api_keys
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            "DROP TRIGGER refuse",
+        ),
+    };
+    let keys: BaseApiKeyManager<ApiKey> = BaseApiKeyManager::new(db.database());
+    let (row, key) = keys.create_key(NewKey::new("ci")).expect("create");
+    db.raw_sql(block).expect("block");
+    assert!(keys.is_valid(key.expose_secret()).expect("answered"));
+    let used = apikey_core::now();
+    assert!(keys.flush_last_used().is_err(), "the write cannot succeed");
+    assert_eq!(last_used(&keys, row.prefix()), None);
+    db.raw_sql(unblock).expect("unblock");
+    // Retried (by this call, or by the manager's thread meanwhile).
+    eventually("the queued use is written", || {
+        let _ = keys.flush_last_used();
+        last_used(&keys, row.prefix()).is_some()
+    });
+    let at = last_used(&keys, row.prefix()).expect("written");
+    assert!(
+        at <= used,
+        "the time of the use, not of the retry: {at} > {used}"
+    );
+}
+
 backend_tests!(
+    a_failed_write_is_queued_again,
     first_use_is_written_off_the_request_path,
     written_once_per_interval_under_load,
     the_latest_use_wins_across_servers,
