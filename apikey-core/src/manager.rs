@@ -400,6 +400,10 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     ///   tables a [`UsableKeys`] narrowing joins); `max_age` bounds it even
     ///   when the sweep cannot read.
     ///
+    /// Quiet writes ([`BaseApiKeyManager::write_quietly`], last-use times)
+    /// are not changes: on PostgreSQL for every server, on SQLite for the
+    /// manager that makes them.
+    ///
     /// After every change, and every `max_age / 2` without one, a thread
     /// re-reads the cached keys through the usable-keys query and files
     /// again those still usable with the same hash, so a change that leaves
