@@ -22,6 +22,10 @@ pub struct Row {
     /// When the key was last used (`None`: never, or a table without the
     /// column).
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The key's own rate limit (`10/s`), if any.
+    pub rate_limit: Option<String>,
+    /// The key's remaining uses, if it has a quota.
+    pub remaining_uses: Option<i64>,
     /// The model's own columns: (name, value).
     pub extra: Vec<(String, serde_json::Value)>,
 }
@@ -37,6 +41,8 @@ impl Row {
             revoked: key.revoked(),
             scopes: key.scopes().iter().map(str::to_owned).collect(),
             last_used_at: key.last_used_at().map(|t| t.and_utc()),
+            rate_limit: key.rate_limit().map(|l| l.to_string()),
+            remaining_uses: key.remaining_uses(),
             extra: key
                 .extra_columns()
                 .into_iter()
@@ -52,8 +58,9 @@ impl Row {
 
     /// The row as `list --json` prints it: prefix, name, created,
     /// expiry_date, has_expired, revoked (RFC 3339 times), scopes (an
-    /// array), last_used_at (a time or null), then the own columns under
-    /// their names.
+    /// array), last_used_at (a time or null), rate_limit (`"10/s"` or
+    /// null), remaining_uses (a number or null: unlimited), then the own
+    /// columns under their names.
     pub fn to_json(&self) -> serde_json::Value {
         let mut map = serde_json::Map::new();
         map.insert("prefix".into(), self.prefix.clone().into());
@@ -72,6 +79,17 @@ impl Row {
             "last_used_at".into(),
             self.last_used_at
                 .map(rfc3339)
+                .map_or(serde_json::Value::Null, Into::into),
+        );
+        map.insert(
+            "rate_limit".into(),
+            self.rate_limit
+                .clone()
+                .map_or(serde_json::Value::Null, Into::into),
+        );
+        map.insert(
+            "remaining_uses".into(),
+            self.remaining_uses
                 .map_or(serde_json::Value::Null, Into::into),
         );
         for (name, value) in &self.extra {
@@ -109,8 +127,9 @@ pub fn sanitize(s: &str, max: usize) -> String {
 }
 
 /// The aligned table: a header, then one line per key; `LAST USED` when the
-/// table records it (`last_used`), then the model's own columns, headed by
-/// their names.
+/// table records it (`last_used`), `RATE` and `USES` when a listed key has
+/// a rate limit or a quota, then the model's own columns, headed by their
+/// names.
 pub fn table(keys: &[Row], own: &[String], last_used: bool) -> String {
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
     let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
@@ -120,6 +139,18 @@ pub fn table(keys: &[Row], own: &[String], last_used: bool) -> String {
     if last_used {
         header.push("LAST USED".to_owned());
     }
+    // The limits, when a listed key has one, in cells of their own (not
+    // again as own columns).
+    let limits = keys
+        .iter()
+        .any(|k| k.rate_limit.is_some() || k.remaining_uses.is_some());
+    if limits {
+        header.extend(["RATE".to_owned(), "USES".to_owned()]);
+    }
+    let own: Vec<&String> = own
+        .iter()
+        .filter(|n| *n != "rate_limit" && *n != "remaining_uses")
+        .collect();
     header.extend(own.iter().map(|n| sanitize(&n.to_uppercase(), 30)));
     let rows: Vec<Vec<String>> = keys
         .iter()
@@ -135,10 +166,21 @@ pub fn table(keys: &[Row], own: &[String], last_used: bool) -> String {
             if last_used {
                 cells.push(k.last_used_at.map_or_else(|| "never".to_owned(), time));
             }
+            if limits {
+                cells.push(
+                    k.rate_limit
+                        .as_deref()
+                        .map_or_else(|| "-".to_owned(), |l| sanitize(l, 30)),
+                );
+                cells.push(
+                    k.remaining_uses
+                        .map_or_else(|| "-".to_owned(), |n| n.to_string()),
+                );
+            }
             cells.extend(own.iter().map(|n| {
                 k.extra
                     .iter()
-                    .find(|(name, _)| name == n)
+                    .find(|(name, _)| name == *n)
                     .map_or_else(|| "-".to_owned(), |(_, v)| cell(v))
             }));
             cells

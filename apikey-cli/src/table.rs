@@ -393,6 +393,17 @@ impl KeyTable {
             revoked: raw.revoked,
             scopes,
             last_used_at,
+            // The limit columns, when the table has them (apikey_core::limits).
+            rate_limit: extra
+                .iter()
+                .find(|(n, _)| n == "rate_limit")
+                .and_then(|(_, v)| v.as_str())
+                .and_then(|s| apikey_core::RateLimit::from_column(Some(s)))
+                .map(|l| l.to_string()),
+            remaining_uses: extra
+                .iter()
+                .find(|(n, _)| n == "remaining_uses")
+                .and_then(|(_, v)| v.as_i64()),
             extra,
         }
     }

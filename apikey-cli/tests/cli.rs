@@ -179,6 +179,8 @@ fn every_command(db: &TestDb) {
             "last_used_at",
             "name",
             "prefix",
+            "rate_limit",
+            "remaining_uses",
             "revoked",
             "scopes"
         ]
@@ -1518,8 +1520,63 @@ fn last_used_keys(db: &TestDb) {
     assert!(!table.contains("LAST USED"), "{table}");
 }
 
+fn limited_keys(db: &TestDb) {
+    ok(apikey(db, &["migrate"]));
+    create(db, &["--name", "rated", "--rate", "10/s", "--uses", "1000"]);
+    create(db, &["--name", "hourly", "--rate", "10000/hour"]);
+    create(db, &["--name", "plain"]);
+    let listed = list_json(db, &["--search", "rated"]);
+    assert_eq!(listed[0]["rate_limit"], serde_json::json!("10/s"));
+    assert_eq!(listed[0]["remaining_uses"], serde_json::json!(1000));
+    let listed = list_json(db, &["--search", "hourly"]);
+    assert_eq!(listed[0]["rate_limit"], serde_json::json!("10000/h"));
+    assert_eq!(listed[0]["remaining_uses"], serde_json::Value::Null);
+    let listed = list_json(db, &["--search", "plain"]);
+    assert_eq!(listed[0]["rate_limit"], serde_json::Value::Null);
+    let table = ok(apikey(db, &["list", "--search", "rated"]));
+    assert!(table.stdout.contains("RATE"), "{table:?}");
+    assert!(table.stdout.contains("10/s"), "{table:?}");
+    assert!(table.stdout.contains("1000"), "{table:?}");
+    for bad in [
+        "10",
+        "10/m",
+        "0/s",
+        "-1/s",
+        "1.5/s",
+        "10/fortnight",
+        "99999999999999999999999/s",
+        "",
+    ] {
+        let arg = format!("--rate={bad}");
+        let run = apikey(db, &["create", "--name", "x", &arg]);
+        assert_eq!(run.code, 2, "{bad:?}: {run:?}");
+        assert!(run.stderr.contains("rate"), "{run:?}");
+        assert_eq!(run.stdout, "");
+    }
+    for bad in ["-1", "x", "1e3", "99999999999999999999999", ""] {
+        let arg = format!("--uses={bad}");
+        let run = apikey(db, &["create", "--name", "x", &arg]);
+        assert_eq!(run.code, 2, "{bad:?}: {run:?}");
+        assert!(run.stderr.contains("uses"), "{run:?}");
+        assert_eq!(run.stdout, "");
+    }
+    let run = apikey(db, &["create", "--name", "x", "--set", "rate_limit=1/s"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    db.create_django_table();
+    for (flag, value) in [("--rate", "10/s"), ("--uses", "5")] {
+        let run = apikey(
+            db,
+            &["--model", "django", "create", "--name", "x", flag, value],
+        );
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains("Django's table has none"), "{run:?}");
+    }
+    assert_eq!(list_json(db, &[]).len(), 3, "nothing else created");
+}
+
 backend_tests!(
     last_used_keys,
+    limited_keys,
     scoped_keys,
     rotate_keys,
     branded_keys,

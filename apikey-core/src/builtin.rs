@@ -29,6 +29,10 @@ pub mod schema {
             scopes -> Text,
             /// When the key was last used, UTC (written off the request path).
             last_used_at -> Nullable<Timestamp>,
+            /// The key's own rate limit (`apikey_core::limits`), or NULL.
+            rate_limit -> Nullable<Text>,
+            /// Uses left (a usage quota), or NULL for unlimited.
+            remaining_uses -> Nullable<BigInt>,
         }
     }
 }
@@ -65,6 +69,12 @@ pub struct ApiKey {
     /// tracking began). A model handed out by the verification cache may
     /// be a few seconds behind the table.
     pub last_used_at: Option<NaiveDateTime>,
+    /// The key's own rate limit as stored, e.g. `10/s` (read it with
+    /// [`crate::AbstractApiKey::rate_limit`]).
+    pub rate_limit: Option<String>,
+    /// Uses left, `None` for unlimited (as loaded; see
+    /// [`crate::AbstractApiKey::remaining_uses`]).
+    pub remaining_uses: Option<i64>,
 }
 
 /// Every field but `hashed_key`, shown as `"********"`.

@@ -74,6 +74,7 @@ pub mod hashers;
 pub mod key;
 pub mod last_used;
 pub mod legacy;
+pub mod limits;
 mod manager;
 mod model;
 pub mod scaffold;
@@ -100,6 +101,7 @@ pub use key::{
     GenerateKey, GeneratedKey, KeyGenerator, PlainKey, MIN_SECRET_BITS, MIN_SECRET_LENGTH,
 };
 pub use legacy::LegacyLimits;
+pub use limits::{QuotaUse, RateLimit};
 pub use manager::{
     AllUsable, BaseApiKeyManager, NewKey, UsableKeys, DEFAULT_CACHE_CAPACITY,
     DEFAULT_MAX_AGE_POSTGRES, DEFAULT_MAX_AGE_SQLITE, MAX_CREATE_ATTEMPTS, MAX_KEY_LENGTH,
@@ -243,6 +245,12 @@ pub use scopes::Scopes;
 ///   timestamp column, [`scaffold::KeyTable::last_used_at`]): the manager
 ///   records there when each key was last used
 ///   ([`BaseApiKeyManager::with_last_used`]).
+/// - Optionally `rate_limit: Option<String>` (a nullable `TEXT` column):
+///   the key's own rate limit ([`limits`]), read with
+///   [`AbstractApiKey::rate_limit`].
+/// - Optionally `remaining_uses: Option<i64>` (a nullable `BIGINT`
+///   column): the key's usage quota ([`limits`]), read with
+///   [`AbstractApiKey::remaining_uses`].
 ///
 /// # Attributes
 ///

@@ -16,6 +16,7 @@ use crate::hashers::Verification;
 use crate::key::{split_prefix, GenerateKey, KeyGenerator, PlainKey};
 use crate::last_used::LastUsed;
 use crate::legacy::{LegacyGuard, LegacyLimits};
+use crate::limits::{validate_uses, QuotaUse, RateLimit};
 use crate::model::{
     now, truncate_micros, validate_expiry_date, validate_name, AbstractApiKey, KeyFilter,
 };
@@ -120,6 +121,14 @@ pub struct NewKey<E = ()> {
     /// The key's scopes (none by default); only for a model with a
     /// `scopes` column ([`AbstractApiKey::HAS_SCOPES`]).
     pub scopes: Scopes,
+    /// The key's own rate limit (none by default: the application's
+    /// default applies); only for a model with a `rate_limit` column
+    /// ([`AbstractApiKey::HAS_RATE_LIMIT`]).
+    pub rate_limit: Option<RateLimit>,
+    /// The key's usage quota, in uses (`None`, the default: unlimited);
+    /// only for a model with a `remaining_uses` column
+    /// ([`AbstractApiKey::HAS_QUOTA`]).
+    pub remaining_uses: Option<i64>,
 }
 
 impl NewKey<()> {
@@ -130,6 +139,8 @@ impl NewKey<()> {
             expiry_date: None,
             extra: (),
             scopes: Scopes::none(),
+            rate_limit: None,
+            remaining_uses: None,
         }
     }
 }
@@ -142,6 +153,8 @@ impl<E> NewKey<E> {
             expiry_date: None,
             extra,
             scopes: Scopes::none(),
+            rate_limit: None,
+            remaining_uses: None,
         }
     }
 
@@ -154,6 +167,19 @@ impl<E> NewKey<E> {
     /// Sets the scopes.
     pub fn scopes(mut self, scopes: Scopes) -> Self {
         self.scopes = scopes;
+        self
+    }
+
+    /// Sets or clears the key's own rate limit.
+    pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit = limit;
+        self
+    }
+
+    /// Sets or clears the usage quota (a number of uses, 0 to
+    /// [`crate::limits::MAX_USES`]).
+    pub fn uses(mut self, uses: Option<i64>) -> Self {
+        self.remaining_uses = uses;
         self
     }
 
@@ -217,6 +243,37 @@ fn check_scopes<M: AbstractApiKey>(scopes: &Scopes) -> Result<()> {
                 M::TABLE_NAME
             ),
         ));
+    }
+    Ok(())
+}
+
+/// A rate limit and a quota for a model: none, or a model with the column.
+fn check_limits<M: AbstractApiKey>(
+    rate_limit: Option<RateLimit>,
+    remaining_uses: Option<i64>,
+) -> Result<()> {
+    if rate_limit.is_some() && !M::HAS_RATE_LIMIT {
+        return Err(Error::validation(
+            "rate_limit",
+            format!(
+                "{} has no rate_limit column (Django's table has none; a derived model adds \
+                 a `rate_limit: Option<String>` field)",
+                M::TABLE_NAME
+            ),
+        ));
+    }
+    if let Some(uses) = remaining_uses {
+        validate_uses(uses)?;
+        if !M::HAS_QUOTA {
+            return Err(Error::validation(
+                "remaining_uses",
+                format!(
+                    "{} has no remaining_uses column (Django's table has none; a derived \
+                     model adds a `remaining_uses: Option<i64>` field)",
+                    M::TABLE_NAME
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -636,7 +693,9 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         validate_name(&new.name)?;
         validate_expiry_date(new.expiry_date)?;
         check_scopes::<M>(&new.scopes)?;
+        check_limits::<M>(new.rate_limit, new.remaining_uses)?;
         let scopes = new.scopes.to_column();
+        let rate_limit = new.rate_limit.map(|l| l.to_string());
         let created = now();
         let expiry_date = new.expiry_date.map(|t| truncate_micros(t.naive_utc()));
         for _ in 0..MAX_CREATE_ATTEMPTS {
@@ -649,6 +708,8 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
                 expiry_date,
                 rotated_from: None,
                 scopes: &scopes,
+                rate_limit: rate_limit.as_deref(),
+                remaining_uses: new.remaining_uses,
             };
             match self.db.run(|conn| M::insert(conn, &row, &new.extra)) {
                 Ok(model) => {
@@ -736,6 +797,8 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
             return Ok(Rotated::Refused("an expired key cannot be rotated"));
         }
         let scopes = old.scopes().to_column();
+        let rate_limit = old.rate_limit().map(|l| l.to_string());
+        let remaining_uses = M::load_remaining_uses(conn, old.prefix())?;
         let row = NewKeyRow {
             prefix: &generated.prefix,
             hashed_key: &generated.hashed_key,
@@ -744,6 +807,8 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
             expiry_date: old.expiry_date_naive(),
             rotated_from: Some(old.prefix()),
             scopes: &scopes,
+            rate_limit: rate_limit.as_deref(),
+            remaining_uses,
         };
         let new = M::insert(conn, &row, &old.own_fields())?;
         let changed = if grace.is_zero() {
@@ -948,6 +1013,83 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
             ));
         }
         Ok(current)
+    }
+
+    /// Sets or clears the own rate limit of a key that is not revoked (the
+    /// model must store one: [`AbstractApiKey::HAS_RATE_LIMIT`]). Takes
+    /// effect at once through this manager and its clones, and as any write
+    /// elsewhere.
+    pub fn set_rate_limit(&self, prefix: &str, limit: Option<RateLimit>) -> Result<M> {
+        check_limits::<M>(limit, None)?;
+        if !M::HAS_RATE_LIMIT {
+            return Err(Error::validation(
+                "rate_limit",
+                format!("{} has no rate_limit column", M::TABLE_NAME),
+            ));
+        }
+        let text = limit.map(|l| l.to_string());
+        let changed = self
+            .db
+            .run(|conn| M::update_rate_limit(conn, prefix, text.as_deref()));
+        self.after_edit(prefix, changed)
+    }
+
+    /// Sets (0 to [`crate::limits::MAX_USES`]) or clears (unlimited) the
+    /// remaining uses of a key that is not revoked (the model must store
+    /// them: [`AbstractApiKey::HAS_QUOTA`]).
+    pub fn set_remaining_uses(&self, prefix: &str, uses: Option<i64>) -> Result<M> {
+        check_limits::<M>(None, uses)?;
+        if !M::HAS_QUOTA {
+            return Err(Error::validation(
+                "remaining_uses",
+                format!("{} has no remaining_uses column", M::TABLE_NAME),
+            ));
+        }
+        let changed = self
+            .db
+            .run(|conn| M::update_remaining_uses(conn, prefix, uses));
+        self.after_edit(prefix, changed)
+    }
+
+    fn after_edit(&self, prefix: &str, changed: Result<usize>) -> Result<M> {
+        self.invalidate_cache();
+        let changed = changed?;
+        let current = self
+            .find_by_prefix(prefix)?
+            .ok_or_else(|| Error::NotFound(prefix.to_owned()))?;
+        if changed == 0 {
+            return Err(Error::validation(
+                "revoked",
+                "a revoked key cannot be edited",
+            ));
+        }
+        Ok(current)
+    }
+
+    /// Takes one use of `key`'s quota, atomically in the database: never
+    /// below zero, whatever the number of servers and clients at once.
+    /// A key without a quota (`remaining_uses()` is `None`, or a model
+    /// without the column) is [`QuotaUse::Unlimited`] and costs no query.
+    ///
+    /// `key` is the verified row (it may come from the cache: only whether
+    /// it has a quota is read from it; the count is the database's). The
+    /// write does not touch the key cache.
+    pub fn use_quota(&self, key: &M) -> Result<QuotaUse> {
+        if !M::HAS_QUOTA || key.remaining_uses().is_none() {
+            return Ok(QuotaUse::Unlimited);
+        }
+        let prefix = key.prefix();
+        self.db.run(|conn| {
+            diesel::Connection::transaction(conn, |conn| {
+                if M::take_use(conn, prefix)? == 0 {
+                    return Ok(QuotaUse::Exhausted);
+                }
+                Ok(match M::load_remaining_uses(conn, prefix)? {
+                    Some(remaining) => QuotaUse::Used { remaining },
+                    None => QuotaUse::Unlimited,
+                })
+            })
+        })
     }
 
     fn invalidate_cache(&self) {

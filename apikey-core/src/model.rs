@@ -222,6 +222,32 @@ pub trait AbstractApiKey:
         crate::Scopes::none()
     }
 
+    /// True when the model stores a rate limit per key (a nullable
+    /// `rate_limit` text column): the built-in [`crate::ApiKey`] does; a
+    /// derived model does when it has a field `rate_limit: Option<String>`
+    /// ([`crate::scaffold::KeyTable::rate_limit`]). Django's table does not.
+    const HAS_RATE_LIMIT: bool = false;
+
+    /// The key's own rate limit ([`crate::limits`]); `None` when it has
+    /// none (the application's default applies) or the model has no column.
+    fn rate_limit(&self) -> Option<crate::RateLimit> {
+        None
+    }
+
+    /// True when the model stores a usage quota (a nullable
+    /// `remaining_uses` `BIGINT` column): the built-in [`crate::ApiKey`]
+    /// does; a derived model does when it has a field
+    /// `remaining_uses: Option<i64>`
+    /// ([`crate::scaffold::KeyTable::remaining_uses`]).
+    const HAS_QUOTA: bool = false;
+
+    /// The key's remaining uses as loaded (`None`: unlimited). A cached
+    /// row may be behind the database: the count that decides is the one
+    /// [`crate::BaseApiKeyManager::use_quota`] decrements.
+    fn remaining_uses(&self) -> Option<i64> {
+        None
+    }
+
     /// The prefix of the key this one replaced, when it was made by
     /// [`crate::BaseApiKeyManager::rotate`] and the model records it: the
     /// built-in [`crate::ApiKey`] does; a derived model does when it has a

@@ -59,6 +59,14 @@ pub const MAX_IDENTIFIER_LENGTH: usize = 63;
 /// ([`KeyTable::scopes`]); the built-in table has it.
 pub const SCOPES_COLUMN: &str = "scopes TEXT NOT NULL DEFAULT ''";
 
+/// The column of a key model that stores its own rate limit
+/// ([`KeyTable::rate_limit`]); the built-in table has it.
+pub const RATE_LIMIT_COLUMN: &str = "rate_limit TEXT NULL";
+
+/// The column of a key model that stores its usage quota
+/// ([`KeyTable::remaining_uses`]); the built-in table has it.
+pub const REMAINING_USES_COLUMN: &str = "remaining_uses BIGINT NULL";
+
 /// The longest table name accepted: PostgreSQL's identifier limit. The
 /// names derived from it (indexes, triggers) are shortened to fit, see
 /// [`derived_name`].
@@ -166,6 +174,18 @@ impl KeyTable {
     pub fn last_used_at(self) -> Self {
         self.column_for(BackendKind::Sqlite, LAST_USED_AT_COLUMN_SQLITE)
             .column_for(BackendKind::Postgres, LAST_USED_AT_COLUMN_POSTGRES)
+    }
+
+    /// Adds the `rate_limit` column ([`RATE_LIMIT_COLUMN`]): for a model
+    /// with a field `rate_limit: Option<String>` ([`crate::limits`]).
+    pub fn rate_limit(self) -> Self {
+        self.column(RATE_LIMIT_COLUMN)
+    }
+
+    /// Adds the `remaining_uses` column ([`REMAINING_USES_COLUMN`]): for a
+    /// model with a field `remaining_uses: Option<i64>` ([`crate::limits`]).
+    pub fn remaining_uses(self) -> Self {
+        self.column(REMAINING_USES_COLUMN)
     }
 
     /// Adds an index on one of the model's own columns, named

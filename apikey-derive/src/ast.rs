@@ -186,6 +186,16 @@ pub(crate) const OPTIONAL_FIELDS: &[BaseField] = &[
         accepted: &["Option<NaiveDateTime>"],
         form: "pub last_used_at: Option<NaiveDateTime>",
     },
+    BaseField {
+        name: "rate_limit",
+        accepted: &["Option<String>"],
+        form: "pub rate_limit: Option<String>",
+    },
+    BaseField {
+        name: "remaining_uses",
+        accepted: &["Option<i64>"],
+        form: "pub remaining_uses: Option<i64>",
+    },
 ];
 
 /// diesel's default table name for a struct (diesel_derives'

@@ -244,6 +244,105 @@ fn expand(model: &Model<'_>) -> TokenStream {
     } else {
         TokenStream::new()
     };
+    let has_rate_limit = model.field("rate_limit").is_some();
+    let rate_limit_value = if has_rate_limit {
+        quote_spanned!(table.span()=> t::rate_limit.eq(row.rate_limit),)
+    } else {
+        TokenStream::new()
+    };
+    let rate_limit_getter = if has_rate_limit {
+        quote! {
+            const HAS_RATE_LIMIT: bool = true;
+
+            fn rate_limit(&self) -> ::core::option::Option<::apikey_core::RateLimit> {
+                ::apikey_core::RateLimit::from_column(self.rate_limit.as_deref())
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
+    let update_rate_limit = if has_rate_limit {
+        quote_spanned! {table.span()=>
+            fn update_rate_limit(
+                conn: &mut ::apikey_core::__private::DbConnection,
+                prefix: &str,
+                rate_limit: ::core::option::Option<&str>,
+            ) -> ::apikey_core::__private::QueryResult<usize> {
+                use ::apikey_core::__private::diesel::prelude::*;
+                use #table as t;
+                ::apikey_core::__private::diesel::update(
+                    t::table.filter(t::prefix.eq(prefix)).filter(t::revoked.eq(false)),
+                )
+                .set(t::rate_limit.eq(rate_limit))
+                .execute(conn)
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
+    let has_quota = model.field("remaining_uses").is_some();
+    let quota_value = if has_quota {
+        quote_spanned!(table.span()=> t::remaining_uses.eq(row.remaining_uses),)
+    } else {
+        TokenStream::new()
+    };
+    let quota_getter = if has_quota {
+        quote! {
+            const HAS_QUOTA: bool = true;
+
+            fn remaining_uses(&self) -> ::core::option::Option<i64> {
+                self.remaining_uses
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
+    let quota_storage = if has_quota {
+        quote_spanned! {table.span()=>
+            fn update_remaining_uses(
+                conn: &mut ::apikey_core::__private::DbConnection,
+                prefix: &str,
+                uses: ::core::option::Option<i64>,
+            ) -> ::apikey_core::__private::QueryResult<usize> {
+                use ::apikey_core::__private::diesel::prelude::*;
+                use #table as t;
+                ::apikey_core::__private::diesel::update(
+                    t::table.filter(t::prefix.eq(prefix)).filter(t::revoked.eq(false)),
+                )
+                .set(t::remaining_uses.eq(uses))
+                .execute(conn)
+            }
+
+            fn take_use(
+                conn: &mut ::apikey_core::__private::DbConnection,
+                prefix: &str,
+            ) -> ::apikey_core::__private::QueryResult<usize> {
+                use ::apikey_core::__private::diesel::prelude::*;
+                use #table as t;
+                ::apikey_core::__private::diesel::update(
+                    t::table.filter(t::prefix.eq(prefix)).filter(t::remaining_uses.gt(0i64)),
+                )
+                .set(t::remaining_uses.eq(t::remaining_uses - 1i64))
+                .execute(conn)
+            }
+
+            fn load_remaining_uses(
+                conn: &mut ::apikey_core::__private::DbConnection,
+                prefix: &str,
+            ) -> ::apikey_core::__private::QueryResult<::core::option::Option<i64>> {
+                use ::apikey_core::__private::diesel::prelude::*;
+                use #table as t;
+                t::table
+                    .filter(t::prefix.eq(prefix))
+                    .select(t::remaining_uses)
+                    .first::<::core::option::Option<i64>>(conn)
+                    .optional()
+                    .map(::core::option::Option::flatten)
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
     let extra_arg = if extra.is_empty() {
         quote!(_extra)
     } else {
@@ -438,6 +537,8 @@ fn expand(model: &Model<'_>) -> TokenStream {
                             t::expiry_date.eq(#timestamp::opt(row.expiry_date)),
                             #rotated_from_value
                             #scopes_value
+                            #rate_limit_value
+                            #quota_value
                         ),
                         #extra_values
                     ))
@@ -524,6 +625,10 @@ fn expand(model: &Model<'_>) -> TokenStream {
             #update_scopes
 
             #touch_last_used
+
+            #update_rate_limit
+
+            #quota_storage
         }
     };
 
@@ -584,6 +689,10 @@ fn expand(model: &Model<'_>) -> TokenStream {
                 #scopes_getter
 
                 #last_used_getter
+
+                #rate_limit_getter
+
+                #quota_getter
             }
 
             #storage

@@ -524,6 +524,8 @@ mod form_and_columns {
             rotated_from: None,
             scopes: String::new(),
             last_used_at: None,
+            rate_limit: None,
+            remaining_uses: None,
         };
         assert!(builtin.extra_columns().is_empty(), "default: none");
     }

@@ -206,6 +206,8 @@ fn scaffold_matches_shipped_migrations(db: &TestDb) {
         .rotated_from()
         .scopes()
         .last_used_at()
+        .rate_limit()
+        .remaining_uses()
         .migration(db.kind)
         .expect("scaffold SQL");
 

@@ -121,12 +121,8 @@ where
     };
 
     let manager = state.manager.clone();
-    let new = NewKey {
-        name: name.clone(),
-        expiry_date: expiry,
-        extra,
-        scopes: apikey_core::Scopes::none(),
-    };
+    // Scopes and limits are set on the key's page after creation.
+    let new = NewKey::with_extra(name.clone(), extra).expiry(expiry);
     match blocking(move || manager.create_key(new)).await {
         Ok((row, key)) => {
             let page = CreatedPage {

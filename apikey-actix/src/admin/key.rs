@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use apikey_core::{now, AbstractApiKey, Error as CoreError, FormFields};
+use apikey_core::{now, AbstractApiKey, Error as CoreError, FormFields, RateLimit};
 use askama::Template;
 
 use super::csrf;
@@ -34,6 +34,60 @@ struct DetailPage {
     scopes: String,
     has_scopes: bool,
     tracks_last_use: bool,
+    has_rate_limit: bool,
+    rate_limit: String,
+    has_quota: bool,
+    remaining_uses: String,
+}
+
+/// The limit fields of the edit form as shown: the key's own values.
+fn limit_texts<M: AbstractApiKey>(key: &M) -> (String, String) {
+    (
+        key.rate_limit().map(|l| l.to_string()).unwrap_or_default(),
+        key.remaining_uses()
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+    )
+}
+
+/// The limit fields of a submitted edit form: `Some(new value)` for each
+/// that changed (a field the model lacks never changes), or the errors.
+#[allow(clippy::type_complexity)]
+fn parse_limits<M: AbstractApiKey>(
+    key: &M,
+    form: &HashMap<String, String>,
+    errors: &mut Vec<String>,
+) -> (Option<Option<RateLimit>>, Option<Option<i64>>) {
+    let text = |name: &str| form.get(name).map(|v| v.trim()).unwrap_or("");
+    let mut rate = None;
+    if M::HAS_RATE_LIMIT {
+        let wanted = match text("rate_limit") {
+            "" => Some(None),
+            t => match RateLimit::parse(t) {
+                Ok(l) => Some(Some(l)),
+                Err(e) => {
+                    errors.push(e.to_string());
+                    None
+                }
+            },
+        };
+        rate = wanted.filter(|w| *w != key.rate_limit());
+    }
+    let mut uses = None;
+    if M::HAS_QUOTA {
+        let wanted = match text("remaining_uses") {
+            "" => Some(None),
+            t => match apikey_core::limits::parse_uses(t) {
+                Ok(n) => Some(Some(n)),
+                Err(e) => {
+                    errors.push(e.to_string());
+                    None
+                }
+            },
+        };
+        uses = wanted.filter(|w| *w != key.remaining_uses());
+    }
+    (rate, uses)
 }
 
 /// `GET /keys/{prefix}`: the key, and its edit form unless revoked.
@@ -65,6 +119,10 @@ where
         scopes: key.scopes().to_column(),
         has_scopes: M::HAS_SCOPES,
         tracks_last_use: M::TRACKS_LAST_USE,
+        has_rate_limit: M::HAS_RATE_LIMIT,
+        rate_limit: limit_texts(&key).0,
+        has_quota: M::HAS_QUOTA,
+        remaining_uses: limit_texts(&key).1,
         notice,
         errors: Vec::new(),
         c,
@@ -102,6 +160,16 @@ where
             scopes: key.scopes().to_column(),
             has_scopes: M::HAS_SCOPES,
             tracks_last_use: M::TRACKS_LAST_USE,
+            has_rate_limit: M::HAS_RATE_LIMIT,
+            rate_limit: form
+                .get("rate_limit")
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_else(|| limit_texts(key).0),
+            has_quota: M::HAS_QUOTA,
+            remaining_uses: form
+                .get("remaining_uses")
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_else(|| limit_texts(key).1),
             notice: None,
             errors,
             c,
@@ -118,12 +186,23 @@ where
     }
     let mut errors = Vec::new();
     let expiry = check_name_and_expiry(&name, &expiry_text, &mut errors);
+    let (rate, uses) = parse_limits(&key, &form, &mut errors);
     if !errors.is_empty() {
         return refused(c, StatusCode::BAD_REQUEST, errors, &key);
     }
     let manager = state.manager.clone();
     let (p, n) = (path.into_inner().prefix, name.clone());
-    match blocking(move || manager.update(&p, &n, expiry)).await {
+    let saved = blocking(move || {
+        let mut saved = manager.update(&p, &n, expiry)?;
+        if let Some(rate) = rate {
+            saved = manager.set_rate_limit(&p, rate)?;
+        }
+        if let Some(uses) = uses {
+            saved = manager.set_remaining_uses(&p, uses)?;
+        }
+        Ok(saved)
+    });
+    match saved.await {
         Ok(saved) => see_other(&format!("{}?done=saved", key_href(&c.base, saved.prefix()))),
         Err(e @ CoreError::Validation { .. }) => {
             refused(c, StatusCode::CONFLICT, vec![e.to_string()], &key)

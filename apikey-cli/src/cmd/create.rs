@@ -2,10 +2,10 @@
 
 use std::io::{self, Write};
 
-use apikey_core::{AbstractApiKey, BrandedKeyGenerator, DjangoApiKey, PlainKey, Scopes};
+use apikey_core::{AbstractApiKey, BrandedKeyGenerator, DjangoApiKey, PlainKey, RateLimit, Scopes};
 use chrono::Utc;
 
-use super::{eprintln_quiet, KeyStore};
+use super::{eprintln_quiet, KeyLimits, KeyStore};
 use crate::failure::Failure;
 use crate::output::{sanitize, Row};
 use crate::target::Target;
@@ -37,6 +37,15 @@ pub struct Args {
     /// under `billing:`; see apikey_core::scopes). Repeat for each scope.
     #[arg(long = "scope", value_name = "SCOPE", value_parser = parse_scope)]
     scopes: Vec<String>,
+    /// The key's own rate limit, N/period: 10/s, 600/min, 10000/h, 50000/d
+    /// (N requests in any window of the period, a burst of N included; see
+    /// apikey_core::limits). Without it the application's default applies.
+    #[arg(long = "rate", value_name = "N/PERIOD", value_parser = parse_rate)]
+    rate: Option<RateLimit>,
+    /// A usage quota: the key works for this many requests, then is
+    /// refused (0 to 10^18).
+    #[arg(long = "uses", value_name = "N", value_parser = parse_uses)]
+    uses: Option<i64>,
     #[command(flatten)]
     pub target: Target,
 }
@@ -46,6 +55,16 @@ fn parse_scope(s: &str) -> Result<String, String> {
     apikey_core::scopes::validate_scope(s)
         .map(|()| s.to_owned())
         .map_err(|e| e.to_string())
+}
+
+/// A rate limit.
+fn parse_rate(s: &str) -> Result<RateLimit, String> {
+    RateLimit::parse(s).map_err(|e| e.to_string())
+}
+
+/// A number of uses.
+fn parse_uses(s: &str) -> Result<i64, String> {
+    apikey_core::limits::parse_uses(s).map_err(|e| e.to_string())
 }
 
 /// A brand for [`BrandedKeyGenerator`].
@@ -73,6 +92,8 @@ pub fn run(
         set,
         brand,
         scopes,
+        rate,
+        uses,
         target: _,
     }: Args,
 ) -> Result<(), Failure> {
@@ -81,6 +102,18 @@ pub fn run(
             "--set scopes: give scopes with --scope (each checked against the grammar)".into(),
         ));
     }
+    if set
+        .iter()
+        .any(|(c, _)| c == "rate_limit" || c == "remaining_uses")
+    {
+        return Err(Failure::Usage(
+            "--set rate_limit / remaining_uses: give them with --rate and --uses (checked)".into(),
+        ));
+    }
+    let limits = KeyLimits {
+        rate_limit: rate,
+        uses,
+    };
     let scopes = Scopes::parse(&scopes).map_err(|e| Failure::Usage(e.to_string()))?;
     if brand.is_some() && keys.table_name() == DjangoApiKey::TABLE_NAME {
         return Err(Failure::Usage(
@@ -100,7 +133,7 @@ pub fn run(
         }
         None => None,
     };
-    let (row, key) = keys.create(&name, expiry, &set, brand.as_ref(), &scopes)?;
+    let (row, key) = keys.create(&name, expiry, &set, brand.as_ref(), &scopes, &limits)?;
     print_key(keys, &row, &key)?;
     let until = row
         .expiry_date

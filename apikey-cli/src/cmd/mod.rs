@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use apikey_core::{
     AbstractApiKey, BaseApiKeyManager, BrandedKeyGenerator, Database, Error, FormFields, KeyFilter,
-    KeyGenerator, NewKey, PlainKey, Scopes,
+    KeyGenerator, NewKey, PlainKey, RateLimit, Scopes,
 };
 use chrono::{DateTime, Utc};
 
@@ -55,12 +55,22 @@ pub trait KeyStore {
         set: &[(String, String)],
         brand: Option<&BrandedKeyGenerator>,
         scopes: &Scopes,
+        limits: &KeyLimits,
     ) -> Result<(Row, PlainKey), Failure>;
     /// A new key replacing the one with this prefix, which stops working
     /// after `grace` (at once when zero).
     fn rotate(&self, prefix: &str, grace: Duration) -> Result<(Row, PlainKey), Failure>;
     /// How to create the table when it is missing.
     fn missing_table_hint(&self) -> &'static str;
+}
+
+/// The limits of a new key (`create --rate`, `--uses`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyLimits {
+    /// The key's own rate limit.
+    pub rate_limit: Option<RateLimit>,
+    /// The key's usage quota.
+    pub uses: Option<i64>,
 }
 
 /// A model this binary is built with, through its manager.
@@ -172,10 +182,23 @@ where
         set: &[(String, String)],
         brand: Option<&BrandedKeyGenerator>,
         scopes: &Scopes,
+        limits: &KeyLimits,
     ) -> Result<(Row, PlainKey), Failure> {
         if !scopes.is_empty() && !M::HAS_SCOPES {
             return Err(Failure::Usage(format!(
                 "--scope: {} has no scopes (Django's table has none)",
+                M::TABLE_NAME
+            )));
+        }
+        if limits.rate_limit.is_some() && !M::HAS_RATE_LIMIT {
+            return Err(Failure::Usage(format!(
+                "--rate: {} has no rate_limit column (Django's table has none)",
+                M::TABLE_NAME
+            )));
+        }
+        if limits.uses.is_some() && !M::HAS_QUOTA {
+            return Err(Failure::Usage(format!(
+                "--uses: {} has no remaining_uses column (Django's table has none)",
                 M::TABLE_NAME
             )));
         }
@@ -204,7 +227,9 @@ where
         })?;
         let new = NewKey::with_extra(name, extra)
             .expiry(expiry)
-            .scopes(scopes.clone());
+            .scopes(scopes.clone())
+            .rate_limit(limits.rate_limit)
+            .uses(limits.uses);
         let (row, key) = match brand {
             Some(brand) => self
                 .manager
@@ -290,9 +315,29 @@ impl KeyStore for KeyTable {
         set: &[(String, String)],
         brand: Option<&BrandedKeyGenerator>,
         scopes: &Scopes,
+        limits: &KeyLimits,
     ) -> Result<(Row, PlainKey), Failure> {
         let expiry = expiry.map(|t| t.naive_utc());
         let mut set = set.to_vec();
+        let has = |column: &str| KeyTable::own_columns(self).iter().any(|c| c.name == column);
+        if let Some(limit) = limits.rate_limit {
+            if !has("rate_limit") {
+                return Err(Failure::Usage(format!(
+                    "--rate: table `{}` has no rate_limit column",
+                    self.name()
+                )));
+            }
+            set.push(("rate_limit".to_owned(), limit.to_string()));
+        }
+        if let Some(uses) = limits.uses {
+            if !has("remaining_uses") {
+                return Err(Failure::Usage(format!(
+                    "--uses: table `{}` has no remaining_uses column",
+                    self.name()
+                )));
+            }
+            set.push(("remaining_uses".to_owned(), uses.to_string()));
+        }
         if !scopes.is_empty() {
             if !KeyTable::own_columns(self)
                 .iter()

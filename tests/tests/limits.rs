@@ -1,0 +1,219 @@
+//! Rate limits and usage quotas stored with a key, on SQLite and
+//! PostgreSQL: written by `create_key`, changed by `set_rate_limit` and
+//! `set_remaining_uses` (seen at once through the cache), kept by a
+//! rotation, refused for Django's table, opt-in on derived models; quotas
+//! taken atomically, never below zero, from many threads and two managers.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use apikey_core::scaffold::KeyTable;
+use apikey_core::{
+    AbstractApiKey, ApiKey, BaseApiKeyManager, DjangoApiKey, Error, NewKey, QuotaUse, RateLimit,
+};
+use apikey_tests::{backend_tests, TestDb};
+use chrono::NaiveDateTime;
+
+mod schema {
+    diesel::table! {
+        metered_keys (id) {
+            id -> BigInt,
+            prefix -> Text,
+            hashed_key -> Text,
+            created -> Timestamp,
+            name -> Text,
+            revoked -> Bool,
+            expiry_date -> Nullable<Timestamp>,
+            team_id -> BigInt,
+            rate_limit -> Nullable<Text>,
+            remaining_uses -> Nullable<BigInt>,
+        }
+    }
+}
+
+/// A derived model that opts in to both limits.
+#[derive(Debug, Clone, diesel::Queryable, diesel::Selectable, apikey_core::ApiKeyModel)]
+#[diesel(table_name = schema::metered_keys)]
+pub struct MeteredKey {
+    id: i64,
+    prefix: String,
+    hashed_key: String,
+    created: NaiveDateTime,
+    name: String,
+    revoked: bool,
+    expiry_date: Option<NaiveDateTime>,
+    /// Own field.
+    pub team_id: i64,
+    /// Filled by the manager.
+    pub rate_limit: Option<String>,
+    /// Filled by the manager.
+    pub remaining_uses: Option<i64>,
+}
+
+fn rate(text: &str) -> RateLimit {
+    text.parse().expect("valid rate limit")
+}
+
+fn stored_changed_and_rotated(db: &TestDb) {
+    let keys: BaseApiKeyManager<ApiKey> = BaseApiKeyManager::new(db.database());
+    let (row, key) = keys
+        .create_key(
+            NewKey::new("metered")
+                .rate_limit(Some(rate("10/s")))
+                .uses(Some(3)),
+        )
+        .expect("create");
+    assert_eq!(row.rate_limit(), Some(rate("10/s")));
+    assert_eq!(row.rate_limit.as_deref(), Some("10/s"));
+    assert_eq!(row.remaining_uses(), Some(3));
+    for _ in 0..2 {
+        let found = keys.get_from_key(key.expose_secret()).expect("usable");
+        assert_eq!(found.rate_limit(), Some(rate("10/s")));
+    }
+    keys.set_rate_limit(row.prefix(), Some(rate("600/min")))
+        .expect("set");
+    let found = keys.get_from_key(key.expose_secret()).expect("usable");
+    assert_eq!(found.rate_limit(), Some(rate("600/min")), "seen at once");
+
+    // Three uses, then none; the count never goes below zero.
+    let uses: Vec<QuotaUse> = (0..5)
+        .map(|_| keys.use_quota(&found).expect("use"))
+        .collect();
+    assert_eq!(
+        uses,
+        [
+            QuotaUse::Used { remaining: 2 },
+            QuotaUse::Used { remaining: 1 },
+            QuotaUse::Used { remaining: 0 },
+            QuotaUse::Exhausted,
+            QuotaUse::Exhausted,
+        ]
+    );
+    let stored = keys
+        .find_by_prefix(row.prefix())
+        .expect("find")
+        .expect("row");
+    assert_eq!(stored.remaining_uses(), Some(0));
+
+    keys.set_remaining_uses(row.prefix(), Some(2))
+        .expect("refill");
+    let (new, _) = keys.rotate(row.prefix(), Duration::ZERO).expect("rotate");
+    assert_eq!(new.rate_limit(), Some(rate("600/min")), "kept by rotation");
+    assert_eq!(new.remaining_uses(), Some(2), "the uses left, kept");
+    let err = keys
+        .set_rate_limit(row.prefix(), None)
+        .expect_err("revoked");
+    assert!(matches!(err, Error::Validation { .. }), "{err}");
+
+    // None by default; no quota costs nothing.
+    let (plain, _) = keys.create_key(NewKey::new("plain")).expect("create");
+    assert_eq!((plain.rate_limit(), plain.remaining_uses()), (None, None));
+    assert_eq!(keys.use_quota(&plain).expect("use"), QuotaUse::Unlimited);
+
+    // Bad numbers change nothing.
+    let err = keys
+        .create_key(NewKey::new("bad").uses(Some(-1)))
+        .expect_err("negative");
+    assert!(err.to_string().contains("remaining_uses"), "{err}");
+    assert!(keys
+        .set_remaining_uses(new.prefix(), Some(i64::MAX))
+        .is_err());
+    let kept = keys
+        .find_by_prefix(new.prefix())
+        .expect("find")
+        .expect("row");
+    assert_eq!(kept.remaining_uses(), Some(2));
+}
+
+fn django_keys_have_none(db: &TestDb) {
+    db.create_django_table();
+    let keys: BaseApiKeyManager<DjangoApiKey> = BaseApiKeyManager::new(db.database());
+    let err = keys
+        .create_key(NewKey::new("x").rate_limit(Some(rate("1/s"))))
+        .expect_err("no column");
+    assert!(err.to_string().contains("no rate_limit column"), "{err}");
+    let err = keys
+        .create_key(NewKey::new("x").uses(Some(1)))
+        .expect_err("no column");
+    assert!(
+        err.to_string().contains("no remaining_uses column"),
+        "{err}"
+    );
+    let (row, _) = keys.create_key(NewKey::new("x")).expect("create");
+    assert_eq!(row.rate_limit(), None);
+    assert!(keys.set_rate_limit(row.prefix(), None).is_err());
+    assert!(keys.set_remaining_uses(row.prefix(), Some(1)).is_err());
+    assert_eq!(keys.use_quota(&row).expect("use"), QuotaUse::Unlimited);
+}
+
+fn derived_models_opt_in(db: &TestDb) {
+    let table = KeyTable::new("metered_keys")
+        .column("team_id BIGINT NOT NULL")
+        .rate_limit()
+        .remaining_uses();
+    db.raw_sql(&table.migration(db.kind).expect("scaffold").up)
+        .expect("up.sql");
+    let keys: BaseApiKeyManager<MeteredKey> = BaseApiKeyManager::new(db.database());
+    let (row, key) = keys
+        .create_key(
+            NewKey::with_extra("ci", MeteredKeyFields { team_id: 3 })
+                .rate_limit(Some(rate("5/min")))
+                .uses(Some(1)),
+        )
+        .expect("create");
+    let found = keys.get_from_key(key.expose_secret()).expect("usable");
+    assert_eq!(found.team_id, 3);
+    assert_eq!(found.rate_limit(), Some(rate("5/min")));
+    assert_eq!(
+        keys.use_quota(&found).expect("use"),
+        QuotaUse::Used { remaining: 0 }
+    );
+    assert_eq!(keys.use_quota(&row).expect("use"), QuotaUse::Exhausted);
+}
+
+/// 8 threads over two managers (two servers) take 200 uses from a quota
+/// of 100: exactly 100 succeed, and the count ends at zero.
+fn quota_exact_under_concurrency(db: &TestDb) {
+    let a: BaseApiKeyManager<ApiKey> = BaseApiKeyManager::new(db.database());
+    let b: BaseApiKeyManager<ApiKey> = BaseApiKeyManager::new(db.database());
+    let (row, _) = a
+        .create_key(NewKey::new("shared").uses(Some(100)))
+        .expect("create");
+    let used = Arc::new(AtomicUsize::new(0));
+    let exhausted = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let keys = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let (row, used, exhausted) = (row.clone(), used.clone(), exhausted.clone());
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    match keys.use_quota(&row).expect("use") {
+                        QuotaUse::Used { remaining } => {
+                            assert!(remaining >= 0);
+                            used.fetch_add(1, Ordering::SeqCst);
+                        }
+                        QuotaUse::Exhausted => {
+                            exhausted.fetch_add(1, Ordering::SeqCst);
+                        }
+                        other => panic!("{other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread");
+    }
+    assert_eq!(used.load(Ordering::SeqCst), 100);
+    assert_eq!(exhausted.load(Ordering::SeqCst), 100);
+    let stored = a.find_by_prefix(row.prefix()).expect("find").expect("row");
+    assert_eq!(stored.remaining_uses(), Some(0));
+}
+
+backend_tests!(
+    stored_changed_and_rotated,
+    django_keys_have_none,
+    derived_models_opt_in,
+    quota_exact_under_concurrency,
+);
