@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the whole workspace on SQLite and on a real PostgreSQL
 # server that this script starts (a throwaway cluster under target/pg) and
-# stops again, whatever happens; the web admin's browser test runs headless
+# stops again, whatever happens; the Redis tests start their own
+# redis-server on a free port; the web admin's browser test runs headless
 # Chromium (installed by install-deps.sh). A test whose server or browser is
 # missing fails: none passes without having run.
 #
@@ -29,4 +30,6 @@ fi
 echo "test.sh: PostgreSQL tests run against $url"
 
 export APIKEY_TEST_PG_URL=$url
+# The Redis tests start their own redis-server (installed above): required.
+export APIKEY_REQUIRE_REDIS=1
 cargo test --workspace "$@"

@@ -32,6 +32,14 @@ pub enum Denial {
         /// Seconds until the next attempt is considered.
         retry_after: u32,
     },
+    /// The key's rate limit is used up ([`crate::KeyLimits`]): 429, with
+    /// `Retry-After` in seconds.
+    RateLimited {
+        /// Seconds until the key may make a request again.
+        retry_after: u32,
+    },
+    /// The key has no uses left ([`crate::KeyLimits`], a usage quota): 403.
+    QuotaExhausted,
     /// The server is misconfigured or the database failed otherwise (500).
     Internal,
 }
@@ -41,7 +49,10 @@ impl Denial {
     pub fn status(self) -> StatusCode {
         match self {
             Denial::MissingKey | Denial::InvalidKey => StatusCode::UNAUTHORIZED,
-            Denial::Forbidden | Denial::MissingScope(_) => StatusCode::FORBIDDEN,
+            Denial::Forbidden | Denial::MissingScope(_) | Denial::QuotaExhausted => {
+                StatusCode::FORBIDDEN
+            }
+            Denial::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Denial::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Denial::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Denial::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -57,6 +68,8 @@ impl Denial {
             Denial::MissingScope(_) => "This API key lacks a required scope.",
             Denial::Unavailable => "The API key store is unavailable. Try again later.",
             Denial::Throttled { .. } => "Too many failed attempts. Try again later.",
+            Denial::RateLimited { .. } => "Request rate limit exceeded for this API key.",
+            Denial::QuotaExhausted => "This API key has no uses left.",
             Denial::Internal => "Internal server error.",
         }
     }
@@ -77,7 +90,9 @@ impl Denial {
     pub fn retry_after(self) -> Option<u32> {
         match self {
             Denial::Unavailable => Some(1),
-            Denial::Throttled { retry_after } => Some(retry_after.max(1)),
+            Denial::Throttled { retry_after } | Denial::RateLimited { retry_after } => {
+                Some(retry_after.max(1))
+            }
             _ => None,
         }
     }
@@ -89,10 +104,10 @@ impl Denial {
             match d {
                 Denial::Internal => 4,
                 Denial::Unavailable => 3,
-                Denial::Throttled { .. } => 2,
+                Denial::Throttled { .. } | Denial::RateLimited { .. } => 2,
                 Denial::InvalidKey => 2,
                 Denial::MissingKey => 1,
-                Denial::Forbidden | Denial::MissingScope(_) => 0,
+                Denial::Forbidden | Denial::MissingScope(_) | Denial::QuotaExhausted => 0,
             }
         }
         if rank(other) > rank(self) {

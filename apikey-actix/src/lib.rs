@@ -41,6 +41,10 @@
 //! - With the `admin` feature, `admin::Admin` serves a web admin for any key
 //!   model (list, search, filters, create, edit, revoke), guarded by any
 //!   permission, e.g. `admin::BasicAuth`.
+//! - [`KeyLimits`] enforces each key's rate limit (`10/s`, in process or,
+//!   with the `redis` feature, across servers in Redis) and usage quota:
+//!   429 with `Retry-After` and `RateLimit-*` fields, 403 when no use is
+//!   left ([`limits`]).
 //! - [`register`] installs the manager and the configuration together (a
 //!   guard without its manager answers 500 and says so in the log, and on
 //!   stderr when no `log` logger is installed); [`run_async`] runs a
@@ -57,6 +61,7 @@ pub mod admin;
 mod config;
 mod error;
 mod extractor;
+pub mod limits;
 pub mod lookup;
 mod middleware;
 pub mod parser;
@@ -69,6 +74,9 @@ pub use error::{AuthError, Denial};
 pub use extractor::HasApiKey;
 #[doc(hidden)]
 pub use extractor::HasApiKeyFuture;
+#[cfg(feature = "redis")]
+pub use limits::RedisStore;
+pub use limits::{KeyLimits, KeyLimitsMiddleware, WhenUnavailable};
 pub use middleware::{RequirePermission, RequirePermissionMiddleware};
 pub use parser::{AuthorizationParser, FirstOf, HeaderParser, KeyParser};
 pub use permission::{

@@ -76,7 +76,9 @@ pub(crate) fn misconfigured(message: &str) {
     }
 }
 
-fn manager_of<M: AbstractApiKey>(req: &HttpRequest) -> Option<web::Data<BaseApiKeyManager<M>>> {
+pub(crate) fn manager_of<M: AbstractApiKey>(
+    req: &HttpRequest,
+) -> Option<web::Data<BaseApiKeyManager<M>>> {
     // `web::Data` is an `Arc`: one reference count, no allocation, on the
     // common path.
     if let Some(data) = req.app_data::<web::Data<BaseApiKeyManager<M>>>() {

@@ -7,6 +7,7 @@
 //! name, so `cargo test -- --skip postgres` runs the SQLite ones alone.
 #![forbid(unsafe_code)]
 
+pub mod redis;
 pub mod server;
 
 use std::sync::atomic::{AtomicU32, Ordering};
