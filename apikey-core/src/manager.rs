@@ -1079,15 +1079,30 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
             return Ok(QuotaUse::Unlimited);
         }
         let prefix = key.prefix();
+        self.quiet_write(|conn| {
+            if M::take_use(conn, prefix)? == 0 {
+                return Ok(QuotaUse::Exhausted);
+            }
+            Ok(match M::load_remaining_uses(conn, prefix)? {
+                Some(remaining) => QuotaUse::Used { remaining },
+                None => QuotaUse::Unlimited,
+            })
+        })
+    }
+
+    /// Runs a bookkeeping write that no cached key depends on (a quota
+    /// use) in one transaction, marked quiet for the key tables' change
+    /// trigger on PostgreSQL (`SET LOCAL apikey.quiet_write = 'on'`), so
+    /// that it does not make every server's cache revalidate.
+    fn quiet_write<T>(&self, f: impl FnOnce(&mut DbConnection) -> QueryResult<T>) -> Result<T> {
+        let postgres = self.db.backend() == BackendKind::Postgres;
         self.db.run(|conn| {
             diesel::Connection::transaction(conn, |conn| {
-                if M::take_use(conn, prefix)? == 0 {
-                    return Ok(QuotaUse::Exhausted);
+                if postgres {
+                    use diesel::RunQueryDsl;
+                    diesel::sql_query("SET LOCAL apikey.quiet_write = 'on'").execute(conn)?;
                 }
-                Ok(match M::load_remaining_uses(conn, prefix)? {
-                    Some(remaining) => QuotaUse::Used { remaining },
-                    None => QuotaUse::Unlimited,
-                })
+                f(conn)
             })
         })
     }

@@ -1320,6 +1320,92 @@ fn edit_then_revoke_then_read_only(db: &TestDb) {
     assert!(row.revoked);
 }
 
+fn edit_limits(db: &TestDb) {
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
+    let (row, _) = keys
+        .create_key(
+            NewKey::new("limited")
+                .rate_limit(Some("10/s".parse().expect("valid")))
+                .uses(Some(7)),
+        )
+        .expect("create");
+    let prefix = row.prefix().to_owned();
+    let detail = format!("/admin/keys/{prefix}");
+    run(async {
+        let app = atest::init_service(App::new().service(admin_of(&keys).scope("/admin"))).await;
+        let mut b = Browser::new(app);
+        let page = b.get(&detail).await;
+        assert!(page.body.contains("Rate limit"), "{}", page.body);
+        assert_eq!(
+            input_value(&page.body, "rate_limit").as_deref(),
+            Some("10/s")
+        );
+        assert_eq!(
+            input_value(&page.body, "remaining_uses").as_deref(),
+            Some("7")
+        );
+        // Bad values: 400, shown back, nothing changed.
+        for (rate, uses) in [("10/fortnight", "7"), ("10/s", "-1"), ("10/s", "1e99")] {
+            let res = b
+                .submit(
+                    &detail,
+                    &detail,
+                    &[
+                        ("name", "limited"),
+                        ("expiry", ""),
+                        ("rate_limit", rate),
+                        ("remaining_uses", uses),
+                    ],
+                )
+                .await;
+            assert_eq!(res.status, 400, "{rate} {uses}: {}", res.body);
+            let kept = find(&keys, &prefix);
+            assert_eq!(
+                (kept.rate_limit.as_deref(), kept.remaining_uses),
+                (Some("10/s"), Some(7))
+            );
+        }
+        let res = b
+            .submit(
+                &detail,
+                &detail,
+                &[
+                    ("name", "limited"),
+                    ("expiry", ""),
+                    ("rate_limit", "600/minute"),
+                    ("remaining_uses", "100"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, 303, "{}", res.body);
+        let saved = find(&keys, &prefix);
+        assert_eq!(
+            (saved.rate_limit.as_deref(), saved.remaining_uses),
+            (Some("600/min"), Some(100))
+        );
+        let page = b.get(&detail).await;
+        assert!(page.body.contains("600/min"), "{}", page.body);
+        // Empty: the default limit, unlimited uses.
+        let res = b
+            .submit(
+                &detail,
+                &detail,
+                &[
+                    ("name", "limited"),
+                    ("expiry", ""),
+                    ("rate_limit", ""),
+                    ("remaining_uses", ""),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, 303, "{}", res.body);
+        let saved = find(&keys, &prefix);
+        assert_eq!((saved.rate_limit, saved.remaining_uses), (None, None));
+        let page = b.get(&detail).await;
+        assert!(page.body.contains("unlimited"), "{}", page.body);
+    });
+}
+
 /// The key shown once on a created or rotated page.
 fn shown_key(res: &Resp) -> String {
     let marker = "id=\"key\" class=\"mono\" type=\"text\" value=\"";
@@ -1762,6 +1848,7 @@ backend_tests!(
     filters,
     create_shows_the_key_once,
     edit_then_revoke_then_read_only,
+    edit_limits,
     links_follow_the_mount_path,
     derived_model_with_own_columns,
     django_model_admin,

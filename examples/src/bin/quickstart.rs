@@ -21,6 +21,19 @@
 //!   these credentials (create, list, edit and revoke keys in a browser). A
 //!   password under 12 characters stops the start with an error.
 //!
+//! - Rate limits and quotas: `GET /protected` and `GET /billing` enforce
+//!   each key's own rate limit and usage quota (`apikey create --name N
+//!   --rate 10/s --uses 1000`): a burst of N at once, then 429 with
+//!   `Retry-After` and `RateLimit-*` fields; 403 once no use is left.
+//!   `APIKEY_RATE_LIMIT=100/min` sets a limit for keys without one (none by
+//!   default). `APIKEY_REDIS_URL=redis://127.0.0.1:6379/` holds the budgets
+//!   in Redis, so several quickstarts behind one load balancer share one
+//!   limit per key (without it, each process counts alone);
+//!   `APIKEY_REDIS_UNAVAILABLE=refuse` answers 503 while Redis is
+//!   unreachable (default `allow`: requests pass unlimited, logged).
+//!   `APIKEY_LIMITS=off` turns rate limits and quotas off (the benchmarks'
+//!   baseline).
+//!
 //! When the key table is empty, a demo key is created and printed once, with
 //! curl lines to try it. `GET /` is public; `GET /protected` answers the
 //! key's name and prefix, or 401 without a usable key. `GET /billing`
@@ -33,15 +46,16 @@
 //! (keywords case-insensitive), to show the key parsers side by side.
 
 use actix_web::http::header::HeaderName;
+use actix_web::middleware::Condition;
 use actix_web::{get, web, App, HttpResponse, HttpServer, Responder};
 use apikey_actix::admin::{Admin, BasicAuth};
 use apikey_actix::{
-    ApiKeyConfig, AuthorizationParser, FirstOf, HasApiKey, HasScope, HeaderParser,
-    RequirePermission,
+    ApiKeyConfig, AuthorizationParser, FirstOf, HasApiKey, HasScope, HeaderParser, KeyLimits,
+    RedisStore, RequirePermission, WhenUnavailable,
 };
 use apikey_core::{
     AbstractApiKey, ApiKey, BaseApiKeyManager, BrandedKeyGenerator, Database, KeyFilter,
-    KeyGenerator, NewKey,
+    KeyGenerator, NewKey, RateLimit,
 };
 
 #[get("/")]
@@ -52,7 +66,7 @@ async fn index() -> impl Responder {
     }))
 }
 
-#[get("/protected")]
+/// Guarded by `HasApiKey`, limited by `KeyLimits`.
 async fn protected(key: HasApiKey<ApiKey>) -> impl Responder {
     HttpResponse::Ok().json(serde_json::json!({
         "message": "authorized",
@@ -72,6 +86,41 @@ async fn billing(key: HasApiKey<ApiKey>) -> impl Responder {
 
 fn fail(what: &str, err: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(format!("{what}: {err}"))
+}
+
+/// The rate limits and quotas, from `APIKEY_RATE_LIMIT`, `APIKEY_REDIS_URL`
+/// and `APIKEY_REDIS_UNAVAILABLE`.
+fn key_limits() -> std::io::Result<KeyLimits<ApiKey>> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let default_rate = match env("APIKEY_RATE_LIMIT") {
+        Some(text) => Some(RateLimit::parse(&text).map_err(|e| fail("APIKEY_RATE_LIMIT", e))?),
+        None => None,
+    };
+    let limits = match env("APIKEY_REDIS_URL") {
+        Some(url) => {
+            let store = RedisStore::new(&url).map_err(|e| fail("APIKEY_REDIS_URL", e))?;
+            eprintln!("rate limits: in Redis ({store:?}), shared by every server using it");
+            let when = match env("APIKEY_REDIS_UNAVAILABLE").as_deref() {
+                None | Some("allow") => WhenUnavailable::Allow,
+                Some("refuse") => WhenUnavailable::Refuse,
+                Some(_) => {
+                    return Err(fail("APIKEY_REDIS_UNAVAILABLE", "expected allow or refuse"));
+                }
+            };
+            KeyLimits::redis(store).when_unavailable(when)
+        }
+        None => {
+            eprintln!(
+                "rate limits: in this process (set APIKEY_REDIS_URL to share them across servers)"
+            );
+            KeyLimits::in_process()
+        }
+    };
+    match default_rate {
+        Some(rate) => eprintln!("rate limit of keys without one: {rate}"),
+        None => eprintln!("rate limit of keys without one: none (APIKEY_RATE_LIMIT)"),
+    }
+    Ok(limits.default_rate(default_rate))
 }
 
 #[actix_web::main]
@@ -144,19 +193,33 @@ async fn main() -> std::io::Result<()> {
             .or(AuthorizationParser::new("Api-Key"))
             .or(AuthorizationParser::new("Bearer")),
     );
+    // Created once: every worker shares the budgets.
+    let limits = key_limits()?;
+    let limits_on = !std::env::var("APIKEY_LIMITS").is_ok_and(|v| v == "off");
+    if !limits_on {
+        eprintln!("rate limits and quotas: off (APIKEY_LIMITS=off)");
+    }
     let server = HttpServer::new({
         let data = web::Data::new(keys.clone());
         let config = config.clone();
         let keys = keys.clone();
         let admin_auth = admin_auth.clone();
+        let limits = limits.clone();
         move || {
             let app = App::new()
                 .app_data(data.clone())
                 .app_data(config.clone())
                 .service(index)
-                .service(protected)
                 .service(
+                    web::resource("/protected")
+                        .wrap(Condition::new(limits_on, limits.clone()))
+                        .route(web::get().to(protected)),
+                )
+                .service(
+                    // The last wrap runs first: a key without the scope is
+                    // refused before it uses any of its budget.
                     web::resource("/billing")
+                        .wrap(Condition::new(limits_on, limits.clone()))
                         .wrap(RequirePermission::new(HasScope::new("billing:read")))
                         .route(web::get().to(billing)),
                 );
@@ -206,6 +269,9 @@ async fn main() -> std::io::Result<()> {
         );
         println!("    curl -i {base}/protected    # no key: 401");
         println!();
+        println!("Rate limits and quotas (429 over the limit, 403 once no use is left):");
+        println!("    cargo run -p apikey-cli -- create --name limited --rate 10/s --uses 1000");
+        println!();
         println!("GET /billing needs the scope billing:read (this demo key has none: 403):");
         println!("    cargo run -p apikey-cli -- create --name billing --scope billing:read");
         println!("    curl -i -H 'Authorization: Api-Key <that key>' {base}/billing");
@@ -221,6 +287,8 @@ async fn main() -> std::io::Result<()> {
         println!("GET /billing needs the scope billing:read:");
         println!("    cargo run -p apikey-cli -- create --name billing --scope billing:read");
         println!("    curl -i -H 'Authorization: Api-Key <that key>' {base}/billing");
+        println!("Rate limits and quotas (429 over the limit, 403 once no use is left):");
+        println!("    cargo run -p apikey-cli -- create --name limited --rate 10/s --uses 1000");
         println!("Then: curl -i -H 'Authorization: Api-Key <key>' {base}/protected");
     }
     if admin_auth.is_some() {
