@@ -662,6 +662,52 @@ fn scaffold_org_keys(cwd: &Path, extra: &[&str]) -> Run {
     apikey_in(cwd, &[], &args, b"")
 }
 
+/// `--with` adds the columns the library fills, as `KeyTable` writes them
+/// on each backend; an unknown one is a usage error that writes nothing.
+#[test]
+fn scaffold_with_opt_in_columns() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let args = [
+        "--version",
+        "2026-01-01-000000",
+        "--with",
+        "scopes",
+        "--with",
+        "rotated-from",
+        "--with",
+        "last-used-at",
+    ];
+    ok(scaffold_org_keys(dir.path(), &args));
+    for (backend, kind) in [
+        ("sqlite", BackendKind::Sqlite),
+        ("postgres", BackendKind::Postgres),
+    ] {
+        let up = std::fs::read_to_string(dir.path().join(format!(
+            "migrations/{backend}/2026-01-01-000000_create_organization_api_keys/up.sql"
+        )))
+        .expect("up.sql");
+        let want = apikey_core::scaffold::KeyTable::new("organization_api_keys")
+            .column(ORG_COLUMN)
+            .scopes()
+            .rotated_from()
+            .last_used_at()
+            .index("organization_id")
+            .migration(kind)
+            .expect("scaffold");
+        assert_eq!(up, want.up, "{backend}");
+        assert!(up.contains("scopes TEXT NOT NULL DEFAULT ''"), "{up}");
+        assert!(up.contains("rotated_from VARCHAR(64) NULL"), "{up}");
+    }
+    let other = tempfile::tempdir().expect("temp dir");
+    let run = scaffold_org_keys(other.path(), &["--with", "quotas"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("last-used-at"),
+        "lists the choices: {run:?}"
+    );
+    assert!(!other.path().join("migrations").exists(), "nothing written");
+}
+
 /// `apikey scaffold` writes the two migration folders, the same SQL as
 /// `KeyTable`, without touching any database (not even a DATABASE_URL that
 /// points nowhere); bad input writes nothing.

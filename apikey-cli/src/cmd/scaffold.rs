@@ -22,7 +22,7 @@ use crate::output::sanitize;
 ///
 /// Example: apikey scaffold --table organization_api_keys
 /// --column "organization_id BIGINT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE"
-/// --index organization_id
+/// --index organization_id --with scopes --with last-used-at
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The key table: a lowercase SQL identifier (`[a-z_][a-z0-9_]*`).
@@ -44,6 +44,12 @@ pub struct Args {
     /// does not index foreign keys by itself). Repeatable.
     #[arg(long, value_name = "COLUMN")]
     index: Vec<String>,
+    /// A column the library fills, for a model with the matching field
+    /// (repeatable): `scopes` (field `scopes: String`), `rotated-from`
+    /// (`rotated_from: Option<String>`), `last-used-at`
+    /// (`last_used_at: Option<NaiveDateTime>`). Added after the own columns.
+    #[arg(long = "with", value_name = "FEATURE", value_enum)]
+    with: Vec<OptIn>,
     /// The migrations folder holding `sqlite/` and `postgres/`.
     #[arg(long, value_name = "DIR", default_value = "migrations")]
     dir: PathBuf,
@@ -51,6 +57,17 @@ pub struct Args {
     /// as YYYY-MM-DD-HHMMSS, as diesel names migrations].
     #[arg(long, value_name = "VERSION")]
     version: Option<String>,
+}
+
+/// The columns `--with` adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OptIn {
+    /// `scopes TEXT NOT NULL DEFAULT ''`.
+    Scopes,
+    /// `rotated_from VARCHAR(64) NULL`.
+    RotatedFrom,
+    /// `last_used_at`, a nullable timestamp (with time zone on PostgreSQL).
+    LastUsedAt,
 }
 
 /// Writes the two folders and prints them on stdout. Bad input and an
@@ -63,6 +80,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         sqlite_column,
         postgres_column,
         index,
+        with,
         dir,
         version,
     } = args;
@@ -74,6 +92,18 @@ pub fn run(args: Args) -> Result<(), Failure> {
     }
     for c in postgres_column {
         key_table = key_table.column_for(BackendKind::Postgres, c);
+    }
+    let mut seen = Vec::new();
+    for opt in with {
+        if seen.contains(&opt) {
+            continue;
+        }
+        seen.push(opt);
+        key_table = match opt {
+            OptIn::Scopes => key_table.scopes(),
+            OptIn::RotatedFrom => key_table.rotated_from(),
+            OptIn::LastUsedAt => key_table.last_used_at(),
+        };
     }
     let key_table = index.into_iter().fold(key_table, |t, i| t.index(i));
     let version = version.unwrap_or_else(|| Utc::now().format("%Y-%m-%d-%H%M%S").to_string());
