@@ -10,6 +10,7 @@
 //!
 //! #[get("/protected")]
 //! async fn protected(key: HasApiKey<ApiKey>) -> impl Responder {
+//!     // (serde_json = "1" in your Cargo.toml for json!)
 //!     web::Json(serde_json::json!({ "name": key.name(), "prefix": key.prefix() }))
 //! }
 //!

@@ -109,8 +109,15 @@ pub(crate) fn start<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
         misconfigured(&format!(
             "no BaseApiKeyManager<{}> in the app data: every request it guards answers 500; \
              register it with App::configure(apikey_actix::register(manager, ApiKeyConfig::default())) \
-             or App::app_data(web::Data::new(manager))",
-            std::any::type_name::<M>()
+             or App::app_data(web::Data::new(manager)){}",
+            std::any::type_name::<M>(),
+            if std::any::TypeId::of::<M>() == std::any::TypeId::of::<apikey_core::ApiKey>() {
+                " (guards written without a model, such as HasScope::new(..) or \
+                 HasApiKey::permission(), check the built-in ApiKey: for keys of your own \
+                 model write HasScope::<YourModel>::of(..), HasApiKey::<YourModel>::permission())"
+            } else {
+                ""
+            }
         ));
         return Lookup::Done(Err(Denial::Internal));
     };

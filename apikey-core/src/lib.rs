@@ -240,11 +240,17 @@ pub use scopes::Scopes;
 ///   column): [`BaseApiKeyManager::rotate`] records there the prefix of the
 ///   key a new key replaced. It is not one of the model's own fields.
 /// - Optionally `scopes: String` (a `TEXT NOT NULL DEFAULT ''` column): the
-///   key's scopes ([`scopes`]), read with [`AbstractApiKey::scopes`].
+///   key's scopes ([`scopes`]), read with [`AbstractApiKey::scopes`]. Not
+///   one of the model's own fields.
 /// - Optionally `last_used_at: Option<NaiveDateTime>` (a nullable
 ///   timestamp column, [`scaffold::KeyTable::last_used_at`]): the manager
 ///   records there when each key was last used
-///   ([`BaseApiKeyManager::with_last_used`]).
+///   ([`BaseApiKeyManager::with_last_used`]). Not one of the model's own
+///   fields.
+///
+/// In the `table!`: `scopes -> Text`, `rotated_from -> Nullable<Text>`,
+/// `last_used_at -> Nullable<Timestamp>`; `apikey scaffold --with scopes
+/// --with rotated-from --with last-used-at` writes the columns.
 /// - Optionally `rate_limit: Option<String>` (a nullable `TEXT` column):
 ///   the key's own rate limit ([`limits`]), read with
 ///   [`AbstractApiKey::rate_limit`].

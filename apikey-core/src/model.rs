@@ -265,9 +265,11 @@ pub trait AbstractApiKey:
     /// [`crate::scaffold::KeyTable::last_used_at`]). Django's table does not.
     const TRACKS_LAST_USE: bool = false;
 
-    /// When the key was last used (UTC, to within the manager's tracking
-    /// interval, [`crate::BaseApiKeyManager::with_last_used`]); `None` when
-    /// never, or for a model without the column.
+    /// When the key was last used, UTC: the exact time of the first use in
+    /// the manager's latest tracking interval
+    /// ([`crate::BaseApiKeyManager::with_last_used`]), so up to one interval
+    /// before the latest use; `None` when never, or for a model without the
+    /// column.
     fn last_used_at(&self) -> Option<NaiveDateTime> {
         None
     }
