@@ -47,7 +47,9 @@ pub struct Args {
     /// A column the library fills, for a model with the matching field
     /// (repeatable): `scopes` (field `scopes: String`), `rotated-from`
     /// (`rotated_from: Option<String>`), `last-used-at`
-    /// (`last_used_at: Option<NaiveDateTime>`). Added after the own columns.
+    /// (`last_used_at: Option<NaiveDateTime>`), `rate-limit`
+    /// (`rate_limit: Option<String>`), `remaining-uses`
+    /// (`remaining_uses: Option<i64>`). Added after the own columns.
     #[arg(long = "with", value_name = "FEATURE", value_enum)]
     with: Vec<OptIn>,
     /// The migrations folder holding `sqlite/` and `postgres/`.
@@ -68,6 +70,10 @@ pub enum OptIn {
     RotatedFrom,
     /// `last_used_at`, a nullable timestamp (with time zone on PostgreSQL).
     LastUsedAt,
+    /// `rate_limit TEXT NULL`.
+    RateLimit,
+    /// `remaining_uses BIGINT NULL`.
+    RemainingUses,
 }
 
 /// Writes the two folders and prints them on stdout. Bad input and an
@@ -103,6 +109,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
             OptIn::Scopes => key_table.scopes(),
             OptIn::RotatedFrom => key_table.rotated_from(),
             OptIn::LastUsedAt => key_table.last_used_at(),
+            OptIn::RateLimit => key_table.rate_limit(),
+            OptIn::RemainingUses => key_table.remaining_uses(),
         };
     }
     let key_table = index.into_iter().fold(key_table, |t, i| t.index(i));
