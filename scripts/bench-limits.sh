@@ -13,10 +13,11 @@
 #             request checked, never refused)
 #   redis     the same in Redis (a redis-server started here on a free port)
 #   quota     a key with 10^15 uses (one UPDATE per request)
-# then the throughput of OTHER keys while a quota key is used: two wrk at
-# once, both on keys without limits (control), then one of them on the quota
-# key (the other keys' requests must not lose their cache to the quota
-# writes). Rounds alternate (BENCH_ROUNDS, median kept). Keys come from the
+# then the throughput of OTHER keys while a quota key is used: a key
+# without limits at full load (32 connections) alongside 4 connections on
+# another key without limits (control), then alongside 4 connections on the
+# quota key (the other keys' requests must not lose their cache to the
+# quota writes). Rounds alternate (BENCH_ROUNDS, median kept). Keys come from the
 # environment (never on a command line). Prints a Markdown table and writes
 # target/bench/limits.md. Settings: BENCH_DURATION (10s) BENCH_THREADS (2)
 # BENCH_CONNECTIONS (32) BENCH_ROUNDS (3) BENCH_BIN_DIR (take quickstart and
@@ -105,6 +106,12 @@ wrk_run() {
     -s "$work/auth.lua" "$2" >"$1" 2>&1 || say "wrk failed: $(tail -n 3 "$1")"
 }
 
+# wrk_bg OUT URL AUTH: the other key's load, 4 connections
+wrk_bg() {
+  BENCH_AUTH=$3 timeout 120 wrk -t1 -c4 -d"$duration" --latency \
+    -s "$work/auth.lua" "$2" >"$1" 2>&1 || say "wrk failed: $(tail -n 3 "$1")"
+}
+
 # parse WRKOUT: "rps p99_ms non2xx"
 parse() {
   awk '
@@ -164,7 +171,7 @@ bench_backend() { # backend
       local other=$k_plain2
       [ "$mode" = alongside-quota ] && other=$k_quota
       server
-      wrk_run "$work/bg.txt" "$url" "Api-Key $other" &
+      wrk_bg "$work/bg.txt" "$url" "Api-Key $other" &
       local bg=$!
       wrk_run "$work/w.txt" "$url" "Api-Key $k_plain"
       wait "$bg" || true
@@ -186,27 +193,25 @@ else
   say "no PostgreSQL cluster could be started (see $work/pg.log): PostgreSQL skipped"
 fi
 
-# Median per (backend, mode); ratios to `off` (and to alongside-plain).
+# Median per (backend, mode); ratios to `off` (alongside-*: to
+# alongside-plain).
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 {
-  echo "| backend | run | req/s (median of $rounds) | p99 ms | non-2xx | vs baseline |"
+  echo "| backend | run | req/s (median of $rounds) | p99 ms (median) | non-2xx | vs baseline |"
   echo "| --- | --- | ---: | ---: | ---: | ---: |"
-  sort -k1,1 -k2,2 "$results" | awk -F'\t' '
-    { key = $1 "\t" $2; split($4, v, " "); n[key]++; rps[key, n[key]] = v[1]; p99[key, n[key]] = v[2]; bad[key] += v[3]; order[key] = NR }
-    END {
-      for (k in n) {
-        m = n[k]; for (i = 1; i <= m; i++) a[i] = rps[k, i]; asort(a)
-        med = a[int((m + 1) / 2)]
-        for (i = 1; i <= m; i++) b[i] = p99[k, i]; asort(b)
-        medp = b[int((m + 1) / 2)]
-        split(k, kk, "\t"); MED[kk[1], kk[2]] = med; P[kk[1], kk[2]] = medp; B[kk[1], kk[2]] = bad[k]
-        seen[kk[1]] = 1
-        delete a; delete b
-      }
-      split("off none process redis quota alongside-plain alongside-quota", modes, " ")
-      for (be in seen) for (i = 1; i <= 7; i++) {
-        mo = modes[i]; if (!((be, mo) in MED)) continue
-        base = (mo ~ /^alongside/) ? MED[be, "alongside-plain"] : MED[be, "off"]
-        printf "| %s | %s | %d | %.2f | %d | %.2f |\n", be, mo, MED[be, mo], P[be, mo], B[be, mo], (base > 0 ? MED[be, mo] / base : 0)
-      }
-    }'
+  for be in sqlite postgres; do
+    grep -q "^$be"$'\t' "$results" || continue
+    for mo in off none process redis quota alongside-plain alongside-quota; do
+      rows=$(awk -F'\t' -v b="$be" -v m="$mo" '$1 == b && $2 == m { print $4 }' "$results")
+      [ -n "$rows" ] || continue
+      rps=$(printf '%s\n' "$rows" | cut -d' ' -f1 | median)
+      p99=$(printf '%s\n' "$rows" | cut -d' ' -f2 | median)
+      bad=$(printf '%s\n' "$rows" | awk '{ s += $3 } END { print s + 0 }')
+      base_mode=off
+      case $mo in alongside-*) base_mode=alongside-plain ;; esac
+      base=$(awk -F'\t' -v b="$be" -v m="$base_mode" '$1 == b && $2 == m { print $4 }' "$results" | cut -d' ' -f1 | median)
+      ratio=$(awk -v a="$rps" -v b="$base" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+      echo "| $be | $mo | $rps | $p99 | $bad | $ratio |"
+    done
+  done
 } | tee "$out/limits.md"

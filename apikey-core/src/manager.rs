@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU8, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -106,6 +107,23 @@ impl<M: AbstractApiKey> UsableKeys<M> for AllUsable {
         // Same rows as the boxed query (tests compare the two); this one is
         // a cached prepared statement.
         M::find_usable_by_prefix(conn, now, prefix)
+    }
+}
+
+/// The longest [`BaseApiKeyManager::use_quota`] waits for the SQLite
+/// cache's change feed to run its write (it runs one every few
+/// milliseconds) before answering [`Error::Unavailable`].
+pub(crate) const QUIET_WRITE_WAIT: Duration = Duration::from_secs(5);
+
+/// SQLite's "database is locked" (`SQLITE_BUSY`): the transaction wrote
+/// nothing.
+fn is_locked(e: &DieselError) -> bool {
+    match e {
+        DieselError::DatabaseError(_, info) => {
+            let m = info.message();
+            m.contains("database is locked") || m.contains("database table is locked")
+        }
+        _ => false,
     }
 }
 
@@ -1073,17 +1091,21 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     ///
     /// `key` is the verified row (it may come from the cache: only whether
     /// it has a quota is read from it; the count is the database's). The
-    /// write does not touch the key cache.
+    /// write is quiet: no verification cache revalidates for it (on
+    /// PostgreSQL the change trigger skips it; on SQLite it runs on this
+    /// manager's cache feed connection, and falls back to a pooled one,
+    /// noisily, when that finds the database locked). A feed that does not
+    /// run it within 5 s is [`Error::Unavailable`], and then it never runs.
     pub fn use_quota(&self, key: &M) -> Result<QuotaUse> {
         if !M::HAS_QUOTA || key.remaining_uses().is_none() {
             return Ok(QuotaUse::Unlimited);
         }
-        let prefix = key.prefix();
-        self.quiet_write(|conn| {
-            if M::take_use(conn, prefix)? == 0 {
+        let prefix = key.prefix().to_owned();
+        self.quiet_write(move |conn| {
+            if M::take_use(conn, &prefix)? == 0 {
                 return Ok(QuotaUse::Exhausted);
             }
-            Ok(match M::load_remaining_uses(conn, prefix)? {
+            Ok(match M::load_remaining_uses(conn, &prefix)? {
                 Some(remaining) => QuotaUse::Used { remaining },
                 None => QuotaUse::Unlimited,
             })
@@ -1091,10 +1113,68 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     }
 
     /// Runs a bookkeeping write that no cached key depends on (a quota
-    /// use) in one transaction, marked quiet for the key tables' change
-    /// trigger on PostgreSQL (`SET LOCAL apikey.quiet_write = 'on'`), so
-    /// that it does not make every server's cache revalidate.
-    fn quiet_write<T>(&self, f: impl FnOnce(&mut DbConnection) -> QueryResult<T>) -> Result<T> {
+    /// use) in one transaction, so that it does not make the verification
+    /// caches revalidate:
+    ///
+    /// - PostgreSQL: marked quiet for the key tables' change trigger
+    ///   (`SET LOCAL apikey.quiet_write = 'on'`).
+    /// - SQLite with a live cache: on the cache's change-feed connection,
+    ///   whose `data_version` does not move for its own commits (the
+    ///   caller waits for it, at most [`QUIET_WRITE_WAIT`]). When that
+    ///   connection finds the database locked, the write runs on a pooled
+    ///   connection instead (once: it is a transaction, nothing was
+    ///   written), and this process's cache revalidates.
+    fn quiet_write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut DbConnection) -> QueryResult<T> + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        let feed = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.quiet_feed())
+            .filter(|feed| feed.is_live());
+        if let Some(feed) = feed {
+            // 0: waiting, 1: run by the feed, 2: given up by the caller;
+            // whoever moves it from 0 decides, so the write runs once.
+            let state = Arc::new(AtomicU8::new(0));
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (job_f, job_state) = (Arc::clone(&f), Arc::clone(&state));
+            feed.submit(Box::new(move |conn: &mut DbConnection| {
+                if job_state
+                    .compare_exchange(0, 1, AtomicOrdering::AcqRel, AtomicOrdering::Acquire)
+                    .is_ok()
+                {
+                    let _ = tx.send(diesel::Connection::transaction(conn, |conn| job_f(conn)));
+                }
+            }));
+            let answer = match rx.recv_timeout(QUIET_WRITE_WAIT) {
+                Ok(answer) => Some(answer),
+                Err(_) => {
+                    if state
+                        .compare_exchange(0, 2, AtomicOrdering::AcqRel, AtomicOrdering::Acquire)
+                        .is_ok()
+                    {
+                        return Err(Error::Unavailable(
+                            "the cache's change feed did not run a quota write in time".into(),
+                        ));
+                    }
+                    // The feed has started it: its answer comes.
+                    rx.recv().ok()
+                }
+            };
+            match answer {
+                Some(Ok(value)) => return Ok(value),
+                Some(Err(e)) if is_locked(&e) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => {
+                    return Err(Error::Unavailable(
+                        "the cache's change feed stopped during a quota write".into(),
+                    ))
+                }
+            }
+        }
         let postgres = self.db.backend() == BackendKind::Postgres;
         self.db.run(|conn| {
             diesel::Connection::transaction(conn, |conn| {

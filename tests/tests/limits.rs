@@ -211,7 +211,69 @@ fn quota_exact_under_concurrency(db: &TestDb) {
     assert_eq!(stored.remaining_uses(), Some(0));
 }
 
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("never happened: {what}");
+}
+
+/// Quota uses are quiet writes: the verification cache of this server
+/// (SQLite: the writes run on its feed's connection) and of another
+/// server (PostgreSQL: the change trigger skips them) keeps answering,
+/// with no revalidation; an ordinary write is the control.
+fn quota_uses_leave_the_caches_alone(db: &TestDb) {
+    let hour = Duration::from_secs(3600);
+    let manager = || {
+        BaseApiKeyManager::<ApiKey>::new(db.database())
+            .with_cache(hour, 1000)
+            .without_last_used()
+    };
+    let reader = manager();
+    let writer = match db.kind {
+        apikey_core::BackendKind::Postgres => manager(),
+        _ => reader.clone(),
+    };
+    let (_, other) = reader.create_key(NewKey::new("other")).expect("create");
+    let (metered, _) = reader
+        .create_key(NewKey::new("metered").uses(Some(1000)))
+        .expect("create");
+    assert!(reader.is_valid(other.expose_secret()).expect("answered"));
+    eventually("the creations are revalidated", || {
+        let before = reader.cache_revalidations();
+        reader.settle_cache(Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(50));
+        reader.cache_revalidations() == before
+    });
+    assert!(reader.get_cached(other.expose_secret()).is_some(), "cached");
+    let passes = reader.cache_revalidations();
+    for i in 0..20 {
+        assert_eq!(
+            writer.use_quota(&metered).expect("use"),
+            QuotaUse::Used { remaining: 999 - i }
+        );
+    }
+    assert!(reader.settle_cache(Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(reader.cache_revalidations(), passes, "no revalidation");
+    assert!(
+        reader.get_cached(other.expose_secret()).is_some(),
+        "still cached"
+    );
+    // The control: an ordinary write is seen, and revalidated.
+    db.raw_sql("UPDATE api_keys SET name = 'renamed' WHERE name = 'other'")
+        .expect("write");
+    eventually("an ordinary write makes the cache revalidate", || {
+        reader.cache_revalidations() > passes
+    });
+}
+
 backend_tests!(
+    quota_uses_leave_the_caches_alone,
     stored_changed_and_rotated,
     django_keys_have_none,
     derived_models_opt_in,
