@@ -50,6 +50,6 @@ for t in "${targets[@]}"; do
   runs=$(awk '/stat::number_of_executed_units/ { print $NF }' "$log" | tail -n 1)
   speed=$(awk '/stat::average_exec_per_sec/ { print $NF }' "$log" | tail -n 1)
   rm -f "$log"
-  summary+=("$t: ${runs:-?} executions in ${seconds}s (${speed:-?}/s), no crash")
+  summary+=("$t: ${runs:-?} executions within the ${seconds} s budget (${speed:-?}/s), no crash")
 done
 printf '%s\n' "${summary[@]}"
