@@ -146,7 +146,7 @@ pub use scopes::Scopes;
 /// diesel::allow_tables_to_appear_in_same_query!(organizations, organization_api_keys);
 ///
 /// /// A key that belongs to an organization.
-/// #[derive(Debug, Clone, Queryable, Selectable, ApiKeyModel)]
+/// #[derive(Clone, Queryable, Selectable, ApiKeyModel)]
 /// #[diesel(table_name = organization_api_keys)]
 /// #[apikey(
 ///     table = organization_api_keys,
@@ -163,6 +163,13 @@ pub use scopes::Scopes;
 ///     pub expiry_date: Option<NaiveDateTime>,
 ///     /// The model's own column: generated `OrganizationApiKeyFields` holds it.
 ///     pub organization_id: i64,
+/// }
+///
+/// // Debug without the hash (a derived Debug would print `hashed_key`).
+/// impl std::fmt::Debug for OrganizationApiKey {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         apikey_core::debug_redacted(self, f)
+///     }
 /// }
 ///
 /// /// A custom manager's narrowing: only keys of active organizations.
@@ -227,9 +234,12 @@ pub use scopes::Scopes;
 ///   `created: NaiveDateTime`, `name: String`, `revoked: bool`,
 ///   `expiry_date: Option<NaiveDateTime>`. Any other field is one of the
 ///   model's own columns (rename one with `#[diesel(column_name = ...)]`).
-/// - `#[derive(Debug, Clone, Queryable, Selectable)]`: the derive builds on
+/// - `#[derive(Clone, Queryable, Selectable)]`: the derive builds on
 ///   diesel's derives instead of repeating them (without `Queryable` and
 ///   `Selectable` the compiler reports diesel's trait errors).
+/// - `Debug`: implement it with [`debug_redacted`] (every field but the
+///   hash, as the built-in models print); a derived `Debug` compiles too,
+///   but prints `hashed_key` wherever the model is logged.
 /// - The table: as diesel's derives find it, `#[diesel(table_name = ...)]`,
 ///   else the struct's name in snake case plus `s` (`ProjectApiKey` ->
 ///   `project_api_keys`, diesel's own default). `#[apikey(table = ...)]`

@@ -100,7 +100,7 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// An API key that belongs to an organization.
-#[derive(Debug, Clone, Queryable, Selectable, apikey_core::ApiKeyModel)]
+#[derive(Clone, Queryable, Selectable, apikey_core::ApiKeyModel)]
 #[diesel(table_name = organization_api_keys)]
 #[apikey(
     table = organization_api_keys,
@@ -117,6 +117,13 @@ pub struct OrganizationApiKey {
     expiry_date: Option<NaiveDateTime>,
     /// The organization the key belongs to.
     pub organization_id: i64,
+}
+
+/// Every field but the hash (a derived `Debug` would print `hashed_key`).
+impl std::fmt::Debug for OrganizationApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        apikey_core::debug_redacted(self, f)
+    }
 }
 
 /// The custom manager's narrowing: only keys of active organizations are
