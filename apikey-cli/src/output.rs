@@ -26,6 +26,8 @@ pub struct Row {
     pub rate_limit: Option<String>,
     /// The key's remaining uses, if it has a quota.
     pub remaining_uses: Option<i64>,
+    /// The quota's refill (`1000/day`), if any.
+    pub uses_refill: Option<String>,
     /// The model's own columns: (name, value).
     pub extra: Vec<(String, serde_json::Value)>,
 }
@@ -43,6 +45,7 @@ impl Row {
             last_used_at: key.last_used_at().map(|t| t.and_utc()),
             rate_limit: key.rate_limit().map(|l| l.to_string()),
             remaining_uses: key.remaining_uses(),
+            uses_refill: key.uses_refill().map(|r| r.to_string()),
             extra: key
                 .extra_columns()
                 .into_iter()
@@ -59,8 +62,8 @@ impl Row {
     /// The row as `list --json` prints it: prefix, name, created,
     /// expiry_date, has_expired, revoked (RFC 3339 times), scopes (an
     /// array), last_used_at (a time or null), rate_limit (`"10/s"` or
-    /// null), remaining_uses (a number or null: unlimited), then the own
-    /// columns under their names.
+    /// null), remaining_uses (a number or null: unlimited), uses_refill
+    /// (`"1000/day"` or null), then the own columns under their names.
     pub fn to_json(&self) -> serde_json::Value {
         let mut map = serde_json::Map::new();
         map.insert("prefix".into(), self.prefix.clone().into());
@@ -90,6 +93,12 @@ impl Row {
         map.insert(
             "remaining_uses".into(),
             self.remaining_uses
+                .map_or(serde_json::Value::Null, Into::into),
+        );
+        map.insert(
+            "uses_refill".into(),
+            self.uses_refill
+                .clone()
                 .map_or(serde_json::Value::Null, Into::into),
         );
         for (name, value) in &self.extra {
@@ -149,7 +158,12 @@ pub fn table(keys: &[Row], own: &[String], last_used: bool) -> String {
     }
     let own: Vec<&String> = own
         .iter()
-        .filter(|n| *n != "rate_limit" && *n != "remaining_uses")
+        .filter(|n| {
+            !matches!(
+                n.as_str(),
+                "rate_limit" | "remaining_uses" | "uses_refill" | "uses_refill_period"
+            )
+        })
         .collect();
     header.extend(own.iter().map(|n| sanitize(&n.to_uppercase(), 30)));
     let rows: Vec<Vec<String>> = keys
@@ -172,10 +186,11 @@ pub fn table(keys: &[Row], own: &[String], last_used: bool) -> String {
                         .as_deref()
                         .map_or_else(|| "-".to_owned(), |l| sanitize(l, 30)),
                 );
-                cells.push(
-                    k.remaining_uses
-                        .map_or_else(|| "-".to_owned(), |n| n.to_string()),
-                );
+                cells.push(match (k.remaining_uses, &k.uses_refill) {
+                    (Some(n), Some(r)) => format!("{n} (refill {})", sanitize(r, 30)),
+                    (Some(n), None) => n.to_string(),
+                    (None, _) => "-".to_owned(),
+                });
             }
             cells.extend(own.iter().map(|n| {
                 k.extra

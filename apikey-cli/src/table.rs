@@ -404,6 +404,12 @@ impl KeyTable {
                 .iter()
                 .find(|(n, _)| n == "remaining_uses")
                 .and_then(|(_, v)| v.as_i64()),
+            uses_refill: extra
+                .iter()
+                .find(|(n, _)| n == "uses_refill")
+                .and_then(|(_, v)| v.as_str())
+                .and_then(|s| apikey_core::limits::Refill::from_column(Some(s)))
+                .map(|r| r.to_string()),
             extra,
         }
     }

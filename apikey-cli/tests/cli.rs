@@ -182,7 +182,8 @@ fn every_command(db: &TestDb) {
             "rate_limit",
             "remaining_uses",
             "revoked",
-            "scopes"
+            "scopes",
+            "uses_refill"
         ]
     );
 
@@ -1608,8 +1609,21 @@ fn limited_keys(db: &TestDb) {
     }
     let run = apikey(db, &["create", "--name", "x", "--set", "rate_limit=1/s"]);
     assert_eq!(run.code, 2, "{run:?}");
+    // A daily refill: full at creation, shown in list.
+    create(db, &["--name", "daily", "--refill", "500/day"]);
+    let listed = list_json(db, &["--search", "daily"]);
+    assert_eq!(listed[0]["uses_refill"], serde_json::json!("500/day"));
+    assert_eq!(listed[0]["remaining_uses"], serde_json::json!(500));
+    let table = ok(apikey(db, &["list", "--search", "daily"]));
+    assert!(table.stdout.contains("500 (refill 500/day)"), "{table:?}");
+    for bad in ["500", "0/day", "500/week", "-1/day"] {
+        let arg = format!("--refill={bad}");
+        let run = apikey(db, &["create", "--name", "x", &arg]);
+        assert_eq!(run.code, 2, "{bad:?}: {run:?}");
+        assert!(run.stderr.contains("refill"), "{run:?}");
+    }
     db.create_django_table();
-    for (flag, value) in [("--rate", "10/s"), ("--uses", "5")] {
+    for (flag, value) in [("--rate", "10/s"), ("--uses", "5"), ("--refill", "5/day")] {
         let run = apikey(
             db,
             &["--model", "django", "create", "--name", "x", flag, value],
@@ -1617,7 +1631,7 @@ fn limited_keys(db: &TestDb) {
         assert_eq!(run.code, 2, "{run:?}");
         assert!(run.stderr.contains("Django's table has none"), "{run:?}");
     }
-    assert_eq!(list_json(db, &[]).len(), 3, "nothing else created");
+    assert_eq!(list_json(db, &[]).len(), 4, "nothing else created");
 }
 
 backend_tests!(

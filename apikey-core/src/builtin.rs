@@ -33,6 +33,10 @@ pub mod schema {
             rate_limit -> Nullable<Text>,
             /// Uses left (a usage quota), or NULL for unlimited.
             remaining_uses -> Nullable<BigInt>,
+            /// The quota's refill (`1000/day`), or NULL.
+            uses_refill -> Nullable<Text>,
+            /// The period the quota was last refilled for, or NULL.
+            uses_refill_period -> Nullable<BigInt>,
         }
     }
 }
@@ -75,6 +79,12 @@ pub struct ApiKey {
     /// Uses left, `None` for unlimited (as loaded; see
     /// [`crate::AbstractApiKey::remaining_uses`]).
     pub remaining_uses: Option<i64>,
+    /// The quota's refill as stored, e.g. `1000/day` (read it with
+    /// [`crate::AbstractApiKey::uses_refill`]).
+    pub uses_refill: Option<String>,
+    /// The period (days or months since 1970-01) the quota was last
+    /// refilled for.
+    pub uses_refill_period: Option<i64>,
 }
 
 /// Every field but `hashed_key`, shown as `"********"`.

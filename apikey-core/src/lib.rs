@@ -266,7 +266,10 @@ pub use scopes::Scopes;
 ///   [`AbstractApiKey::rate_limit`].
 /// - Optionally `remaining_uses: Option<i64>` (a nullable `BIGINT`
 ///   column): the key's usage quota ([`limits`]), read with
-///   [`AbstractApiKey::remaining_uses`].
+///   [`AbstractApiKey::remaining_uses`]; and with it, optionally both
+///   `uses_refill: Option<String>` (nullable `TEXT`) and
+///   `uses_refill_period: Option<i64>` (nullable `BIGINT`): the quota's
+///   daily or monthly refill ([`limits::Refill`]).
 ///
 /// # Attributes
 ///

@@ -22,6 +22,17 @@
 //! nullable `BIGINT` column; `NULL`: unlimited), from 0 to [`MAX_USES`],
 //! decremented by one per allowed request, atomically in the database and
 //! never below zero.
+//!
+//! A quota may refill ([`Refill`], a nullable `uses_refill` text column):
+//!
+//! ```text
+//! refill  = uses "/" ( "day" / "d" / "month" / "mo" )    1000/day, 50000/month
+//! ```
+//!
+//! At the first use in each UTC calendar day (or month) the remaining uses
+//! are set to `uses` (not added to), once, whatever the number of servers:
+//! the row records the period it was refilled for (`uses_refill_period`, a
+//! nullable `BIGINT`: days or months since 1970-01).
 
 use std::fmt;
 use std::str::FromStr;
@@ -220,6 +231,108 @@ pub fn parse_uses(text: &str) -> Result<i64> {
     }
 }
 
+/// How often a quota refills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RefillPeriod {
+    /// Every UTC calendar day.
+    Day,
+    /// Every UTC calendar month.
+    Month,
+}
+
+/// A quota refill: `uses` at the first use of each period ([`crate::limits`]).
+///
+/// ```
+/// use apikey_core::limits::Refill;
+/// let refill: Refill = "1000/day".parse().unwrap();
+/// assert_eq!(refill.uses(), 1000);
+/// assert_eq!(refill.to_string(), "1000/day");
+/// assert!("1000/week".parse::<Refill>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Refill {
+    uses: i64,
+    period: RefillPeriod,
+}
+
+impl Refill {
+    /// Parses `N/day` or `N/month` (`d`, `mo`); N from 1 to [`MAX_USES`].
+    pub fn parse(text: &str) -> Result<Self> {
+        let refused = |why: &str| {
+            Err(Error::validation(
+                "uses_refill",
+                format!(
+                    "`{}`: {why}; expected N/day or N/month, for example 1000/day",
+                    text.chars().take(40).collect::<String>()
+                ),
+            ))
+        };
+        let Some((count, unit)) = text.split_once('/') else {
+            return refused("no `/`");
+        };
+        let period = match unit {
+            "day" | "d" => RefillPeriod::Day,
+            "month" | "mo" => RefillPeriod::Month,
+            _ => return refused("the period is day or month"),
+        };
+        match parse_uses(count) {
+            Ok(uses) if uses > 0 => Ok(Refill { uses, period }),
+            _ => refused(&format!("the number of uses is 1 to {MAX_USES}")),
+        }
+    }
+
+    /// The refill stored in a `uses_refill` column; lenient (text that does
+    /// not parse is no refill, and is logged).
+    pub fn from_column(text: Option<&str>) -> Option<Self> {
+        let text = text?;
+        match Refill::parse(text) {
+            Ok(refill) => Some(refill),
+            Err(e) => {
+                log::warn!("apikey: ignoring a stored quota refill: {e}");
+                None
+            }
+        }
+    }
+
+    /// The remaining uses after a refill.
+    pub fn uses(self) -> i64 {
+        self.uses
+    }
+
+    /// How often.
+    pub fn period(self) -> RefillPeriod {
+        self.period
+    }
+
+    /// The number of the period `at` falls in: days, or months, since
+    /// 1970-01 (UTC).
+    pub fn period_index(self, at: chrono::NaiveDateTime) -> i64 {
+        use chrono::Datelike;
+        match self.period {
+            RefillPeriod::Day => at.and_utc().timestamp().div_euclid(86_400),
+            RefillPeriod::Month => i64::from(at.year() - 1970) * 12 + i64::from(at.month0()),
+        }
+    }
+}
+
+impl fmt::Display for Refill {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = match self.period {
+            RefillPeriod::Day => "day",
+            RefillPeriod::Month => "month",
+        };
+        write!(f, "{}/{unit}", self.uses)
+    }
+}
+
+impl FromStr for Refill {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Refill::parse(s)
+    }
+}
+
 /// What [`crate::BaseApiKeyManager::use_quota`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -312,6 +425,33 @@ mod tests {
         }
         assert!(validate_uses(-1).is_err());
         assert!(validate_uses(MAX_USES + 1).is_err());
+    }
+
+    #[test]
+    fn refills() {
+        let r = Refill::parse("1000/day").expect("valid");
+        assert_eq!((r.uses(), r.period()), (1000, RefillPeriod::Day));
+        assert_eq!(Refill::parse("5/mo").expect("valid").to_string(), "5/month");
+        for bad in [
+            "",
+            "1000",
+            "0/day",
+            "-1/day",
+            "1000/week",
+            "1000/Day",
+            "x/day",
+        ] {
+            assert!(Refill::parse(bad).is_err(), "{bad:?}");
+        }
+        let at =
+            |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").expect("time");
+        let day = Refill::parse("1/day").expect("valid");
+        assert_eq!(day.period_index(at("1970-01-01 23:59:59")), 0);
+        assert_eq!(day.period_index(at("1970-01-02 00:00:00")), 1);
+        let month = Refill::parse("1/month").expect("valid");
+        assert_eq!(month.period_index(at("1970-12-31 23:59:59")), 11);
+        assert_eq!(month.period_index(at("1971-01-01 00:00:00")), 12);
+        assert_eq!(month.period_index(at("2026-11-28 12:00:00")), 56 * 12 + 10);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::hashers::Verification;
 use crate::key::{split_prefix, GenerateKey, KeyGenerator, PlainKey};
 use crate::last_used::LastUsed;
 use crate::legacy::{LegacyGuard, LegacyLimits};
-use crate::limits::{validate_uses, QuotaUse, RateLimit};
+use crate::limits::{validate_uses, QuotaUse, RateLimit, Refill};
 use crate::model::{
     now, truncate_micros, validate_expiry_date, validate_name, AbstractApiKey, KeyFilter,
 };
@@ -147,6 +147,10 @@ pub struct NewKey<E = ()> {
     /// only for a model with a `remaining_uses` column
     /// ([`AbstractApiKey::HAS_QUOTA`]).
     pub remaining_uses: Option<i64>,
+    /// The quota's daily or monthly refill (none by default); only for a
+    /// model with the refill columns ([`AbstractApiKey::HAS_REFILL`]).
+    /// Without `remaining_uses`, the key starts with the refill's uses.
+    pub uses_refill: Option<Refill>,
 }
 
 impl NewKey<()> {
@@ -159,6 +163,7 @@ impl NewKey<()> {
             scopes: Scopes::none(),
             rate_limit: None,
             remaining_uses: None,
+            uses_refill: None,
         }
     }
 }
@@ -173,6 +178,7 @@ impl<E> NewKey<E> {
             scopes: Scopes::none(),
             rate_limit: None,
             remaining_uses: None,
+            uses_refill: None,
         }
     }
 
@@ -198,6 +204,12 @@ impl<E> NewKey<E> {
     /// [`crate::limits::MAX_USES`]).
     pub fn uses(mut self, uses: Option<i64>) -> Self {
         self.remaining_uses = uses;
+        self
+    }
+
+    /// Sets or clears the quota's refill.
+    pub fn refill(mut self, refill: Option<Refill>) -> Self {
+        self.uses_refill = refill;
         self
     }
 
@@ -292,6 +304,21 @@ fn check_limits<M: AbstractApiKey>(
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// A refill for a model: none, or a model with the refill columns.
+fn check_refill<M: AbstractApiKey>(refill: Option<Refill>) -> Result<()> {
+    if refill.is_some() && !M::HAS_REFILL {
+        return Err(Error::validation(
+            "uses_refill",
+            format!(
+                "{} has no uses_refill columns (a derived model adds `uses_refill: \
+                 Option<String>` and `uses_refill_period: Option<i64>`)",
+                M::TABLE_NAME
+            ),
+        ));
     }
     Ok(())
 }
@@ -712,8 +739,18 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         validate_expiry_date(new.expiry_date)?;
         check_scopes::<M>(&new.scopes)?;
         check_limits::<M>(new.rate_limit, new.remaining_uses)?;
+        check_refill::<M>(new.uses_refill)?;
         let scopes = new.scopes.to_column();
         let rate_limit = new.rate_limit.map(|l| l.to_string());
+        let uses_refill = new.uses_refill.map(|r| r.to_string());
+        // A refilled quota starts full, for the current period.
+        let (remaining_uses, uses_refill_period) = match new.uses_refill {
+            Some(r) => (
+                Some(new.remaining_uses.unwrap_or(r.uses())),
+                Some(r.period_index(now())),
+            ),
+            None => (new.remaining_uses, None),
+        };
         let created = now();
         let expiry_date = new.expiry_date.map(|t| truncate_micros(t.naive_utc()));
         for _ in 0..MAX_CREATE_ATTEMPTS {
@@ -727,7 +764,9 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
                 rotated_from: None,
                 scopes: &scopes,
                 rate_limit: rate_limit.as_deref(),
-                remaining_uses: new.remaining_uses,
+                remaining_uses,
+                uses_refill: uses_refill.as_deref(),
+                uses_refill_period,
             };
             match self.db.run(|conn| M::insert(conn, &row, &new.extra)) {
                 Ok(model) => {
@@ -817,6 +856,7 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         let scopes = old.scopes().to_column();
         let rate_limit = old.rate_limit().map(|l| l.to_string());
         let remaining_uses = M::load_remaining_uses(conn, old.prefix())?;
+        let uses_refill = old.uses_refill().map(|r| r.to_string());
         let row = NewKeyRow {
             prefix: &generated.prefix,
             hashed_key: &generated.hashed_key,
@@ -827,6 +867,8 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
             scopes: &scopes,
             rate_limit: rate_limit.as_deref(),
             remaining_uses,
+            uses_refill: uses_refill.as_deref(),
+            uses_refill_period: old.uses_refill_period(),
         };
         let new = M::insert(conn, &row, &old.own_fields())?;
         let changed = if grace.is_zero() {
@@ -1069,6 +1111,25 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         self.after_edit(prefix, changed)
     }
 
+    /// Sets or clears the daily or monthly refill of a key's quota (the
+    /// model must store it: [`AbstractApiKey::HAS_REFILL`]). The remaining
+    /// uses do not change now: the first refill is at the first use in the
+    /// next period (UTC day or month).
+    pub fn set_uses_refill(&self, prefix: &str, refill: Option<Refill>) -> Result<M> {
+        if !M::HAS_REFILL {
+            return Err(Error::validation(
+                "uses_refill",
+                format!("{} has no uses_refill columns", M::TABLE_NAME),
+            ));
+        }
+        let text = refill.map(|r| r.to_string());
+        let period = refill.map(|r| r.period_index(now()));
+        let changed = self
+            .db
+            .run(|conn| M::update_uses_refill(conn, prefix, text.as_deref(), period));
+        self.after_edit(prefix, changed)
+    }
+
     fn after_edit(&self, prefix: &str, changed: Result<usize>) -> Result<M> {
         self.invalidate_cache();
         let changed = changed?;
@@ -1088,6 +1149,9 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     /// below zero, whatever the number of servers and clients at once.
     /// A key without a quota (`remaining_uses()` is `None`, or a model
     /// without the column) is [`QuotaUse::Unlimited`] and costs no query.
+    /// A key with a refill ([`AbstractApiKey::uses_refill`]) is first
+    /// refilled, in the same transaction, when the quota was not yet
+    /// refilled for the current UTC day or month.
     ///
     /// `key` is the verified row (it may come from the cache: only whether
     /// it has a quota is read from it; the count is the database's). The
@@ -1097,11 +1161,26 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     /// noisily, when that finds the database locked). A feed that does not
     /// run it within 5 s is [`Error::Unavailable`], and then it never runs.
     pub fn use_quota(&self, key: &M) -> Result<QuotaUse> {
+        self.__use_quota_at(key, now())
+    }
+
+    /// [`Self::use_quota`] as if it were `at` (the refill's period); for
+    /// tests.
+    #[doc(hidden)]
+    pub fn __use_quota_at(&self, key: &M, at: NaiveDateTime) -> Result<QuotaUse> {
         if !M::HAS_QUOTA || key.remaining_uses().is_none() {
             return Ok(QuotaUse::Unlimited);
         }
         let prefix = key.prefix().to_owned();
+        let refill = key
+            .uses_refill()
+            .filter(|_| M::HAS_REFILL)
+            .map(|r| (r.uses(), r.period_index(at)));
         self.quiet_write(move |conn| {
+            // The first use in a new period refills, once across servers.
+            if let Some((uses, period)) = refill {
+                M::refill_uses(conn, &prefix, uses, period)?;
+            }
             if M::take_use(conn, &prefix)? == 0 {
                 return Ok(QuotaUse::Exhausted);
             }

@@ -248,6 +248,25 @@ pub trait AbstractApiKey:
         None
     }
 
+    /// True when the model stores a quota refill (nullable `uses_refill`
+    /// text and `uses_refill_period` `BIGINT` columns, besides
+    /// `remaining_uses`): the built-in [`crate::ApiKey`] does; a derived
+    /// model does when it has the fields `uses_refill: Option<String>` and
+    /// `uses_refill_period: Option<i64>`
+    /// ([`crate::scaffold::KeyTable::uses_refill`]).
+    const HAS_REFILL: bool = false;
+
+    /// The key's quota refill ([`crate::limits::Refill`]), if any.
+    fn uses_refill(&self) -> Option<crate::limits::Refill> {
+        None
+    }
+
+    /// The period the quota was last refilled for, as loaded (days or
+    /// months since 1970-01; `None`: never).
+    fn uses_refill_period(&self) -> Option<i64> {
+        None
+    }
+
     /// The prefix of the key this one replaced, when it was made by
     /// [`crate::BaseApiKeyManager::rotate`] and the model records it: the
     /// built-in [`crate::ApiKey`] does; a derived model does when it has a

@@ -67,6 +67,11 @@ pub const RATE_LIMIT_COLUMN: &str = "rate_limit TEXT NULL";
 /// ([`KeyTable::remaining_uses`]); the built-in table has it.
 pub const REMAINING_USES_COLUMN: &str = "remaining_uses BIGINT NULL";
 
+/// The columns of a key model that store its quota refill
+/// ([`KeyTable::uses_refill`]); the built-in table has them.
+pub const USES_REFILL_COLUMNS: [&str; 2] =
+    ["uses_refill TEXT NULL", "uses_refill_period BIGINT NULL"];
+
 /// The longest table name accepted: PostgreSQL's identifier limit. The
 /// names derived from it (indexes, triggers) are shortened to fit, see
 /// [`derived_name`].
@@ -186,6 +191,15 @@ impl KeyTable {
     /// model with a field `remaining_uses: Option<i64>` ([`crate::limits`]).
     pub fn remaining_uses(self) -> Self {
         self.column(REMAINING_USES_COLUMN)
+    }
+
+    /// Adds the `uses_refill` and `uses_refill_period` columns
+    /// ([`USES_REFILL_COLUMNS`]): for a model with the fields
+    /// `uses_refill: Option<String>` and `uses_refill_period: Option<i64>`
+    /// ([`crate::limits::Refill`]).
+    pub fn uses_refill(self) -> Self {
+        self.column(USES_REFILL_COLUMNS[0])
+            .column(USES_REFILL_COLUMNS[1])
     }
 
     /// Adds an index on one of the model's own columns, named

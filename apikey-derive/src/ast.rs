@@ -196,6 +196,16 @@ pub(crate) const OPTIONAL_FIELDS: &[BaseField] = &[
         accepted: &["Option<i64>"],
         form: "pub remaining_uses: Option<i64>",
     },
+    BaseField {
+        name: "uses_refill",
+        accepted: &["Option<String>"],
+        form: "pub uses_refill: Option<String>",
+    },
+    BaseField {
+        name: "uses_refill_period",
+        accepted: &["Option<i64>"],
+        form: "pub uses_refill_period: Option<i64>",
+    },
 ];
 
 /// diesel's default table name for a struct (diesel_derives'

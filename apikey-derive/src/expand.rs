@@ -343,6 +343,70 @@ fn expand(model: &Model<'_>) -> TokenStream {
     } else {
         TokenStream::new()
     };
+    // A refill needs both columns and the quota (valid.rs says so).
+    let has_refill = has_quota
+        && model.field("uses_refill").is_some()
+        && model.field("uses_refill_period").is_some();
+    let refill_value = if has_refill {
+        quote_spanned!(table.span()=>
+            t::uses_refill.eq(row.uses_refill),
+            t::uses_refill_period.eq(row.uses_refill_period),
+        )
+    } else {
+        TokenStream::new()
+    };
+    let refill_getter = if has_refill {
+        quote! {
+            const HAS_REFILL: bool = true;
+
+            fn uses_refill(&self) -> ::core::option::Option<::apikey_core::limits::Refill> {
+                ::apikey_core::limits::Refill::from_column(self.uses_refill.as_deref())
+            }
+
+            fn uses_refill_period(&self) -> ::core::option::Option<i64> {
+                self.uses_refill_period
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
+    let refill_storage = if has_refill {
+        quote_spanned! {table.span()=>
+            fn update_uses_refill(
+                conn: &mut ::apikey_core::__private::DbConnection,
+                prefix: &str,
+                refill: ::core::option::Option<&str>,
+                period: ::core::option::Option<i64>,
+            ) -> ::apikey_core::__private::QueryResult<usize> {
+                use ::apikey_core::__private::diesel::prelude::*;
+                use #table as t;
+                ::apikey_core::__private::diesel::update(
+                    t::table.filter(t::prefix.eq(prefix)).filter(t::revoked.eq(false)),
+                )
+                .set((t::uses_refill.eq(refill), t::uses_refill_period.eq(period)))
+                .execute(conn)
+            }
+
+            fn refill_uses(
+                conn: &mut ::apikey_core::__private::DbConnection,
+                prefix: &str,
+                uses: i64,
+                period: i64,
+            ) -> ::apikey_core::__private::QueryResult<usize> {
+                use ::apikey_core::__private::diesel::prelude::*;
+                use #table as t;
+                ::apikey_core::__private::diesel::update(
+                    t::table
+                        .filter(t::prefix.eq(prefix))
+                        .filter(t::uses_refill_period.is_null().or(t::uses_refill_period.lt(period))),
+                )
+                .set((t::remaining_uses.eq(uses), t::uses_refill_period.eq(period)))
+                .execute(conn)
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
     let extra_arg = if extra.is_empty() {
         quote!(_extra)
     } else {
@@ -539,6 +603,7 @@ fn expand(model: &Model<'_>) -> TokenStream {
                             #scopes_value
                             #rate_limit_value
                             #quota_value
+                            #refill_value
                         ),
                         #extra_values
                     ))
@@ -629,6 +694,8 @@ fn expand(model: &Model<'_>) -> TokenStream {
             #update_rate_limit
 
             #quota_storage
+
+            #refill_storage
         }
     };
 
@@ -693,6 +760,8 @@ fn expand(model: &Model<'_>) -> TokenStream {
                 #rate_limit_getter
 
                 #quota_getter
+
+                #refill_getter
             }
 
             #storage

@@ -58,6 +58,25 @@ pub(crate) fn validate(cx: &mut Ctxt, model: &Model<'_>) {
         }
     }
 
+    // A quota refill needs both of its columns, and the quota.
+    let refill = model.field("uses_refill");
+    let period = model.field("uses_refill_period");
+    match (refill, period) {
+        (Some(f), None) => cx.error_spanned_by(
+            f.ty,
+            "`uses_refill` needs `pub uses_refill_period: Option<i64>` too",
+        ),
+        (None, Some(f)) => cx.error_spanned_by(
+            f.ty,
+            "`uses_refill_period` needs `pub uses_refill: Option<String>` too",
+        ),
+        (Some(f), Some(_)) if model.field("remaining_uses").is_none() => cx.error_spanned_by(
+            f.ty,
+            "`uses_refill` refills a quota: add `pub remaining_uses: Option<i64>`",
+        ),
+        _ => {}
+    }
+
     for optional in OPTIONAL_FIELDS {
         let Some(field) = model.field(optional.name) else {
             continue;

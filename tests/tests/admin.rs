@@ -1401,6 +1401,39 @@ fn edit_limits(db: &TestDb) {
         assert_eq!(res.status, 303, "{}", res.body);
         let saved = find(&keys, &prefix);
         assert_eq!((saved.rate_limit, saved.remaining_uses), (None, None));
+        // A refill: set, shown, refused when malformed.
+        let res = b
+            .submit(
+                &detail,
+                &detail,
+                &[
+                    ("name", "limited"),
+                    ("expiry", ""),
+                    ("remaining_uses", "5"),
+                    ("uses_refill", "1000/week"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, 400, "{}", res.body);
+        let res = b
+            .submit(
+                &detail,
+                &detail,
+                &[
+                    ("name", "limited"),
+                    ("expiry", ""),
+                    ("remaining_uses", "5"),
+                    ("uses_refill", "1000/day"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, 303, "{}", res.body);
+        let saved = find(&keys, &prefix);
+        assert_eq!(
+            (saved.remaining_uses, saved.uses_refill.as_deref()),
+            (Some(5), Some("1000/day"))
+        );
+        assert!(b.get(&detail).await.body.contains("1000/day"));
         let page = b.get(&detail).await;
         assert!(page.body.contains("unlimited"), "{}", page.body);
     });

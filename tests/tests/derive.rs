@@ -526,6 +526,8 @@ mod form_and_columns {
             last_used_at: None,
             rate_limit: None,
             remaining_uses: None,
+            uses_refill: None,
+            uses_refill_period: None,
         };
         assert!(builtin.extra_columns().is_empty(), "default: none");
     }

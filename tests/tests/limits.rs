@@ -28,6 +28,8 @@ mod schema {
             team_id -> BigInt,
             rate_limit -> Nullable<Text>,
             remaining_uses -> Nullable<BigInt>,
+            uses_refill -> Nullable<Text>,
+            uses_refill_period -> Nullable<BigInt>,
         }
     }
 }
@@ -49,6 +51,10 @@ pub struct MeteredKey {
     pub rate_limit: Option<String>,
     /// Filled by the manager.
     pub remaining_uses: Option<i64>,
+    /// Filled by the manager.
+    pub uses_refill: Option<String>,
+    /// Filled by the manager.
+    pub uses_refill_period: Option<i64>,
 }
 
 fn rate(text: &str) -> RateLimit {
@@ -151,7 +157,8 @@ fn derived_models_opt_in(db: &TestDb) {
     let table = KeyTable::new("metered_keys")
         .column("team_id BIGINT NOT NULL")
         .rate_limit()
-        .remaining_uses();
+        .remaining_uses()
+        .uses_refill();
     db.raw_sql(&table.migration(db.kind).expect("scaffold").up)
         .expect("up.sql");
     let keys: BaseApiKeyManager<MeteredKey> = BaseApiKeyManager::new(db.database());
@@ -170,6 +177,128 @@ fn derived_models_opt_in(db: &TestDb) {
         QuotaUse::Used { remaining: 0 }
     );
     assert_eq!(keys.use_quota(&row).expect("use"), QuotaUse::Exhausted);
+    const { assert!(MeteredKey::HAS_REFILL) };
+    let (refilled, _) = keys
+        .create_key(
+            NewKey::with_extra("daily", MeteredKeyFields { team_id: 4 })
+                .refill(Some("2/day".parse().expect("valid"))),
+        )
+        .expect("create");
+    assert_eq!(refilled.remaining_uses(), Some(2), "starts full");
+    let tomorrow = apikey_core::now() + chrono::Duration::days(1);
+    for expected in [1, 0] {
+        assert_eq!(
+            keys.use_quota(&refilled).expect("use"),
+            QuotaUse::Used {
+                remaining: expected
+            }
+        );
+    }
+    assert_eq!(keys.use_quota(&refilled).expect("use"), QuotaUse::Exhausted);
+    assert_eq!(
+        keys.__use_quota_at(&refilled, tomorrow).expect("use"),
+        QuotaUse::Used { remaining: 1 },
+        "refilled the next day"
+    );
+}
+
+fn at(text: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").expect("time")
+}
+
+/// A daily refill: full at the first use of each UTC day, once, from many
+/// threads over two managers; a monthly one at month boundaries; refused
+/// for Django's table; kept by a rotation; set and cleared.
+fn quota_refills(db: &TestDb) {
+    let a: BaseApiKeyManager<ApiKey> = BaseApiKeyManager::new(db.database());
+    let b: BaseApiKeyManager<ApiKey> = BaseApiKeyManager::new(db.database());
+    let (row, _) = a
+        .create_key(
+            NewKey::new("daily")
+                .uses(Some(1))
+                .refill(Some("10/day".parse().expect("valid"))),
+        )
+        .expect("create");
+    assert_eq!(row.uses_refill.as_deref(), Some("10/day"));
+    assert_eq!(
+        a.use_quota(&row).expect("use"),
+        QuotaUse::Used { remaining: 0 }
+    );
+    assert_eq!(a.use_quota(&row).expect("use"), QuotaUse::Exhausted);
+    // The next day, 8 threads over two servers take 5 uses each: exactly
+    // 10 pass (one refill, not one per server or thread).
+    let day = at("2099-03-01 00:00:00");
+    let used = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let keys = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let (row, used) = (row.clone(), used.clone());
+            std::thread::spawn(move || {
+                for j in 0..5 {
+                    let when = day + chrono::Duration::seconds(i * 10 + j);
+                    if let QuotaUse::Used { .. } = keys.__use_quota_at(&row, when).expect("use") {
+                        used.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread");
+    }
+    assert_eq!(used.load(Ordering::SeqCst), 10);
+    assert_eq!(
+        a.__use_quota_at(&row, at("2099-03-01 23:59:59"))
+            .expect("use"),
+        QuotaUse::Exhausted,
+        "same day"
+    );
+    assert_eq!(
+        a.__use_quota_at(&row, at("2099-03-02 00:00:00"))
+            .expect("use"),
+        QuotaUse::Used { remaining: 9 },
+        "next day"
+    );
+    // An earlier period never refills again.
+    assert_eq!(
+        a.__use_quota_at(&row, at("2099-02-28 12:00:00"))
+            .expect("use"),
+        QuotaUse::Used { remaining: 8 }
+    );
+
+    // Monthly; changed and cleared.
+    let row = a
+        .set_uses_refill(row.prefix(), Some("3/month".parse().expect("valid")))
+        .expect("set");
+    assert_eq!(
+        a.__use_quota_at(&row, at("2099-04-30 23:59:59"))
+            .expect("use"),
+        QuotaUse::Used { remaining: 2 }
+    );
+    assert_eq!(
+        a.__use_quota_at(&row, at("2099-05-01 00:00:00"))
+            .expect("use"),
+        QuotaUse::Used { remaining: 2 },
+        "a new month"
+    );
+    let (rotated, _) = a.rotate(row.prefix(), Duration::ZERO).expect("rotate");
+    assert_eq!(rotated.uses_refill(), row.uses_refill(), "kept by rotation");
+    assert_eq!(rotated.remaining_uses(), Some(2));
+    let cleared = a.set_uses_refill(rotated.prefix(), None).expect("clear");
+    assert_eq!(cleared.uses_refill(), None);
+    assert_eq!(
+        a.__use_quota_at(&cleared, at("2099-12-01 00:00:00"))
+            .expect("use"),
+        QuotaUse::Used { remaining: 1 },
+        "no refill any more"
+    );
+
+    db.create_django_table();
+    let django: BaseApiKeyManager<DjangoApiKey> = BaseApiKeyManager::new(db.database());
+    let err = django
+        .create_key(NewKey::new("x").refill(Some("1/day".parse().expect("valid"))))
+        .expect_err("no column");
+    assert!(err.to_string().contains("uses_refill"), "{err}");
 }
 
 /// 8 threads over two managers (two servers) take 200 uses from a quota
@@ -278,6 +407,7 @@ fn quota_uses_leave_the_caches_alone(db: &TestDb) {
 }
 
 backend_tests!(
+    quota_refills,
     quota_uses_leave_the_caches_alone,
     stored_changed_and_rotated,
     django_keys_have_none,

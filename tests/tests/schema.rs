@@ -208,6 +208,7 @@ fn scaffold_matches_shipped_migrations(db: &TestDb) {
         .last_used_at()
         .rate_limit()
         .remaining_uses()
+        .uses_refill()
         .migration(db.kind)
         .expect("scaffold SQL");
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use apikey_core::limits::Refill;
 use apikey_core::{now, AbstractApiKey, Error as CoreError, FormFields, RateLimit};
 use askama::Template;
 
@@ -38,6 +39,8 @@ struct DetailPage {
     rate_limit: String,
     has_quota: bool,
     remaining_uses: String,
+    has_refill: bool,
+    uses_refill: String,
 }
 
 /// The limit fields of the edit form as shown: the key's own values.
@@ -48,6 +51,34 @@ fn limit_texts<M: AbstractApiKey>(key: &M) -> (String, String) {
             .map(|n| n.to_string())
             .unwrap_or_default(),
     )
+}
+
+/// The refill field of the edit form as shown.
+fn refill_text<M: AbstractApiKey>(key: &M) -> String {
+    key.uses_refill().map(|r| r.to_string()).unwrap_or_default()
+}
+
+/// The refill field of a submitted edit form: `Some(new value)` when it
+/// changed, or an error.
+fn parse_refill<M: AbstractApiKey>(
+    key: &M,
+    form: &HashMap<String, String>,
+    errors: &mut Vec<String>,
+) -> Option<Option<Refill>> {
+    if !M::HAS_REFILL {
+        return None;
+    }
+    let wanted = match form.get("uses_refill").map(|v| v.trim()).unwrap_or("") {
+        "" => Some(None),
+        t => match Refill::parse(t) {
+            Ok(r) => Some(Some(r)),
+            Err(e) => {
+                errors.push(e.to_string());
+                None
+            }
+        },
+    };
+    wanted.filter(|w| *w != key.uses_refill())
 }
 
 /// The limit fields of a submitted edit form: `Some(new value)` for each
@@ -123,6 +154,8 @@ where
         rate_limit: limit_texts(&key).0,
         has_quota: M::HAS_QUOTA,
         remaining_uses: limit_texts(&key).1,
+        has_refill: M::HAS_REFILL,
+        uses_refill: refill_text(&key),
         notice,
         errors: Vec::new(),
         c,
@@ -170,6 +203,11 @@ where
                 .get("remaining_uses")
                 .map(|v| v.trim().to_owned())
                 .unwrap_or_else(|| limit_texts(key).1),
+            has_refill: M::HAS_REFILL,
+            uses_refill: form
+                .get("uses_refill")
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_else(|| refill_text(key)),
             notice: None,
             errors,
             c,
@@ -187,6 +225,7 @@ where
     let mut errors = Vec::new();
     let expiry = check_name_and_expiry(&name, &expiry_text, &mut errors);
     let (rate, uses) = parse_limits(&key, &form, &mut errors);
+    let refill = parse_refill(&key, &form, &mut errors);
     if !errors.is_empty() {
         return refused(c, StatusCode::BAD_REQUEST, errors, &key);
     }
@@ -199,6 +238,9 @@ where
         }
         if let Some(uses) = uses {
             saved = manager.set_remaining_uses(&p, uses)?;
+        }
+        if let Some(refill) = refill {
+            saved = manager.set_uses_refill(&p, refill)?;
         }
         Ok(saved)
     });

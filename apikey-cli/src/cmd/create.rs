@@ -5,6 +5,8 @@ use std::io::{self, Write};
 use apikey_core::{AbstractApiKey, BrandedKeyGenerator, DjangoApiKey, PlainKey, RateLimit, Scopes};
 use chrono::Utc;
 
+use apikey_core::limits::Refill;
+
 use super::{eprintln_quiet, KeyLimits, KeyStore};
 use crate::failure::Failure;
 use crate::output::{sanitize, Row};
@@ -46,6 +48,11 @@ pub struct Args {
     /// refused (0 to 10^18).
     #[arg(long = "uses", value_name = "N", value_parser = parse_uses)]
     uses: Option<i64>,
+    /// Refill the quota every UTC day or month: `--refill 1000/day` (or
+    /// N/month) sets the remaining uses to N at the first use of each
+    /// period; the key starts with N unless `--uses` says otherwise.
+    #[arg(long = "refill", value_name = "N/PERIOD", value_parser = parse_refill)]
+    refill: Option<Refill>,
     #[command(flatten)]
     pub target: Target,
 }
@@ -60,6 +67,11 @@ fn parse_scope(s: &str) -> Result<String, String> {
 /// A rate limit.
 fn parse_rate(s: &str) -> Result<RateLimit, String> {
     RateLimit::parse(s).map_err(|e| e.to_string())
+}
+
+/// A quota refill.
+fn parse_refill(s: &str) -> Result<Refill, String> {
+    Refill::parse(s).map_err(|e| e.to_string())
 }
 
 /// A number of uses.
@@ -94,6 +106,7 @@ pub fn run(
         scopes,
         rate,
         uses,
+        refill,
         target: _,
     }: Args,
 ) -> Result<(), Failure> {
@@ -102,17 +115,22 @@ pub fn run(
             "--set scopes: give scopes with --scope (each checked against the grammar)".into(),
         ));
     }
-    if set
-        .iter()
-        .any(|(c, _)| c == "rate_limit" || c == "remaining_uses")
-    {
+    if set.iter().any(|(c, _)| {
+        matches!(
+            c.as_str(),
+            "rate_limit" | "remaining_uses" | "uses_refill" | "uses_refill_period"
+        )
+    }) {
         return Err(Failure::Usage(
-            "--set rate_limit / remaining_uses: give them with --rate and --uses (checked)".into(),
+            "--set rate_limit / remaining_uses / uses_refill: give them with --rate, --uses \
+             and --refill (checked)"
+                .into(),
         ));
     }
     let limits = KeyLimits {
         rate_limit: rate,
         uses,
+        refill,
     };
     let scopes = Scopes::parse(&scopes).map_err(|e| Failure::Usage(e.to_string()))?;
     if brand.is_some() && keys.table_name() == DjangoApiKey::TABLE_NAME {

@@ -71,6 +71,8 @@ pub struct KeyLimits {
     pub rate_limit: Option<RateLimit>,
     /// The key's usage quota.
     pub uses: Option<i64>,
+    /// The quota's refill.
+    pub refill: Option<apikey_core::limits::Refill>,
 }
 
 /// A model this binary is built with, through its manager.
@@ -202,6 +204,12 @@ where
                 M::TABLE_NAME
             )));
         }
+        if limits.refill.is_some() && !M::HAS_REFILL {
+            return Err(Failure::Usage(format!(
+                "--refill: {} has no uses_refill columns (Django's table has none)",
+                M::TABLE_NAME
+            )));
+        }
         let fields = <M::Extra as FormFields>::FIELDS;
         for (column, _) in set {
             if !fields.iter().any(|f| f.name == column) {
@@ -229,7 +237,8 @@ where
             .expiry(expiry)
             .scopes(scopes.clone())
             .rate_limit(limits.rate_limit)
-            .uses(limits.uses);
+            .uses(limits.uses)
+            .refill(limits.refill);
         let (row, key) = match brand {
             Some(brand) => self
                 .manager
@@ -337,6 +346,23 @@ impl KeyStore for KeyTable {
                 )));
             }
             set.push(("remaining_uses".to_owned(), uses.to_string()));
+        }
+        if let Some(refill) = limits.refill {
+            if !has("uses_refill") || !has("uses_refill_period") || !has("remaining_uses") {
+                return Err(Failure::Usage(format!(
+                    "--refill: table `{}` has no uses_refill, uses_refill_period and \
+                     remaining_uses columns",
+                    self.name()
+                )));
+            }
+            if limits.uses.is_none() {
+                set.push(("remaining_uses".to_owned(), refill.uses().to_string()));
+            }
+            set.push(("uses_refill".to_owned(), refill.to_string()));
+            set.push((
+                "uses_refill_period".to_owned(),
+                refill.period_index(apikey_core::now()).to_string(),
+            ));
         }
         if !scopes.is_empty() {
             if !KeyTable::own_columns(self)

@@ -49,7 +49,9 @@ pub struct Args {
     /// (`rotated_from: Option<String>`), `last-used-at`
     /// (`last_used_at: Option<NaiveDateTime>`), `rate-limit`
     /// (`rate_limit: Option<String>`), `remaining-uses`
-    /// (`remaining_uses: Option<i64>`). Added after the own columns.
+    /// (`remaining_uses: Option<i64>`), `uses-refill` (`uses_refill:
+    /// Option<String>` and `uses_refill_period: Option<i64>`, with
+    /// `remaining-uses`). Added after the own columns.
     #[arg(long = "with", value_name = "FEATURE", value_enum)]
     with: Vec<OptIn>,
     /// The migrations folder holding `sqlite/` and `postgres/`.
@@ -74,6 +76,8 @@ pub enum OptIn {
     RateLimit,
     /// `remaining_uses BIGINT NULL`.
     RemainingUses,
+    /// `uses_refill TEXT NULL` and `uses_refill_period BIGINT NULL`.
+    UsesRefill,
 }
 
 /// Writes the two folders and prints them on stdout. Bad input and an
@@ -111,6 +115,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             OptIn::LastUsedAt => key_table.last_used_at(),
             OptIn::RateLimit => key_table.rate_limit(),
             OptIn::RemainingUses => key_table.remaining_uses(),
+            OptIn::UsesRefill => key_table.uses_refill(),
         };
     }
     let key_table = index.into_iter().fold(key_table, |t, i| t.index(i));

@@ -23,7 +23,8 @@
 //!
 //! - Rate limits and quotas: `GET /protected` and `GET /billing` enforce
 //!   each key's own rate limit and usage quota (`apikey create --name N
-//!   --rate 10/s --uses 1000`): a burst of N at once, then 429 with
+//!   --rate 10/s --uses 1000`, or `--refill 1000/day`): a burst of N at
+//!   once, then 429 with
 //!   `Retry-After` and `RateLimit-*` fields; 403 once no use is left.
 //!   `APIKEY_RATE_LIMIT=100/min` sets a limit for keys without one (none by
 //!   default). `APIKEY_REDIS_URL=redis://127.0.0.1:6379/` holds the budgets
