@@ -2,17 +2,34 @@
 //! middleware that runs after the key is verified.
 //!
 //! ```no_run
-//! use actix_web::{web, App, HttpResponse};
-//! use apikey_actix::{HasApiKey, KeyLimits};
-//! use apikey_core::{ApiKey, RateLimit};
+//! use actix_web::{web, App, HttpResponse, HttpServer};
+//! use apikey_actix::{register, ApiKeyConfig, HasApiKey, KeyLimits};
+//! use apikey_core::{ApiKey, BaseApiKeyManager, Database, RateLimit};
 //!
-//! let app = App::new().service(
-//!     web::scope("/api")
-//!         // Each key's own limit (`apikey create --rate 10/s`), else 100/min.
-//!         .wrap(KeyLimits::<ApiKey>::in_process().default_rate(Some("100/min".parse().unwrap())))
-//!         .route("/items", web::get().to(|_key: HasApiKey| async { HttpResponse::Ok() })),
-//! );
+//! # async fn run(keys: BaseApiKeyManager<ApiKey>) -> std::io::Result<()> {
+//! // Each key's own limit (`apikey create --rate 10/s`), else 100/min.
+//! // Made once, outside the factory: the workers share its budgets.
+//! let limits = KeyLimits::<ApiKey>::in_process().default_rate(Some("100/min".parse().unwrap()));
+//! HttpServer::new(move || {
+//!     App::new()
+//!         // KeyLimits looks keys up with the registered manager and config.
+//!         .configure(register(keys.clone(), ApiKeyConfig::default()))
+//!         .service(
+//!             web::scope("/api")
+//!                 .wrap(limits.clone())
+//!                 .route("/items", web::get().to(|_key: HasApiKey| async { HttpResponse::Ok() })),
+//!         )
+//! })
+//! .bind("127.0.0.1:8080")?
+//! .run()
+//! .await
+//! # }
 //! ```
+//!
+//! With a `RequirePermission` on the same route, wrap the limits first
+//! (`.wrap(limits).wrap(RequirePermission::new(p))`: actix runs the last
+//! `.wrap` first), so a request the permission refuses takes no budget or
+//! use. Without a registered manager every request it sees is a 500.
 //!
 //! For each request with a usable key of model `M` (looked up once: the
 //! handler's [`crate::HasApiKey`] reuses it):
@@ -25,7 +42,8 @@
 //!    (0), `RateLimit-Reset` (seconds until the whole burst is back) and
 //!    `{"detail": "Request rate limit exceeded for this API key."}`.
 //!    Allowed responses carry the same `RateLimit-*` fields and
-//!    `RateLimit-Policy: N;w=<period in seconds>`.
+//!    `RateLimit-Policy: N;w=<period in seconds>`; a key without any rate
+//!    limit (none of its own, no default) gets none of them.
 //! 2. **Usage quota**, for a key with remaining uses
 //!    ([`apikey_core::AbstractApiKey::remaining_uses`]): one use is taken in
 //!    the database, atomically, never below zero on any number of servers
