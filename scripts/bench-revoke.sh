@@ -44,6 +44,14 @@
 #   BENCH_TIMEOUT (1800)   seconds for the whole script, build included
 #   PGBIN                  as for scripts/pg.sh
 # Needs sqlite3 and psql (the database clients) on PATH.
+#
+# On Linux with the autogroup scheduler on (`kernel.sched_autogroup_enabled
+# = 1`, the default of many kernels), the driver's two busy pollers starve
+# PostgreSQL's backends (each in a session of its own) for up to ~0.7 s at
+# a time on a 2-core machine, and the PostgreSQL revocation tail is that
+# wait (BENCHMARKS.md, run 10). `sysctl kernel.sched_autogroup_enabled=0`
+# (root) before the run measures the feed itself; results.md records the
+# setting.
 set -euo pipefail
 
 if [ -z "${BENCH_REVOKE_INNER:-}" ]; then
@@ -95,6 +103,9 @@ results=$work/results.md
   echo "- binaries: $built"
   echo "- cores: $(nproc); CPU: $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   echo "- trials per scenario: $trials; pause between polls: $pause µs"
+  # The PostgreSQL tail depends on it (BENCHMARKS.md, run 10): with the
+  # autogroup scheduler on, the busy pollers starve PostgreSQL's backends.
+  echo "- kernel.sched_autogroup_enabled: $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo unknown)"
 } | tee "$results"
 
 scenario() { # NAME SCENARIO URL
