@@ -11,7 +11,7 @@ use apikey_core::{AbstractApiKey, ApiKey};
 
 use crate::config::ApiKeyConfig;
 use crate::error::AuthError;
-use crate::lookup::{start, Lookup};
+use crate::lookup::{start_taking, Lookup};
 use crate::permission::ApiKeyPermission;
 
 /// Extracts the verified key model: the handler receives the row itself.
@@ -107,7 +107,7 @@ impl<M: AbstractApiKey> FromRequest for HasApiKey<M> {
     type Future = HasApiKeyFuture<M>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        match start::<M>(req) {
+        match start_taking::<M>(req) {
             Lookup::Done(result) => HasApiKeyFuture::Ready(Some(
                 result
                     .map(HasApiKey)

@@ -98,6 +98,39 @@ pub(crate) enum Lookup<M> {
     Pending(Pin<Box<dyn Future<Output = Result<M, Denial>>>>),
 }
 
+/// The manager registered for `M`, borrowed from the app data: the hit
+/// path then touches no reference count (an `Arc` shared by every worker
+/// would bounce between their cores on each request).
+enum ManagerRef<'a, M: AbstractApiKey> {
+    Data(&'a web::Data<BaseApiKeyManager<M>>),
+    Plain(&'a BaseApiKeyManager<M>),
+}
+
+impl<M: AbstractApiKey> ManagerRef<'_, M> {
+    fn of(req: &HttpRequest) -> Option<ManagerRef<'_, M>> {
+        if let Some(data) = req.app_data::<web::Data<BaseApiKeyManager<M>>>() {
+            return Some(ManagerRef::Data(data));
+        }
+        req.app_data::<BaseApiKeyManager<M>>()
+            .map(ManagerRef::Plain)
+    }
+
+    fn get(&self) -> &BaseApiKeyManager<M> {
+        match self {
+            ManagerRef::Data(data) => data,
+            ManagerRef::Plain(manager) => manager,
+        }
+    }
+
+    /// An owned handle, for work that outlives the request's borrow.
+    fn owned(&self) -> web::Data<BaseApiKeyManager<M>> {
+        match self {
+            ManagerRef::Data(data) => (*data).clone(),
+            ManagerRef::Plain(manager) => web::Data::new((*manager).clone()),
+        }
+    }
+}
+
 /// Reads the key from `req` (with the [`ApiKeyConfig`] that applies to it)
 /// and looks it up: a key verified earlier in the request, else what the
 /// manager answers without waiting, else the database on a blocking thread.
@@ -105,7 +138,21 @@ pub(crate) fn start<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
     if let Some(v) = req.extensions().get::<Verified<M>>() {
         return Lookup::Done(Ok(v.0.clone()));
     }
-    let Some(manager) = manager_of::<M>(req) else {
+    look_up(req)
+}
+
+/// [`start`] for the last reader of a verified key (the handler's
+/// extractor): takes it out of the request instead of cloning it. Another
+/// reader after it looks the key up again (from the cache).
+pub(crate) fn start_taking<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
+    if let Some(v) = req.extensions_mut().remove::<Verified<M>>() {
+        return Lookup::Done(Ok(v.0));
+    }
+    look_up(req)
+}
+
+fn look_up<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
+    let Some(manager) = ManagerRef::<M>::of(req) else {
         misconfigured(&format!(
             "no BaseApiKeyManager<{}> in the app data: every request it guards answers 500; \
              register it with App::configure(apikey_actix::register(manager, ApiKeyConfig::default())) \
@@ -125,9 +172,10 @@ pub(crate) fn start<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
     let Some(key) = config.key_parser().parse(req) else {
         return Lookup::Done(Err(Denial::MissingKey));
     };
-    if let Some(known) = manager.try_get_from_key_inline(key.expose_secret()) {
+    if let Some(known) = manager.get().try_get_from_key_inline(key.expose_secret()) {
         return Lookup::Done(known.map_err(|e| denial_of(&e)));
     }
+    let manager = manager.owned();
     let bound = config.lookup_timeout_value();
     Lookup::Pending(Box::pin(async move {
         let lookup = blocking(move || manager.get_from_key(key.expose_secret()));

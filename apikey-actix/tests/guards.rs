@@ -1073,6 +1073,51 @@ fn cached_keys(db: &TestDb) {
     });
 }
 
+async fn twice(a: HasApiKey<ApiKey>, b: HasApiKey<ApiKey>) -> HttpResponse {
+    HttpResponse::Ok().body(format!("{} {}", a.prefix(), b.prefix()))
+}
+
+/// The handler's extractor takes the key a permission verified out of the
+/// request; a second extractor in the same handler looks it up again and
+/// gets the same key. A manager registered without `web::Data` works on
+/// the database path too (the extractor then owns a copy of it).
+fn extractors_after_a_permission(db: &TestDb) {
+    let f = fixture(db);
+    run(async move {
+        let app = atest::init_service(
+            App::new()
+                .app_data(f.keys.clone())
+                .service(
+                    web::scope("/guarded")
+                        .wrap(RequirePermission::new(HasApiKey::<ApiKey>::permission()))
+                        .route("", web::get().to(twice)),
+                )
+                .route("/open", web::get().to(twice)),
+        )
+        .await;
+        for uri in ["/guarded", "/open"] {
+            for key in [&f.valid, &f.tomorrow] {
+                let req = atest::TestRequest::get()
+                    .uri(uri)
+                    .insert_header(("Authorization", format!("Api-Key {key}")))
+                    .to_request();
+                let res = atest::call_service(&app, req).await;
+                assert_eq!(res.status(), StatusCode::OK, "{uri}");
+                let body = atest::read_body(res).await;
+                assert_eq!(body, format!("{0} {0}", &key[..8]).as_bytes(), "{uri}");
+            }
+            for key in [&f.revoked, &f.expired] {
+                let req = atest::TestRequest::get()
+                    .uri(uri)
+                    .insert_header(("Authorization", format!("Api-Key {key}")))
+                    .to_request();
+                let res = atest::call_service(&app, req).await;
+                assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{uri}");
+            }
+        }
+    });
+}
+
 backend_tests!(
     reference_matrix,
     custom_header_and_keyword,
@@ -1086,6 +1131,7 @@ backend_tests!(
     negation,
     register_and_run_async,
     cached_keys,
+    extractors_after_a_permission,
 );
 
 #[test]
