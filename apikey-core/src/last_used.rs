@@ -132,15 +132,17 @@ impl LastUsed {
         &self.shards[i]
     }
 
-    /// A key with this prefix was just used.
-    pub(crate) fn touch(&self, prefix: &str) {
+    /// A key with this prefix was just used. Returns when the current
+    /// interval of this key began (the use recorded last, or this one):
+    /// the next use to record is one interval after it.
+    pub(crate) fn touch(&self, prefix: &str) -> Instant {
         let at = Instant::now();
         let Ok(mut slots) = self.shard(prefix).lock() else {
-            return;
+            return at;
         };
         if let Some(slot) = slots.get_mut(prefix) {
             if at.duration_since(slot.queued) < self.interval {
-                return;
+                return slot.queued;
             }
             slot.queued = at;
             slot.pending = Some(now());
@@ -153,10 +155,11 @@ impl LastUsed {
                 },
             );
         } else {
-            return;
+            return at;
         }
         drop(slots);
         self.start();
+        at
     }
 
     fn start(&self) {

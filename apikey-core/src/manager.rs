@@ -622,9 +622,15 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         if !self.is_well_formed(key) {
             return Some(Err(Error::InvalidKey));
         }
-        match self.cache.as_ref()?.lookup(split_prefix(key), key) {
-            Cached::Hit(model) => {
-                self.used(model.prefix());
+        let cache = self.cache.as_ref()?;
+        let every = self.last_used.as_ref().map(|t| t.interval());
+        match cache.lookup(split_prefix(key), key, every) {
+            Cached::Hit(model, due) => {
+                // The tracker (a lock and a map) only once an interval per
+                // cached key.
+                if let (Some(tracker), Some(due)) = (&self.last_used, due) {
+                    cache.reported_use(&due, tracker.touch(model.prefix()));
+                }
                 Some(Ok(model))
             }
             Cached::Refused => Some(Err(Error::InvalidKey)),

@@ -177,6 +177,11 @@ struct Entry<M> {
     model: M,
     epoch: u64,
     born: Instant,
+    /// When the last-used tracker last recorded a use of this key, in
+    /// nanoseconds since the cache's `base`, plus one (0: not known). A hit
+    /// asks the tracker (a lock and a map) only once that is an interval
+    /// old.
+    reported: AtomicU64,
 }
 
 /// A prefix known to have no usable key.
@@ -230,8 +235,9 @@ pub(crate) struct Ticket {
 /// What the cache knows of a key.
 #[derive(Debug)]
 pub(crate) enum Cached<M> {
-    /// Verified, current: the model.
-    Hit(M),
+    /// Verified, current: the model, and the entry when the key is due to
+    /// be recorded as used (see [`KeyCache::lookup`]).
+    Hit(M, Option<DueUse<M>>),
     /// Certainly not usable, as of the current epoch: a different secret for
     /// a prefix whose current key is cached, a cached key that expired, or
     /// a prefix known to have no usable key.
@@ -240,8 +246,20 @@ pub(crate) enum Cached<M> {
     Miss,
 }
 
+/// A cache hit whose key has not been reported to the last-used tracker
+/// for an interval: report it, then [`KeyCache::reported_use`].
+pub(crate) struct DueUse<M>(Arc<Entry<M>>);
+
+impl<M> fmt::Debug for DueUse<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DueUse").finish_non_exhaustive()
+    }
+}
+
 /// Verified keys of model `M`.
 pub(crate) struct KeyCache<M> {
+    /// The origin of [`Entry::reported`].
+    base: Instant,
     entries: quick_cache::sync::Cache<String, Arc<Entry<M>>>,
     absent: quick_cache::sync::Cache<String, Arc<Absent>>,
     prefixes: RwLock<PrefixState>,
@@ -306,6 +324,7 @@ impl<M: AbstractApiKey> KeyCache<M> {
         let max_age = max_age.min(MAX_AGE_LIMIT);
         let feed = FeedKind::of(db);
         Arc::new_cyclic(|me| KeyCache {
+            base: Instant::now(),
             usable,
             me: me.clone(),
             passes: AtomicU64::new(0),
@@ -398,6 +417,7 @@ impl<M: AbstractApiKey> KeyCache<M> {
                                 model: row,
                                 epoch,
                                 born: read,
+                                reported: AtomicU64::new(entry.reported.load(Ordering::Relaxed)),
                             }),
                             true,
                         );
@@ -465,14 +485,23 @@ impl<M: AbstractApiKey> KeyCache<M> {
 
     /// What the cache knows of this full key. Answers only while the feed is
     /// live, from entries of the current epoch younger than `max_age`.
-    pub(crate) fn lookup(&self, prefix: &str, key: &str) -> Cached<M> {
+    /// With `report_every` (the last-used tracker's interval), a hit whose
+    /// key was last reported that long ago or more (or never) carries a
+    /// [`DueUse`].
+    pub(crate) fn lookup(
+        &self,
+        prefix: &str,
+        key: &str,
+        report_every: Option<Duration>,
+    ) -> Cached<M> {
         self.start();
         if !self.freshness.is_live() {
             return Cached::Miss;
         }
         if let Some(entry) = self.entries.get(prefix) {
+            let at = Instant::now();
             if entry.epoch == self.freshness.epoch.load(Ordering::Acquire)
-                && entry.born.elapsed() < self.max_age
+                && at.saturating_duration_since(entry.born) < self.max_age
             {
                 // The row's current hash is the one this digest verified
                 // (legacy hashes are rewritten on first use), so another
@@ -493,7 +522,14 @@ impl<M: AbstractApiKey> KeyCache<M> {
                 {
                     return Cached::Refused;
                 }
-                return Cached::Hit(entry.model.clone());
+                let model = entry.model.clone();
+                let due = report_every.is_some_and(|every| {
+                    let reported = entry.reported.load(Ordering::Relaxed);
+                    reported == 0
+                        || self.since_base(at).saturating_sub(reported)
+                            >= u64::try_from(every.as_nanos()).unwrap_or(u64::MAX)
+                });
+                return Cached::Hit(model, due.then_some(DueUse(entry)));
             }
         }
         if let Some(absent) = self.absent.get(prefix) {
@@ -513,6 +549,18 @@ impl<M: AbstractApiKey> KeyCache<M> {
             }
         }
         Cached::Miss
+    }
+
+    /// Records that the tracker counted a use of the entry's key at `at`
+    /// (its interval runs from there).
+    pub(crate) fn reported_use(&self, due: &DueUse<M>, at: Instant) {
+        due.0.reported.store(self.since_base(at), Ordering::Relaxed);
+    }
+
+    /// `at` in nanoseconds since `base`, plus one (never 0).
+    fn since_base(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX - 1)
+            + 1
     }
 
     /// The prefix set, when it is current: loaded at the current
@@ -704,6 +752,7 @@ impl<M: AbstractApiKey> KeyCache<M> {
                 model: model.clone(),
                 epoch: ticket.epoch,
                 born: Instant::now(),
+                reported: AtomicU64::new(0),
             }),
         );
     }
