@@ -21,7 +21,7 @@
 //!   database) they run on a pooled connection.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, Once, RwLock, Weak};
 use std::time::{Duration, Instant};
@@ -276,15 +276,42 @@ pub(crate) fn run_quiet<T: Send + 'static>(
         })
     };
     if let Some(feed) = feed.filter(|f| f.is_live()) {
+        // 0: waiting, 1: run by the feed, 2: given up by the caller; whoever
+        // moves it from 0 decides, so a write reported as not done is never
+        // done later.
+        let state = Arc::new(AtomicU8::new(0));
         let (tx, rx) = mpsc::channel();
+        let job_state = Arc::clone(&state);
         feed.submit(Box::new(move |conn: &mut DbConnection| {
-            let _ = tx.send(in_transaction(conn));
+            if job_state
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                let _ = tx.send(in_transaction(conn));
+            }
         }));
         drop(feed);
-        return match rx.recv_timeout(FEED_WAIT) {
-            Ok(result) => result.map_err(Error::from),
-            Err(_) => Err(Error::Unavailable(
-                "the cache's change feed did not run the write in time".into(),
+        let answer = match rx.recv_timeout(FEED_WAIT) {
+            Ok(answer) => Some(answer),
+            Err(_) => {
+                if state
+                    .compare_exchange(0, 2, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    return Err(Error::Unavailable(
+                        "the cache's change feed did not run the write in time; \
+                         nothing was written"
+                            .into(),
+                    ));
+                }
+                // The feed has started it: its answer comes.
+                rx.recv().ok()
+            }
+        };
+        return match answer {
+            Some(result) => result.map_err(Error::from),
+            None => Err(Error::Unavailable(
+                "the cache's change feed stopped during the write".into(),
             )),
         };
     }

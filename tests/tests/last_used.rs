@@ -405,6 +405,64 @@ fn a_failed_write_is_queued_again(db: &TestDb) {
     );
 }
 
+/// A quiet write the SQLite feed does not run in time is reported as not
+/// done (`Unavailable`), and is then never done: the feed skips it when it
+/// frees up. (PostgreSQL's quiet writes do not go through the feed.)
+#[test]
+fn sqlite_a_quiet_write_given_up_is_never_run() {
+    let db = TestDb::sqlite();
+    let manager =
+        BaseApiKeyManager::<ApiKey>::new(db.database()).with_cache(Duration::from_secs(3600), 100);
+    let (key, _) = manager.create_key(NewKey::new("before")).expect("create");
+    assert!(manager.settle_cache(Duration::from_secs(10)), "feed live");
+    let prefix = key.prefix().to_owned();
+
+    // A first quiet write holds the feed's thread until released.
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let first = {
+        let manager = manager.clone();
+        let prefix = prefix.clone();
+        std::thread::spawn(move || {
+            manager.write_quietly(move |conn| {
+                use diesel::RunQueryDsl;
+                started_tx.send(()).expect("started");
+                release_rx.recv().expect("released");
+                diesel::sql_query(format!(
+                    "UPDATE api_keys SET name = 'first' WHERE prefix = '{prefix}'"
+                ))
+                .execute(conn)
+            })
+        })
+    };
+    started_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the feed runs the first write");
+
+    // The second waits for the busy feed, gives up, and says so.
+    let sql = format!("UPDATE api_keys SET name = 'second' WHERE prefix = '{prefix}'");
+    let second = manager.write_quietly(move |conn| {
+        use diesel::RunQueryDsl;
+        diesel::sql_query(sql).execute(conn)
+    });
+    assert!(
+        matches!(&second, Err(apikey_core::Error::Unavailable(_))),
+        "{second:?}"
+    );
+
+    release_tx.send(()).expect("release");
+    assert_eq!(first.join().expect("joined").expect("first write"), 1);
+    // The feed polls on (and would run anything still queued) ...
+    assert!(manager.settle_cache(Duration::from_secs(10)));
+    assert!(manager.settle_cache(Duration::from_secs(10)));
+    // ... and the write given up is not among what it ran.
+    let row = manager
+        .find_by_prefix(&prefix)
+        .expect("read")
+        .expect("the key");
+    assert_eq!(row.name(), "first");
+}
+
 backend_tests!(
     a_failed_write_is_queued_again,
     first_use_is_written_off_the_request_path,
