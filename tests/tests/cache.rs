@@ -150,18 +150,40 @@ fn lost_feed_turns_the_cache_off_until_it_is_back(db: &TestDb) {
     assert!(keys.is_valid(&key).expect("valid"));
     assert!(keys.get_cached(&key).is_some());
 
-    db.raw_sql(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE application_name = 'apikey-cache-feed' AND pid <> pg_backend_pid()",
-    )
-    .expect("terminate the feed");
-    // Whether the feed is still reconnecting or already back (and flushed),
-    // the entry made before the loss is never answered again.
+    // The feed's connection is killed and no new connection to this
+    // database is allowed: the feed is lost and stays lost.
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let name = db
+        .url
+        .rsplit('/')
+        .next()
+        .and_then(|tail| tail.split('?').next())
+        .expect("database name")
+        .to_owned();
+    let mut admin =
+        diesel::PgConnection::establish(&apikey_tests::pg_server_url()).expect("admin connection");
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND application_name = 'apikey-cache-feed'"
+        ))
+        .expect("keep the feed out");
     let start = Instant::now();
-    while keys.get_cached(&key).is_some() {
-        assert!(start.elapsed() < SETTLE, "the cache kept answering");
+    while keys.cache_is_live() {
+        assert!(start.elapsed() < SETTLE, "the lost feed was not noticed");
         std::thread::sleep(Duration::from_millis(1));
     }
+    // While it is lost, nothing is answered from the cache.
+    for _ in 0..20 {
+        assert!(!keys.cache_is_live(), "live without a feed");
+        assert!(keys.get_cached(&key).is_none(), "answered without a feed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .expect("let the feed back");
     assert!(keys.settle_cache(SETTLE), "the feed came back");
     assert!(keys.cache_is_live());
     assert!(keys.is_valid(&key).expect("valid"));
@@ -209,7 +231,9 @@ fn malformed_keys_never_reach_the_database(db: &TestDb) {
 /// query), and a key created afterwards with that prefix, by another
 /// connection, is accepted once the feed reports the insert.
 fn absent_prefixes_are_remembered_until_an_insert(db: &TestDb) {
-    let keys = manager(db);
+    // An hour's max_age: only the feed's report of the insert (not the
+    // sweep, nor the entry ageing out) can make the key accepted.
+    let keys = manager(db).with_cache(Duration::from_secs(3600), 1000);
     assert!(keys.settle_cache(SETTLE));
     let prefix = "Absent01";
     let key = format!("{prefix}.{}", "k".repeat(32));
