@@ -208,6 +208,57 @@ fn keys_of_inactive_organizations_are_refused(db: &TestDb) {
     }
 }
 
+/// Once one worker is refused a key (here after the sweep noticed its
+/// organization deactivated: on PostgreSQL that table has no trigger), no
+/// other worker accepts it from what it had cached: the thread that looked
+/// the key up before (and keeps its own copy of the entry) is refused too.
+fn a_refusal_seen_by_one_thread_holds_for_all(db: &TestDb) {
+    let database = app_database(db);
+    add_organization(&database, 1, "Acme");
+    // A 4 s max_age: the sweep runs every 2 s, and this thread's copy made
+    // at once is still young when the sweep drops the entry.
+    let keys = org_keys(&database).with_cache(std::time::Duration::from_secs(4), 100);
+    let (_, acme) = keys.create_key(for_org("acme", 1)).expect("create");
+    let acme = acme.expose_secret().to_owned();
+    assert!(keys.settle_cache(std::time::Duration::from_secs(5)));
+    let wait_for_pass_after = |passes: u64| {
+        let start = std::time::Instant::now();
+        while keys.cache_revalidations() <= passes {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "no revalidation pass"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    };
+    // Right after a sweep (which files the entry again, young), this
+    // thread reads it and keeps its copy.
+    assert!(keys.is_valid(&acme).expect("is_valid"));
+    wait_for_pass_after(keys.cache_revalidations());
+    for _ in 0..3 {
+        assert!(keys.is_valid(&acme).expect("is_valid"));
+    }
+    assert!(keys.get_cached(&acme).is_some(), "cached");
+    let passes = keys.cache_revalidations();
+
+    // Deactivated before the next sweep starts (every 2 s); once that sweep
+    // is done, it has dropped the entry, and the other thread, which has no
+    // copy of its own, is refused.
+    set_active(&database, 1, false);
+    wait_for_pass_after(passes);
+    let other = {
+        let keys = keys.clone();
+        let acme = acme.clone();
+        std::thread::spawn(move || assert!(!keys.is_valid(&acme).expect("is_valid")))
+    };
+    other.join().expect("the other thread saw the refusal");
+    assert!(
+        keys.get_cached(&acme).is_none(),
+        "nothing cached answers it"
+    );
+    assert!(!keys.is_valid(&acme).expect("is_valid"));
+}
+
 /// Deleting an organization deletes its keys (`ON DELETE CASCADE`): they stop
 /// working and are gone from listings.
 fn deleting_an_organization_deletes_its_keys(db: &TestDb) {
@@ -370,6 +421,7 @@ backend_tests!(
     create_key_with_extra_fields,
     key_of_a_missing_organization_is_refused,
     keys_of_inactive_organizations_are_refused,
+    a_refusal_seen_by_one_thread_holds_for_all,
     deleting_an_organization_deletes_its_keys,
     custom_generator_lengths,
     builtin_key_is_not_an_organization_key,
