@@ -494,10 +494,19 @@ fn sweeps_keep_hot_keys_and_known_refusals_past_max_age(db: &TestDb) {
     assert!(!keys.is_valid(gone_key.expose_secret()).expect("is_valid"));
     let queried = lookups.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(queried, 2, "one lookup query each");
+    assert_eq!(keys.cache_prefixes_len(), Some(2), "the prefix set loaded");
     let passes = keys.cache_revalidations();
+    let mut seen = passes;
     let start = Instant::now();
     while start.elapsed() < max_age * 3 || keys.cache_revalidations() < passes + 4 {
         assert!(start.elapsed() < SETTLE * 2, "no sweeps");
+        let now = keys.cache_revalidations();
+        if now != seen {
+            // Each sweep reloads the set before it ages out, so a flood of
+            // never-issued keys never finds the cache without it.
+            seen = now;
+            assert_eq!(keys.cache_prefixes_len(), Some(2), "the set kept current");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(keys.is_valid(good.expose_secret()).expect("is_valid"));
