@@ -20,6 +20,11 @@ use crate::permission::ApiKeyPermission;
 /// plain `BaseApiKeyManager<M>`). Missing or invalid key: 401 with
 /// `WWW-Authenticate: Api-Key`; store unavailable: 503.
 ///
+/// Behind a permission or middleware that already verified the key
+/// ([`crate::RequirePermission`], [`crate::KeyLimits`]) the extractor takes
+/// that key out of the request instead of looking it up again; a second
+/// `HasApiKey` in the same handler looks it up (from the cache).
+///
 /// ```no_run
 /// use actix_web::{get, web, App, HttpServer, Responder};
 /// use apikey_actix::HasApiKey;
