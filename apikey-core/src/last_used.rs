@@ -87,6 +87,8 @@ pub(crate) struct LastUsed {
     started: Once,
     me: Weak<LastUsed>,
     rows_written: AtomicU64,
+    /// Calls of [`LastUsed::touch`] (for tests).
+    touches: AtomicU64,
 }
 
 impl std::fmt::Debug for LastUsed {
@@ -110,6 +112,7 @@ impl LastUsed {
             started: Once::new(),
             me: me.clone(),
             rows_written: AtomicU64::new(0),
+            touches: AtomicU64::new(0),
         })
     }
 
@@ -136,6 +139,7 @@ impl LastUsed {
     /// interval of this key began (the use recorded last, or this one):
     /// the next use to record is one interval after it.
     pub(crate) fn touch(&self, prefix: &str) -> Instant {
+        self.touches.fetch_add(1, Ordering::Relaxed);
         let at = Instant::now();
         let Ok(mut slots) = self.shard(prefix).lock() else {
             return at;
@@ -172,6 +176,11 @@ impl LastUsed {
                 log::warn!("apikey: cannot start the last-used writer ({e}); call flush_last_used");
             }
         });
+    }
+
+    /// Calls of [`LastUsed::touch`] so far (for tests).
+    pub(crate) fn touches(&self) -> u64 {
+        self.touches.load(Ordering::Relaxed)
     }
 
     /// Rows changed by the writes so far (for tests).

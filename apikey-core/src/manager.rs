@@ -450,6 +450,13 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         crate::last_used::run_quiet(&self.db, feed, f)
     }
 
+    /// How many times the last-used tracker was asked to record a use;
+    /// for tests (cache hits ask it once per interval per key).
+    #[doc(hidden)]
+    pub fn __last_used_touches(&self) -> u64 {
+        self.last_used.as_ref().map_or(0, |t| t.touches())
+    }
+
     /// Rows changed by last-used writes so far; for tests.
     #[doc(hidden)]
     pub fn __last_used_rows_written(&self) -> u64 {

@@ -178,6 +178,10 @@ fn written_once_per_interval_under_load(db: &TestDb) {
     let fast: BaseApiKeyManager<ApiKey> =
         BaseApiKeyManager::new(db.database()).with_last_used(short);
     let (_, key) = &made[0];
+    // (Until its feed is up the cache answers nothing: every lookup is a
+    // query, and asks the tracker.)
+    assert!(fast.settle_cache(Duration::from_secs(10)));
+    let asked_before = fast.__last_used_touches();
     let base = touches(db);
     let start = Instant::now();
     while start.elapsed() < Duration::from_millis(700) {
@@ -192,6 +196,14 @@ fn written_once_per_interval_under_load(db: &TestDb) {
     assert!(
         writes <= most,
         "{writes} writes in {elapsed:?}, at most {most}"
+    );
+    // Cache hits ask the tracker once per interval, not on every request.
+    let asked = fast.__last_used_touches() - asked_before;
+    assert!(asked >= 2, "asked {asked} times");
+    assert!(
+        asked as i64 <= 3 * most,
+        "asked {asked} times in {elapsed:?}: at most {} expected",
+        3 * most
     );
 }
 
