@@ -477,6 +477,76 @@ impl apikey_core::UsableKeys<ApiKey> for CountingLookups {
     }
 }
 
+/// Parks the cache's revalidation queries while armed (lookups go through).
+struct ParkedRevalidation {
+    armed: Arc<std::sync::atomic::AtomicBool>,
+    parked: Mutex<mpsc::Sender<()>>,
+    go: Mutex<mpsc::Receiver<()>>,
+}
+
+impl apikey_core::UsableKeys<ApiKey> for ParkedRevalidation {
+    fn find_usable_among(
+        &self,
+        conn: &mut apikey_core::DbConnection,
+        now: chrono::NaiveDateTime,
+        prefixes: &[&str],
+    ) -> diesel::QueryResult<Vec<ApiKey>> {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            let _ = self.parked.lock().expect("lock").send(());
+            let _ = self
+                .go
+                .lock()
+                .expect("lock")
+                .recv_timeout(Duration::from_secs(30));
+        }
+        apikey_core::UsableKeys::<ApiKey>::find_usable_among(
+            &apikey_core::AllUsable,
+            conn,
+            now,
+            prefixes,
+        )
+    }
+}
+
+/// A prefix known absent stops being refused as soon as the feed reports
+/// an insert, before the revalidation pass that follows has re-read it
+/// (held here): the known-absent entry is checked against the feed's
+/// count, not only dropped by the pass.
+fn known_absent_is_stale_at_once_after_an_insert(db: &TestDb) {
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (parked_tx, parked_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel();
+    let keys = manager(db)
+        .with_usable_keys(ParkedRevalidation {
+            armed: Arc::clone(&armed),
+            parked: Mutex::new(parked_tx),
+            go: Mutex::new(go_rx),
+        })
+        .with_cache(Duration::from_secs(3600), 100);
+    assert!(keys.settle_cache(SETTLE));
+    let prefix = "Absent02";
+    let key = format!("{prefix}.{}", "k".repeat(32));
+    assert!(!keys.is_valid(&key).expect("is_valid"));
+    assert_eq!(keys.cache_absent_len(), 1, "remembered as absent");
+
+    armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let hashed = apikey_core::hashers::hash(&key);
+    db.raw_sql(&format!(
+        "INSERT INTO api_keys (prefix, hashed_key, created, name, revoked) \
+         VALUES ('{prefix}', '{hashed}', '2026-01-01 00:00:00', 'late', false)"
+    ))
+    .expect("insert");
+    // The pass the insert called for is held at its first query: the
+    // prefix is still remembered as absent, but no longer current.
+    parked_rx
+        .recv_timeout(SETTLE)
+        .expect("a revalidation pass after the insert");
+    assert_eq!(keys.cache_absent_len(), 1, "not yet re-read");
+    let accepted = keys.is_valid(&key);
+    go_tx.send(()).expect("release the pass");
+    assert!(accepted.expect("is_valid"), "refused from a stale entry");
+}
+
 /// The sweep keeps what the cache knows current past `max_age`: a hot key
 /// and a revoked key's prefix (known to have no usable key) are answered
 /// without a lookup query long after `max_age`, nothing having changed.
@@ -553,6 +623,7 @@ fn no_prefix_set_for_a_table_no_trigger_reports(db: &TestDb) {
 backend_tests!(
     no_prefix_set_for_a_table_no_trigger_reports,
     sweeps_keep_hot_keys_and_known_refusals_past_max_age,
+    known_absent_is_stale_at_once_after_an_insert,
     unrelated_writes_revalidate_instead_of_flushing,
     never_issued_keys_cost_no_query_once_prefixes_are_known,
     revocation_racing_a_lookup_is_not_lost,
