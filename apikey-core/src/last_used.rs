@@ -21,8 +21,7 @@
 //!   database) they run on a pooled connection.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -31,7 +30,7 @@ use diesel::connection::Connection;
 use diesel::prelude::*;
 use diesel::QueryResult;
 
-use crate::cache::Freshness;
+use crate::cache::{FeedRun, Freshness};
 use crate::db::{BackendKind, Database, DbConnection};
 use crate::error::{Error, Result};
 use crate::model::now;
@@ -285,41 +284,12 @@ pub(crate) fn run_quiet<T: Send + 'static>(
         })
     };
     if let Some(feed) = feed.filter(|f| f.is_live()) {
-        // 0: waiting, 1: run by the feed, 2: given up by the caller; whoever
-        // moves it from 0 decides, so a write reported as not done is never
-        // done later.
-        let state = Arc::new(AtomicU8::new(0));
-        let (tx, rx) = mpsc::channel();
-        let job_state = Arc::clone(&state);
-        feed.submit(Box::new(move |conn: &mut DbConnection| {
-            if job_state
-                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                let _ = tx.send(in_transaction(conn));
-            }
-        }));
-        drop(feed);
-        let answer = match rx.recv_timeout(FEED_WAIT) {
-            Ok(answer) => Some(answer),
-            Err(_) => {
-                if state
-                    .compare_exchange(0, 2, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
-                    return Err(Error::Unavailable(
-                        "the cache's change feed did not run the write in time; \
-                         nothing was written"
-                            .into(),
-                    ));
-                }
-                // The feed has started it: its answer comes.
-                rx.recv().ok()
-            }
-        };
-        return match answer {
-            Some(result) => result.map_err(Error::from),
-            None => Err(Error::Unavailable(
+        return match feed.run_on_feed(FEED_WAIT, in_transaction) {
+            FeedRun::Done(result) => result.map_err(Error::from),
+            FeedRun::GaveUp => Err(Error::Unavailable(
+                "the cache's change feed did not run the write in time; nothing was written".into(),
+            )),
+            FeedRun::Stopped => Err(Error::Unavailable(
                 "the cache's change feed stopped during the write".into(),
             )),
         };

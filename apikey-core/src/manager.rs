@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU8, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::QueryResult;
 
-use crate::cache::{Cached, KeyCache, Ticket};
+use crate::cache::{Cached, FeedRun, KeyCache, Ticket};
 use crate::db::{BackendKind, Database, DbConnection};
 use crate::error::{Error, Result};
 use crate::hashers::Verification;
@@ -1228,39 +1227,21 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
             .and_then(|c| c.quiet_feed())
             .filter(|feed| feed.is_live());
         if let Some(feed) = feed {
-            // 0: waiting, 1: run by the feed, 2: given up by the caller;
-            // whoever moves it from 0 decides, so the write runs once.
-            let state = Arc::new(AtomicU8::new(0));
-            let (tx, rx) = std::sync::mpsc::channel();
-            let (job_f, job_state) = (Arc::clone(&f), Arc::clone(&state));
-            feed.submit(Box::new(move |conn: &mut DbConnection| {
-                if job_state
-                    .compare_exchange(0, 1, AtomicOrdering::AcqRel, AtomicOrdering::Acquire)
-                    .is_ok()
-                {
-                    let _ = tx.send(diesel::Connection::transaction(conn, |conn| job_f(conn)));
+            let job_f = Arc::clone(&f);
+            let run = feed.run_on_feed(QUIET_WRITE_WAIT, move |conn: &mut DbConnection| {
+                diesel::Connection::transaction(conn, |conn| job_f(conn))
+            });
+            match run {
+                FeedRun::Done(Ok(value)) => return Ok(value),
+                // Locked: nothing was written; a pooled connection waits longer.
+                FeedRun::Done(Err(e)) if is_locked(&e) => {}
+                FeedRun::Done(Err(e)) => return Err(e.into()),
+                FeedRun::GaveUp => {
+                    return Err(Error::Unavailable(
+                        "the cache's change feed did not run a quota write in time".into(),
+                    ))
                 }
-            }));
-            let answer = match rx.recv_timeout(QUIET_WRITE_WAIT) {
-                Ok(answer) => Some(answer),
-                Err(_) => {
-                    if state
-                        .compare_exchange(0, 2, AtomicOrdering::AcqRel, AtomicOrdering::Acquire)
-                        .is_ok()
-                    {
-                        return Err(Error::Unavailable(
-                            "the cache's change feed did not run a quota write in time".into(),
-                        ));
-                    }
-                    // The feed has started it: its answer comes.
-                    rx.recv().ok()
-                }
-            };
-            match answer {
-                Some(Ok(value)) => return Ok(value),
-                Some(Err(e)) if is_locked(&e) => {}
-                Some(Err(e)) => return Err(e.into()),
-                None => {
+                FeedRun::Stopped => {
                     return Err(Error::Unavailable(
                         "the cache's change feed stopped during a quota write".into(),
                     ))

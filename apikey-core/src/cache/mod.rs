@@ -50,7 +50,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::HashSet;
 use std::fmt;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Once, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -69,6 +69,17 @@ pub(crate) use feed::FeedKind;
 
 /// The longest `max_age` accepted (longer values are clamped to it).
 pub(crate) const MAX_AGE_LIMIT: Duration = Duration::from_secs(24 * 3600);
+
+/// How a job handed to the feed's connection ended
+/// ([`Freshness::run_on_feed`]).
+pub(crate) enum FeedRun<T> {
+    /// It ran: its answer.
+    Done(T),
+    /// The feed did not start it in time: withdrawn, it never runs.
+    GaveUp,
+    /// The feed stopped while it ran (its answer is lost).
+    Stopped,
+}
 
 /// The state shared by a cache and its feed thread.
 pub(crate) struct Freshness {
@@ -111,6 +122,48 @@ impl Freshness {
     pub(crate) fn submit(&self, job: QuietJob) {
         if let Ok(mut jobs) = self.quiet.lock() {
             jobs.push(job);
+        }
+    }
+
+    /// Runs `job` on the feed's connection (before its next poll) and waits
+    /// for its answer. When the feed has not started it within `wait`, it
+    /// is withdrawn and never runs ([`FeedRun::GaveUp`]); once started, it
+    /// is waited for to the end.
+    pub(crate) fn run_on_feed<T: Send + 'static>(
+        &self,
+        wait: Duration,
+        job: impl FnOnce(&mut DbConnection) -> T + Send + 'static,
+    ) -> FeedRun<T> {
+        // 0: waiting, 1: run by the feed, 2: given up by the caller; whoever
+        // moves it from 0 decides, so the job runs at most once, and never
+        // after the caller was told it did not.
+        let state = Arc::new(AtomicU8::new(0));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let job_state = Arc::clone(&state);
+        self.submit(Box::new(move |conn: &mut DbConnection| {
+            if job_state
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                let _ = tx.send(job(conn));
+            }
+        }));
+        let answer = match rx.recv_timeout(wait) {
+            Ok(answer) => Some(answer),
+            Err(_) => {
+                if state
+                    .compare_exchange(0, 2, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    return FeedRun::GaveUp;
+                }
+                // The feed has started it: its answer comes.
+                rx.recv().ok()
+            }
+        };
+        match answer {
+            Some(answer) => FeedRun::Done(answer),
+            None => FeedRun::Stopped,
         }
     }
 
