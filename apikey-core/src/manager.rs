@@ -600,6 +600,13 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         self.cache.as_ref().map_or(0, |c| c.revalidations())
     }
 
+    /// How many times the cache started loading its set of every prefix in
+    /// the table; for tests.
+    #[doc(hidden)]
+    pub fn __prefix_set_loads(&self) -> u64 {
+        self.cache.as_ref().map_or(0, |c| c.prefix_set_loads())
+    }
+
     /// How many prefixes the cache's set of every prefix in the table holds
     /// (`None`: no current set); for tests.
     #[doc(hidden)]

@@ -547,6 +547,59 @@ fn known_absent_is_stale_at_once_after_an_insert(db: &TestDb) {
     assert!(accepted.expect("is_valid"), "refused from a stale entry");
 }
 
+/// The prefix set is loaded when it is due and only then: at the first
+/// lookup that goes to the database, not again while it is current (and
+/// meanwhile, on SQLite, a lookup the cache cannot answer stays on the
+/// calling thread), and once more after an insert the feed reports.
+fn prefix_set_loads_when_due_and_only_then(db: &TestDb) {
+    let keys = manager(db).with_cache(Duration::from_secs(3600), 100);
+    let other = manager(db).without_cache();
+    let (_, a) = other.create_key(NewKey::new("a")).expect("create");
+    let (_, b) = other.create_key(NewKey::new("b")).expect("create");
+    assert!(keys.settle_cache(SETTLE));
+    let never = |i: usize| format!("Nvr{i:05}.{}", "n".repeat(32));
+    assert!(!keys.is_valid(&never(0)).expect("is_valid"));
+    assert_eq!(keys.cache_prefixes_len(), Some(2), "loaded");
+    assert_eq!(keys.__prefix_set_loads(), 1);
+
+    // Current: keys this cache has not seen are looked up without loading
+    // it again.
+    if db.kind == BackendKind::Sqlite {
+        assert!(
+            matches!(keys.try_get_from_key_inline(a.expose_secret()), Some(Ok(_))),
+            "answered inline"
+        );
+    } else {
+        assert!(keys.is_valid(a.expose_secret()).expect("is_valid"));
+    }
+    assert!(keys.is_valid(b.expose_secret()).expect("is_valid"));
+    assert!(!keys.is_valid(&never(1)).expect("is_valid"));
+    assert_eq!(
+        keys.__prefix_set_loads(),
+        1,
+        "not loaded again while current"
+    );
+
+    // An insert elsewhere makes it stale: loaded once more (by the next
+    // lookup that goes to the database, or by the revalidation pass the
+    // insert calls for).
+    let (_, c) = other.create_key(NewKey::new("c")).expect("create");
+    assert!(keys.settle_cache(SETTLE));
+    assert!(keys.is_valid(c.expose_secret()).expect("is_valid"));
+    let start = Instant::now();
+    while keys.cache_prefixes_len() != Some(3) {
+        assert!(
+            start.elapsed() < SETTLE,
+            "not loaded again after the insert: {:?}, {} loads",
+            keys.cache_prefixes_len(),
+            keys.__prefix_set_loads()
+        );
+        assert!(!keys.is_valid(&never(2)).expect("is_valid"));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(keys.__prefix_set_loads(), 2);
+}
+
 /// The sweep keeps what the cache knows current past `max_age`: a hot key
 /// and a revoked key's prefix (known to have no usable key) are answered
 /// without a lookup query long after `max_age`, nothing having changed.
@@ -624,6 +677,7 @@ backend_tests!(
     no_prefix_set_for_a_table_no_trigger_reports,
     sweeps_keep_hot_keys_and_known_refusals_past_max_age,
     known_absent_is_stale_at_once_after_an_insert,
+    prefix_set_loads_when_due_and_only_then,
     unrelated_writes_revalidate_instead_of_flushing,
     never_issued_keys_cost_no_query_once_prefixes_are_known,
     revocation_racing_a_lookup_is_not_lost,

@@ -338,6 +338,8 @@ pub(crate) struct KeyCache<M> {
     me: Weak<KeyCache<M>>,
     /// Revalidation passes completed (for tests).
     passes: AtomicU64,
+    /// Loads of the prefix set started (for tests).
+    loads: AtomicU64,
 }
 
 impl<M> fmt::Debug for KeyCache<M> {
@@ -381,6 +383,7 @@ impl<M: AbstractApiKey> KeyCache<M> {
             usable,
             me: me.clone(),
             passes: AtomicU64::new(0),
+            loads: AtomicU64::new(0),
             entries: quick_cache::sync::Cache::new(capacity),
             absent: quick_cache::sync::Cache::new(capacity),
             prefixes: RwLock::new(PrefixState {
@@ -484,11 +487,7 @@ impl<M: AbstractApiKey> KeyCache<M> {
         self.revalidate_absent(conn)?;
         // A set in use is reloaded before it ages out (a lookup would
         // otherwise reload it, after a burst of queries for unknown keys).
-        let in_use = self
-            .prefixes
-            .read()
-            .is_ok_and(|state| state.current.is_some());
-        if in_use {
+        if self.prefix_set_in_use() {
             self.load_prefixes_after(conn, self.max_age / 2);
         }
         self.passes.fetch_add(1, Ordering::AcqRel);
@@ -627,6 +626,13 @@ impl<M: AbstractApiKey> KeyCache<M> {
             .then(|| Arc::clone(set))
     }
 
+    /// Whether a prefix set was loaded (lookups use it while current).
+    fn prefix_set_in_use(&self) -> bool {
+        self.prefixes
+            .read()
+            .is_ok_and(|state| state.current.is_some())
+    }
+
     /// Whether a lookup that goes to the database should also load the
     /// prefix set: it is not current, and the last load (or count) allows
     /// another now.
@@ -680,6 +686,7 @@ impl<M: AbstractApiKey> KeyCache<M> {
         if !self.prefixes_due_after(refresh_age) {
             return;
         }
+        self.loads.fetch_add(1, Ordering::AcqRel);
         // Read before the query, as a lookup's ticket: an insert the feed
         // reports after this makes the set stale, whenever it committed.
         let epoch = self.freshness.absent_epoch.load(Ordering::Acquire);
@@ -744,6 +751,11 @@ impl<M: AbstractApiKey> KeyCache<M> {
             }));
             state.next_load = next_load;
         }
+    }
+
+    /// Loads of the prefix set started so far (for tests).
+    pub(crate) fn prefix_set_loads(&self) -> u64 {
+        self.loads.load(Ordering::Acquire)
     }
 
     /// How many prefixes the current prefix set holds (`None`: no current set).
@@ -895,7 +907,14 @@ fn revalidation_loop<M: AbstractApiKey>(cache: &Weak<KeyCache<M>>) {
         // (the prefixes known absent and the prefix set are then stale).
         let epoch = cache.freshness.epoch.load(Ordering::Acquire);
         let absent_epoch = cache.freshness.absent_epoch.load(Ordering::Acquire);
-        if done_epoch == Some((epoch, absent_epoch)) && last_pass.elapsed() < cache.max_age / 2 {
+        let pass_due =
+            done_epoch != Some((epoch, absent_epoch)) || last_pass.elapsed() >= cache.max_age / 2;
+        // A set in use that an insert made stale while the spacing between
+        // loads held the pass's own load back is loaded once the spacing
+        // allows, not only at the next sweep (never-issued keys would cost
+        // a query each meanwhile).
+        let set_due = cache.prefix_set_in_use() && cache.prefixes_due_after(cache.max_age / 2);
+        if !pass_due && !set_due {
             continue;
         }
         if conn.is_none() {
@@ -910,6 +929,10 @@ fn revalidation_loop<M: AbstractApiKey>(cache: &Weak<KeyCache<M>>) {
         let Some(c) = conn.as_mut() else {
             continue;
         };
+        if !pass_due {
+            cache.load_prefixes_after(c, cache.max_age / 2);
+            continue;
+        }
         let started = Instant::now();
         match cache.revalidate(c, epoch) {
             Ok(()) => {
