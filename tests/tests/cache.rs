@@ -673,8 +673,66 @@ fn no_prefix_set_for_a_table_no_trigger_reports(db: &TestDb) {
     }
 }
 
+/// A table over the prefix-set limit, or (on PostgreSQL) one without the
+/// notification trigger, goes without the set; that answer stands for a
+/// minute: not counted or checked again at every sweep.
+fn a_table_without_a_set_is_not_recounted_at_every_sweep(db: &TestDb) {
+    let wait_for_sweeps = |passes: u64, keys_passes: &dyn Fn() -> u64| {
+        let start = Instant::now();
+        while keys_passes() < passes + 4 {
+            assert!(start.elapsed() < SETTLE, "no sweeps");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let short = Duration::from_millis(400);
+    let other = manager(db).without_cache();
+    for name in ["a", "b", "c"] {
+        other.create_key(NewKey::new(name)).expect("create");
+    }
+    let limited = manager(db).with_cache(short, 100).__prefix_set_limit(2);
+    assert!(limited.settle_cache(SETTLE));
+    assert!(!limited
+        .is_valid(&format!("Nev00002.{}", "n".repeat(32)))
+        .expect("is_valid"));
+    assert_eq!(limited.cache_prefixes_len(), None, "3 rows > limit 2");
+    assert_eq!(limited.__prefix_set_loads(), 1);
+    wait_for_sweeps(limited.cache_revalidations(), &|| {
+        limited.cache_revalidations()
+    });
+    assert_eq!(
+        limited.__prefix_set_loads(),
+        1,
+        "counted once, not at every sweep"
+    );
+
+    if db.kind == BackendKind::Postgres {
+        db.create_django_table();
+        let django = BaseApiKeyManager::<apikey_core::DjangoApiKey>::new(db.database())
+            .with_cache(short, 100);
+        assert!(django.settle_cache(SETTLE));
+        assert!(!django
+            .is_valid(&format!("Nev00003.{}", "n".repeat(32)))
+            .expect("is_valid"));
+        assert_eq!(
+            django.cache_prefixes_len(),
+            None,
+            "no set without a trigger"
+        );
+        assert_eq!(django.__prefix_set_loads(), 1);
+        wait_for_sweeps(django.cache_revalidations(), &|| {
+            django.cache_revalidations()
+        });
+        assert_eq!(
+            django.__prefix_set_loads(),
+            1,
+            "checked once, not at every sweep"
+        );
+    }
+}
+
 backend_tests!(
     no_prefix_set_for_a_table_no_trigger_reports,
+    a_table_without_a_set_is_not_recounted_at_every_sweep,
     sweeps_keep_hot_keys_and_known_refusals_past_max_age,
     known_absent_is_stale_at_once_after_an_insert,
     prefix_set_loads_when_due_and_only_then,
