@@ -912,8 +912,9 @@ fn revalidation_loop<M: AbstractApiKey>(cache: &Weak<KeyCache<M>>) {
         // A set in use that an insert made stale while the spacing between
         // loads held the pass's own load back is loaded once the spacing
         // allows, not only at the next sweep (never-issued keys would cost
-        // a query each meanwhile).
-        let set_due = cache.prefix_set_in_use() && cache.prefixes_due_after(cache.max_age / 2);
+        // a query each meanwhile). Only staleness counts here: an ageing
+        // set is the sweep's (its pass reloads it).
+        let set_due = cache.prefix_set_in_use() && cache.prefixes_due_after(Duration::MAX);
         if !pass_due && !set_due {
             continue;
         }
@@ -930,7 +931,7 @@ fn revalidation_loop<M: AbstractApiKey>(cache: &Weak<KeyCache<M>>) {
             continue;
         };
         if !pass_due {
-            cache.load_prefixes_after(c, cache.max_age / 2);
+            cache.load_prefixes_after(c, Duration::MAX);
             continue;
         }
         let started = Instant::now();
