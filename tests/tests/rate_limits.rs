@@ -275,8 +275,49 @@ fn quota_exact_under_concurrent_clients(db: &TestDb) {
     });
 }
 
+/// The same budgets when every lookup waits for the database (the cache
+/// off): the middleware's slower path counts exactly like its quick one.
+fn limits_hold_with_the_cache_off(db: &TestDb) {
+    actix_rt::System::new().block_on(async {
+        let keys: BaseApiKeyManager<ApiKey> = BaseApiKeyManager::new(db.database()).without_cache();
+        let (row, key) = keys
+            .create_key(NewKey::new("two").rate_limit(rate("2/h")))
+            .expect("create");
+        let (_, plain) = keys.create_key(NewKey::new("plain")).expect("create");
+        let app = atest::init_service(app(&keys, KeyLimits::in_process())).await;
+        let wrong = format!("{}.{}", row.prefix(), "x".repeat(32));
+        let a = get(&app, &wrong).await;
+        assert_eq!((a.status, a.limit.as_deref()), (401, None), "{a:?}");
+        let answers = [
+            get(&app, key.expose_secret()).await,
+            get(&app, key.expose_secret()).await,
+            get(&app, key.expose_secret()).await,
+        ];
+        assert_eq!(statuses(&answers), [200, 200, 429]);
+        assert_eq!(
+            answers[0].body,
+            row.prefix(),
+            "the handler ran with the key"
+        );
+        assert_eq!(
+            answers
+                .iter()
+                .map(|a| (a.limit.as_deref(), a.remaining.as_deref()))
+                .collect::<Vec<_>>(),
+            [
+                (Some("2"), Some("1")),
+                (Some("2"), Some("0")),
+                (Some("2"), Some("0"))
+            ]
+        );
+        let a = get(&app, plain.expose_secret()).await;
+        assert_eq!((a.status, a.limit.as_deref()), (200, None), "{a:?}");
+    });
+}
+
 backend_tests!(
     burst_counted_exactly,
+    limits_hold_with_the_cache_off,
     refused_keys_consume_nothing,
     default_rate_for_keys_without_one,
     quota_exhausted_is_a_distinct_refusal,

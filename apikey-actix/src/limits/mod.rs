@@ -70,6 +70,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
 use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
@@ -210,6 +211,14 @@ impl<S, M> std::fmt::Debug for KeyLimitsMiddleware<S, M> {
     }
 }
 
+/// [`KeyLimits::check_now`]: the answer, or the Redis store to ask (a
+/// handle on its shared connection).
+enum Check {
+    Now(Checked),
+    #[cfg(feature = "redis")]
+    Redis(RedisStore, RateLimit),
+}
+
 /// The store's answer for one request.
 enum Checked {
     /// No limit applies, or the store could not answer and that is
@@ -221,19 +230,22 @@ enum Checked {
 }
 
 impl<M: AbstractApiKey> KeyLimits<M> {
-    async fn check(&self, key: &M) -> Checked {
+    /// The store's answer, at once when it can be had without waiting (no
+    /// limit applies, or the in-process store).
+    fn check_now(&self, key: &M) -> Check {
         let Some(limit) = key.rate_limit().or(self.default_rate) else {
-            return Checked::Unlimited;
+            return Check::Now(Checked::Unlimited);
         };
-        let mut id = String::with_capacity(M::TABLE_NAME.len() + 1 + key.prefix().len());
-        id.push_str(M::TABLE_NAME);
-        id.push(':');
-        id.push_str(key.prefix());
-        let outcome: Result<Outcome, String> = match &self.store {
-            Store::InProcess(store) => Ok(store.check(&id, limit)),
+        match &self.store {
+            Store::InProcess(store) => {
+                Check::Now(self.judge(Ok(store.check(&budget_id(key), limit)), limit))
+            }
             #[cfg(feature = "redis")]
-            Store::Redis(store) => store.check(&id, limit).await,
-        };
+            Store::Redis(store) => Check::Redis(store.clone(), limit),
+        }
+    }
+
+    fn judge(&self, outcome: Result<Outcome, String>, limit: RateLimit) -> Checked {
         match outcome {
             Ok(o) if o.allowed => Checked::Allowed(o.numbers(limit)),
             Ok(o) => Checked::Refused(o.numbers(limit)),
@@ -257,6 +269,15 @@ impl<M: AbstractApiKey> KeyLimits<M> {
     }
 }
 
+/// The key's budget in the store: `<table>:<prefix>`.
+fn budget_id<M: AbstractApiKey>(key: &M) -> String {
+    let mut id = String::with_capacity(M::TABLE_NAME.len() + 1 + key.prefix().len());
+    id.push_str(M::TABLE_NAME);
+    id.push(':');
+    id.push_str(key.prefix());
+    id
+}
+
 /// Writes the `RateLimit-*` fields (a refusal's `Retry-After` comes with
 /// its [`Denial`]).
 fn add_fields(headers: &mut HeaderMap, n: Numbers, limit_policy: Option<String>) {
@@ -277,6 +298,21 @@ fn policy<M: AbstractApiKey>(key: &M, default: Option<RateLimit>) -> Option<Stri
         .map(|l| format!("{};w={}", l.count(), l.period().duration().as_secs()))
 }
 
+/// A refusal by [`KeyLimits`]: the guard's error response, with the
+/// `RateLimit-*` fields when the store gave numbers.
+fn refuse<B>(
+    req: ServiceRequest,
+    denial: Denial,
+    fields: Option<Numbers>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error> {
+    let err = AuthError::new(denial, ApiKeyConfig::of(req.request()));
+    let mut res = actix_web::ResponseError::error_response(&err);
+    if let Some(n) = fields {
+        add_fields(res.headers_mut(), n, None);
+    }
+    Ok(req.into_response(res).map_into_right_body())
+}
+
 impl<S, B, M> Service<ServiceRequest> for KeyLimitsMiddleware<S, M>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
@@ -285,61 +321,188 @@ where
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Error>>>>;
+    type Future = KeyLimitsFuture<S::Future, B>;
 
     actix_web::dev::forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let service = Rc::clone(&self.service);
-        let limits = Rc::clone(&self.limits);
-        let key = lookup::lookup::<M>(req.request());
-        Box::pin(async move {
+        // What can be decided at once (a cached key, the in-process store,
+        // no quota) is, with no allocation: the common request.
+        let key = match lookup::start::<M>(req.request()) {
             // No usable key: the guard answers; nothing is counted.
-            let Ok(key) = key.await else {
-                return service
-                    .call(req)
-                    .await
-                    .map(ServiceResponse::map_into_left_body);
-            };
-            let refuse = |req: ServiceRequest, denial: Denial, fields: Option<Numbers>| {
-                let err = AuthError::new(denial, ApiKeyConfig::of(req.request()));
-                let mut res = actix_web::ResponseError::error_response(&err);
-                if let Some(n) = fields {
-                    add_fields(res.headers_mut(), n, None);
-                }
-                Ok(req.into_response(res).map_into_right_body())
-            };
-            let numbers = match limits.check(&key).await {
-                Checked::Unlimited => None,
-                Checked::Allowed(n) => Some(n),
-                Checked::Refused(n) => {
-                    let denial = Denial::RateLimited {
-                        retry_after: u32::try_from(n.retry_after).unwrap_or(u32::MAX),
-                    };
-                    return refuse(req, denial, Some(n));
-                }
-                Checked::Unavailable => return refuse(req, Denial::Unavailable, None),
-            };
-            if M::HAS_QUOTA && key.remaining_uses().is_some() {
-                let Some(manager) = lookup::manager_of::<M>(req.request()) else {
-                    return refuse(req, Denial::Internal, None);
-                };
-                let row = key.clone();
-                match lookup::blocking(move || manager.use_quota(&row)).await {
-                    Ok(QuotaUse::Exhausted) => {
-                        return refuse(req, Denial::QuotaExhausted, numbers);
+            lookup::Lookup::Done(Err(_)) => {
+                return KeyLimitsFuture::call(self.service.call(req), None)
+            }
+            lookup::Lookup::Done(Ok(key)) => key,
+            lookup::Lookup::Pending(key) => {
+                let service = Rc::clone(&self.service);
+                let limits = Rc::clone(&self.limits);
+                return KeyLimitsFuture::boxed(async move {
+                    match key.await {
+                        Ok(key) => limit(service, limits, req, key).await,
+                        Err(_) => service
+                            .call(req)
+                            .await
+                            .map(ServiceResponse::map_into_left_body),
                     }
-                    Ok(_) => {}
-                    Err(denial) => return refuse(req, denial, None),
+                });
+            }
+        };
+        let wait = |req, key| {
+            let (service, limits) = (Rc::clone(&self.service), Rc::clone(&self.limits));
+            KeyLimitsFuture::boxed(limit(service, limits, req, key))
+        };
+        // A quota takes a write: counted (rate first) by `limit`.
+        if M::HAS_QUOTA && key.remaining_uses().is_some() {
+            return wait(req, key);
+        }
+        match self.limits.check_now(&key) {
+            Check::Now(Checked::Unlimited) => {
+                req.extensions_mut().insert(Verified(key));
+                KeyLimitsFuture::call(self.service.call(req), None)
+            }
+            Check::Now(Checked::Allowed(n)) => {
+                let policy = policy(&key, self.limits.default_rate);
+                req.extensions_mut().insert(Verified(key));
+                KeyLimitsFuture::call(self.service.call(req), Some((n, policy)))
+            }
+            Check::Now(Checked::Refused(n)) => {
+                let retry_after = u32::try_from(n.retry_after).unwrap_or(u32::MAX);
+                KeyLimitsFuture::done(refuse(req, Denial::RateLimited { retry_after }, Some(n)))
+            }
+            Check::Now(Checked::Unavailable) => {
+                KeyLimitsFuture::done(refuse(req, Denial::Unavailable, None))
+            }
+            // Asking Redis counts nothing until `limit` does.
+            #[cfg(feature = "redis")]
+            Check::Redis(..) => wait(req, key),
+        }
+    }
+}
+
+/// The rest of [`KeyLimitsMiddleware::call`] for a verified key when it
+/// has to wait: Redis, the quota's write, a lookup in the database.
+async fn limit<S, B, M>(
+    service: Rc<S>,
+    limits: Rc<KeyLimits<M>>,
+    req: ServiceRequest,
+    key: M,
+) -> Result<ServiceResponse<EitherBody<B>>, Error>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: 'static,
+    M: AbstractApiKey,
+{
+    #[allow(clippy::infallible_destructuring_match)] // without the `redis` feature
+    let checked = match limits.check_now(&key) {
+        Check::Now(checked) => checked,
+        #[cfg(feature = "redis")]
+        Check::Redis(store, limit) => {
+            limits.judge(store.check(&budget_id(&key), limit).await, limit)
+        }
+    };
+    let numbers = match checked {
+        Checked::Unlimited => None,
+        Checked::Allowed(n) => Some(n),
+        Checked::Refused(n) => {
+            let retry_after = u32::try_from(n.retry_after).unwrap_or(u32::MAX);
+            return refuse(req, Denial::RateLimited { retry_after }, Some(n));
+        }
+        Checked::Unavailable => return refuse(req, Denial::Unavailable, None),
+    };
+    if M::HAS_QUOTA && key.remaining_uses().is_some() {
+        let Some(manager) = lookup::manager_of::<M>(req.request()) else {
+            return refuse(req, Denial::Internal, None);
+        };
+        let row = key.clone();
+        match lookup::blocking(move || manager.use_quota(&row)).await {
+            Ok(QuotaUse::Exhausted) => {
+                return refuse(req, Denial::QuotaExhausted, numbers);
+            }
+            Ok(_) => {}
+            Err(denial) => return refuse(req, denial, None),
+        }
+    }
+    let policy = numbers.map(|_| policy(&key, limits.default_rate));
+    req.extensions_mut().insert(Verified(key));
+    let mut res = service.call(req).await?;
+    if let Some(n) = numbers {
+        add_fields(res.headers_mut(), n, policy.flatten());
+    }
+    Ok(res.map_into_left_body())
+}
+
+type Response<B> = Result<ServiceResponse<EitherBody<B>>, Error>;
+
+pin_project_lite::pin_project! {
+    /// The future of [`KeyLimitsMiddleware`]: the inner service's own
+    /// future when the limits were decided at once (no allocation), an
+    /// answer already made (a refusal), or a boxed future when something
+    /// had to be waited for (Redis, a quota, a lookup in the database).
+    pub struct KeyLimitsFuture<F, B> {
+        #[pin]
+        state: State<F, B>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        Call { #[pin] fut: F, fields: Option<(Numbers, Option<String>)> },
+        Done { response: Option<Response<B>> },
+        Boxed { fut: Pin<Box<dyn Future<Output = Response<B>>>> },
+    }
+}
+
+impl<F, B> KeyLimitsFuture<F, B> {
+    fn call(fut: F, fields: Option<(Numbers, Option<String>)>) -> Self {
+        KeyLimitsFuture {
+            state: State::Call { fut, fields },
+        }
+    }
+
+    fn done(response: Response<B>) -> Self {
+        KeyLimitsFuture {
+            state: State::Done {
+                response: Some(response),
+            },
+        }
+    }
+
+    fn boxed(fut: impl Future<Output = Response<B>> + 'static) -> Self {
+        KeyLimitsFuture {
+            state: State::Boxed { fut: Box::pin(fut) },
+        }
+    }
+}
+
+impl<F, B> std::fmt::Debug for KeyLimitsFuture<F, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyLimitsFuture")
+    }
+}
+
+impl<F, B> Future for KeyLimitsFuture<F, B>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+{
+    type Output = Response<B>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Call { fut, fields } => {
+                let mut res = ready!(fut.poll(cx))?;
+                if let Some((n, policy)) = fields.take() {
+                    add_fields(res.headers_mut(), n, policy);
                 }
+                Poll::Ready(Ok(res.map_into_left_body()))
             }
-            let policy = numbers.map(|_| policy(&key, limits.default_rate));
-            req.extensions_mut().insert(Verified(key));
-            let mut res = service.call(req).await?;
-            if let Some(n) = numbers {
-                add_fields(res.headers_mut(), n, policy.flatten());
-            }
-            Ok(res.map_into_left_body())
-        })
+            StateProj::Done { response } => match response.take() {
+                Some(response) => Poll::Ready(response),
+                // Polled again after it answered.
+                None => Poll::Pending,
+            },
+            StateProj::Boxed { fut } => fut.as_mut().poll(cx),
+        }
     }
 }
