@@ -77,8 +77,8 @@ pub use extractor::HasApiKey;
 pub use extractor::HasApiKeyFuture;
 #[cfg(feature = "redis")]
 pub use limits::RedisStore;
-pub use limits::{KeyLimits, KeyLimitsMiddleware, WhenUnavailable};
-pub use middleware::{RequirePermission, RequirePermissionMiddleware};
+pub use limits::{KeyLimits, KeyLimitsFuture, KeyLimitsMiddleware, WhenUnavailable};
+pub use middleware::{RequirePermission, RequirePermissionFuture, RequirePermissionMiddleware};
 pub use parser::{AuthorizationParser, FirstOf, HeaderParser, KeyParser};
 pub use permission::{
     AllOf, AllowAny, And, AnyOf, ApiKeyPermission, Authenticated, FnPermission, IsAuthenticated,

@@ -4,6 +4,7 @@
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{ready, Context, Poll};
 
 use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
@@ -11,7 +12,7 @@ use actix_web::Error;
 
 use crate::config::ApiKeyConfig;
 use crate::error::AuthError;
-use crate::permission::{settle, Permission};
+use crate::permission::{settle, Permission, PermissionFuture};
 
 /// Middleware refusing every request that `P` refuses.
 ///
@@ -83,28 +84,96 @@ where
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Error>>>>;
+    type Future = RequirePermissionFuture<S, P>;
 
     actix_web::dev::forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let check = self.permission.check(req.request());
-        let challenge = self.permission.challenge();
-        let service = Rc::clone(&self.service);
-        Box::pin(async move {
-            match check.await {
-                Ok(()) => service
-                    .call(req)
-                    .await
-                    .map(ServiceResponse::map_into_left_body),
-                Err(denial) => {
-                    let denial = settle(req.request(), denial);
-                    let err = AuthError::new(denial, ApiKeyConfig::of(req.request()))
-                        .with_challenge(challenge);
-                    let res = actix_web::ResponseError::error_response(&err);
-                    Ok(req.into_response(res).map_into_right_body())
+        RequirePermissionFuture {
+            state: State::Checking {
+                check: self.permission.check(req.request()),
+                req: Some(req),
+                service: Rc::clone(&self.service),
+                permission: Rc::clone(&self.permission),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`RequirePermissionMiddleware`]: the permission's
+    /// check, then the inner service's own future (not boxed again).
+    pub struct RequirePermissionFuture<S: Service<ServiceRequest>, P> {
+        #[pin]
+        state: State<S, S::Future, P>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<S, F, P> {
+        Checking {
+            check: PermissionFuture,
+            req: Option<ServiceRequest>,
+            service: Rc<S>,
+            permission: Rc<P>,
+        },
+        Calling { #[pin] fut: F },
+        Refused,
+    }
+}
+
+impl<S: Service<ServiceRequest>, P> std::fmt::Debug for RequirePermissionFuture<S, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequirePermissionFuture")
+    }
+}
+
+impl<S, B, P> Future for RequirePermissionFuture<S, P>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    P: Permission,
+{
+    type Output = Result<ServiceResponse<EitherBody<B>>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Checking {
+                    check,
+                    req,
+                    service,
+                    permission,
+                } => {
+                    let outcome = ready!(check.as_mut().poll(cx));
+                    // Taken once: the state changes right after.
+                    let Some(req) = req.take() else {
+                        return Poll::Pending;
+                    };
+                    match outcome {
+                        Ok(()) => {
+                            let fut = service.call(req);
+                            state.set(State::Calling { fut });
+                        }
+                        Err(denial) => {
+                            let denial = settle(req.request(), denial);
+                            let err = AuthError::new(denial, ApiKeyConfig::of(req.request()))
+                                .with_challenge(permission.challenge());
+                            let res = actix_web::ResponseError::error_response(&err);
+                            state.set(State::Refused);
+                            return Poll::Ready(Ok(req.into_response(res).map_into_right_body()));
+                        }
+                    }
                 }
+                StateProj::Calling { fut } => {
+                    return fut
+                        .poll(cx)
+                        .map(|res| res.map(ServiceResponse::map_into_left_body));
+                }
+                // Polled again after it answered.
+                StateProj::Refused => return Poll::Pending,
             }
-        })
+        }
     }
 }
