@@ -190,6 +190,26 @@ fn lost_feed_turns_the_cache_off_until_it_is_back(db: &TestDb) {
     assert!(keys.get_cached(&key).is_some(), "caching again");
 }
 
+/// The cache's settings are bounded (`max_age` at most a day, capacity at
+/// least one), kept when the definition of usable keys is replaced, and
+/// shown by the manager's `Debug` with the feed's state (and no key).
+fn cache_settings_bounded_kept_and_shown(db: &TestDb) {
+    let keys = manager(db).with_cache(Duration::from_secs(3 * 24 * 3600), 0);
+    let shown = format!("{keys:?}");
+    assert!(shown.contains("max_age: 86400s, capacity: 1,"), "{shown}");
+    let keys = manager(db)
+        .with_cache(Duration::from_secs(7200), 5)
+        .with_usable_keys(apikey_core::AllUsable);
+    assert!(keys.settle_cache(SETTLE));
+    let (_, key) = keys.create_key(NewKey::new("shown")).expect("create");
+    assert!(keys.is_valid(key.expose_secret()).expect("valid"));
+    let shown = format!("{keys:?}");
+    assert!(shown.contains("max_age: 7200s, capacity: 5,"), "{shown}");
+    assert!(shown.contains("live: true"), "{shown}");
+    assert!(!shown.contains(key.expose_secret()), "{shown}");
+    assert!(!shown.contains(&key.expose_secret()[9..]), "{shown}");
+}
+
 /// A key the generator cannot have made is refused before any query: even
 /// with the database down, the answer is "invalid", not "unavailable".
 /// (No test database: the store is one that cannot be reached.)
@@ -732,6 +752,7 @@ fn a_table_without_a_set_is_not_recounted_at_every_sweep(db: &TestDb) {
 }
 
 backend_tests!(
+    cache_settings_bounded_kept_and_shown,
     no_prefix_set_for_a_table_no_trigger_reports,
     a_table_without_a_set_is_not_recounted_at_every_sweep,
     sweeps_keep_hot_keys_and_known_refusals_past_max_age,

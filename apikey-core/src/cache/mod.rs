@@ -348,7 +348,7 @@ impl<M> fmt::Debug for KeyCache<M> {
             .field("max_age", &self.max_age)
             .field("capacity", &self.capacity)
             .field("feed", &self.feed)
-            .field("live", &self.freshness.is_live())
+            .field("freshness", &self.freshness)
             .finish()
     }
 }
