@@ -29,7 +29,11 @@ files=(
   apikey-actix/src/admin/csrf.rs    # the admin's CSRF tokens
   apikey-actix/src/admin/basic.rs   # the admin's Basic auth
   apikey-core/src/cache/mod.rs      # the verification cache
+  apikey-core/src/cache/feed.rs     # the cache's change feed
   apikey-core/src/manager.rs        # lookup and revoke
+  apikey-actix/src/lookup.rs        # the guards' one lookup, errors to 401/503
+  apikey-actix/src/extractor.rs     # HasApiKey
+  apikey-actix/src/middleware.rs    # RequirePermission
 )
 [ $# -gt 0 ] && files=("$@")
 

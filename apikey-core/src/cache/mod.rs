@@ -286,7 +286,6 @@ pub(crate) struct Ticket {
 }
 
 /// What the cache knows of a key.
-#[derive(Debug)]
 pub(crate) enum Cached<M> {
     /// Verified, current: the model, and the entry when the key is due to
     /// be recorded as used (see [`KeyCache::lookup`]).
@@ -302,12 +301,6 @@ pub(crate) enum Cached<M> {
 /// A cache hit whose key has not been reported to the last-used tracker
 /// for an interval: report it, then [`KeyCache::reported_use`].
 pub(crate) struct DueUse<M>(Arc<Entry<M>>);
-
-impl<M> fmt::Debug for DueUse<M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DueUse").finish_non_exhaustive()
-    }
-}
 
 /// Verified keys of model `M`.
 pub(crate) struct KeyCache<M> {
