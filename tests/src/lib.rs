@@ -257,6 +257,23 @@ macro_rules! backend_tests {
     };
 }
 
+/// Declares each listed `fn name(db: &TestDb)` as one test,
+/// `postgres_only::name`, for what only PostgreSQL has (its change feed,
+/// its server): no SQLite twin that would pass without testing anything.
+#[macro_export]
+macro_rules! postgres_tests {
+    ($($name:ident),* $(,)?) => {
+        mod postgres_only {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&$crate::TestDb::postgres());
+                }
+            )*
+        }
+    };
+}
+
 /// The README's Rust snippets, compiled (and the runnable ones run) as doc
 /// tests, with the dependencies the README lists. `migrations/sqlite/` is
 /// what its custom-model program embeds: `apikey scaffold` output.

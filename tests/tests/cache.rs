@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use apikey_core::{AbstractApiKey, ApiKey, BackendKind, BaseApiKeyManager, Error, NewKey};
-use apikey_tests::{backend_tests, TestDb};
+use apikey_tests::{backend_tests, postgres_tests, TestDb};
 
 const SETTLE: Duration = Duration::from_secs(5);
 
@@ -140,9 +140,6 @@ fn only_verified_keys_enter_and_hot_keys_stay(db: &TestDb) {
 /// PostgreSQL: the listener's connection is killed; the cache stops
 /// answering (fail fresh), comes back, and starts caching again.
 fn lost_feed_turns_the_cache_off_until_it_is_back(db: &TestDb) {
-    if db.kind != BackendKind::Postgres {
-        return;
-    }
     let keys = manager(db);
     let (_, key) = keys.create_key(NewKey::new("feed")).expect("create");
     let key = key.expose_secret().to_owned();
@@ -763,8 +760,63 @@ backend_tests!(
     revocation_racing_a_lookup_is_not_lost,
     revocation_elsewhere_reaches_every_cache,
     only_verified_keys_enter_and_hot_keys_stay,
-    lost_feed_turns_the_cache_off_until_it_is_back,
     absent_prefixes_are_remembered_until_an_insert,
     inline_lookups_where_they_cannot_wait,
     opt_out,
+);
+
+/// PostgreSQL's feed has two sources, the change counter the trigger keeps
+/// (polled: never late) and the trigger's notifications (for tables whose
+/// trigger has no counter); each alone is heard, and each tells an insert
+/// (prefixes known absent go stale, cached keys stay current) from any
+/// other change (cached keys go stale too). The revalidation pass each one
+/// starts is held at its first query, so what the feed did is seen before
+/// the pass repairs it.
+fn each_feed_source_alone_is_heard(db: &TestDb) {
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (parked_tx, parked_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel();
+    let keys = manager(db)
+        .with_usable_keys(ParkedRevalidation {
+            armed: Arc::clone(&armed),
+            parked: Mutex::new(parked_tx),
+            go: Mutex::new(go_rx),
+        })
+        .with_cache(Duration::from_secs(3600), 100);
+    let (_, key) = manager(db)
+        .without_cache()
+        .create_key(NewKey::new("heard"))
+        .expect("create");
+    let key = key.expose_secret().to_owned();
+    assert!(keys.settle_cache(SETTLE));
+    let sources = [
+        (
+            "UPDATE apikey_change_counter SET changes = changes + 1 WHERE id = 1",
+            false,
+        ),
+        (
+            "UPDATE apikey_change_counter SET inserts = inserts + 1 WHERE id = 1",
+            true,
+        ),
+        ("NOTIFY apikey_changes, 'api_keys UPDATE'", false),
+        ("NOTIFY apikey_changes, 'api_keys INSERT'", true),
+    ];
+    for (sql, insert_only) in sources {
+        assert!(keys.is_valid(&key).expect("valid"));
+        assert!(keys.get_cached(&key).is_some(), "cached before {sql}");
+        armed.store(true, std::sync::atomic::Ordering::SeqCst);
+        db.raw_sql(sql).expect(sql);
+        parked_rx
+            .recv_timeout(SETTLE)
+            .unwrap_or_else(|_| panic!("no revalidation pass after {sql}"));
+        let still_cached = keys.get_cached(&key).is_some();
+        go_tx.send(()).expect("release the pass");
+        assert_eq!(still_cached, insert_only, "after {sql}");
+        assert!(keys.settle_cache(SETTLE));
+    }
+}
+
+postgres_tests!(
+    lost_feed_turns_the_cache_off_until_it_is_back,
+    each_feed_source_alone_is_heard,
 );
