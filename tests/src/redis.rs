@@ -2,10 +2,10 @@
 //! 127.0.0.1, its own folder, no persistence; stopped (killed) when dropped.
 //!
 //! Without a `redis-server` (Debian's `redis-server` package, which
-//! `scripts/install-deps.sh` installs): under CI (`CI=true`) or with
-//! `APIKEY_REQUIRE_REDIS=1` (set by `scripts/test.sh`) the test fails;
-//! otherwise [`RedisServer::start`] says so on stderr and returns `None`,
-//! and the test returns early.
+//! `scripts/install-deps.sh` installs) the test fails with a message that
+//! says how to install it, or how to leave the Redis tests out (`cargo test
+//! -- --skip redis`: every such test has `redis` in its name): never a
+//! pass that tested nothing.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -24,12 +24,6 @@ pub struct RedisServer {
     /// `redis://127.0.0.1:<port>/`.
     pub url: String,
     dir: tempfile::TempDir,
-}
-
-fn required() -> bool {
-    let set =
-        |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-    set("CI") || set("APIKEY_REQUIRE_REDIS")
 }
 
 fn binary() -> Option<String> {
@@ -62,25 +56,19 @@ fn pong(port: u16) -> bool {
 }
 
 impl RedisServer {
-    /// Starts a server, or `None` when there is no `redis-server` and none
-    /// is required (see the module docs).
+    /// Starts a server.
     ///
     /// # Panics
-    /// When `redis-server` is missing and required, or does not start.
-    pub fn start() -> Option<Self> {
-        let Some(_) = binary() else {
-            if required() {
-                panic!(
-                    "redis-server not found (CI=true or APIKEY_REQUIRE_REDIS=1): install it \
-                     with scripts/install-deps.sh (Debian's redis-server package)"
-                );
-            }
-            eprintln!(
-                "SKIPPED: redis-server not found; install it with scripts/install-deps.sh \
-                 (scripts/test.sh and CI require it)"
+    /// When there is no `redis-server` (with how to install it, or skip
+    /// the Redis tests), or it does not start.
+    pub fn start() -> Self {
+        if binary().is_none() {
+            panic!(
+                "this Redis test needs redis-server: install it with scripts/install-deps.sh \
+                 (Debian's redis-server package; scripts/test.sh and CI have it), or leave \
+                 the Redis tests out: cargo test -- --skip redis"
             );
-            return None;
-        };
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         let mut server = RedisServer {
             child: None,
@@ -94,7 +82,7 @@ impl RedisServer {
             server.port = free_port();
             server.url = format!("redis://127.0.0.1:{}/", server.port);
             if server.run() {
-                return Some(server);
+                return server;
             }
         }
         panic!("redis-server did not start (5 ports tried)");

@@ -107,10 +107,8 @@ where
 }
 
 #[test]
-fn burst_exact_on_one_server() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
+fn redis_burst_exact_on_one_server() {
+    let redis = RedisServer::start();
     let db = TestDb::sqlite();
     actix_rt::System::new().block_on(async {
         let (keys, limits) = server(&db, &redis);
@@ -140,10 +138,8 @@ fn burst_exact_on_one_server() {
 }
 
 #[test]
-fn two_servers_share_one_limit() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
+fn redis_two_servers_share_one_limit() {
+    let redis = RedisServer::start();
     let db = TestDb::sqlite();
     actix_rt::System::new().block_on(async {
         let (keys_a, limits_a) = server(&db, &redis);
@@ -205,10 +201,8 @@ fn two_servers_share_one_limit() {
 }
 
 #[test]
-fn refused_keys_consume_nothing() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
+fn redis_refused_keys_consume_nothing() {
+    let redis = RedisServer::start();
     let db = TestDb::sqlite();
     actix_rt::System::new().block_on(async {
         let (keys, limits) = server(&db, &redis);
@@ -232,9 +226,7 @@ fn refused_keys_consume_nothing() {
 
 #[test]
 fn redis_stopped_mid_run() {
-    let Some(mut redis) = RedisServer::start() else {
-        return;
-    };
+    let mut redis = RedisServer::start();
     logs();
     let db = TestDb::sqlite();
     actix_rt::System::new().block_on(async {
