@@ -54,6 +54,7 @@
 //! - Features `sqlite` and `postgres` (both default) select apikey-core's
 //!   backends: `default-features = false, features = ["sqlite"]` for an
 //!   application without PostgreSQL (no libpq linked).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 

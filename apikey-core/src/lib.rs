@@ -57,6 +57,7 @@
 //! [`Migrations`] (an application's own, and the built-in table's only when
 //! asked), and [`ApiKeyModel`](derive@ApiKeyModel) for custom key models
 //! (with [`scaffold`] for their migrations).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 

@@ -26,10 +26,10 @@
 //! # }
 //! ```
 //!
-//! With a `RequirePermission` on the same route, wrap the limits first
-//! (`.wrap(limits).wrap(RequirePermission::new(p))`: actix runs the last
-//! `.wrap` first), so a request the permission refuses takes no budget or
-//! use. Without a registered manager every request it sees is a 500.
+//! With a `RequirePermission` on the same route, call `.wrap(limits)`
+//! before `.wrap(RequirePermission::new(p))` (actix runs the last `.wrap`
+//! first, so the permission runs before the limits): a request the
+//! permission refuses takes no budget or use. Without a registered manager every request it sees is a 500.
 //!
 //! For each request with a usable key of model `M` (looked up once: the
 //! handler's [`crate::HasApiKey`] reuses it):
