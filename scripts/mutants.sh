@@ -24,6 +24,8 @@ fi
 files=(
   apikey-core/src/hashers.rs        # the stored hash formats, legacy PBKDF2
   apikey-core/src/key.rs            # key generation, splitting, shape checks
+  apikey-core/src/branded.rs        # branded keys: brand, checksum, shape
+  apikey-core/src/legacy.rs         # bounds on legacy PBKDF2 checks
   apikey-actix/src/parser.rs        # where the key is read from
   apikey-actix/src/permission.rs    # permissions and their combinators
   apikey-actix/src/admin/csrf.rs    # the admin's CSRF tokens
