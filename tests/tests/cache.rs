@@ -526,28 +526,60 @@ impl apikey_core::UsableKeys<ApiKey> for ParkedRevalidation {
     }
 }
 
+/// The handle on a manager whose revalidation passes can be held: `arm`,
+/// then `parked` waits until the next pass is held at its first query, and
+/// `release` lets it go on.
+struct HeldPasses {
+    armed: Arc<std::sync::atomic::AtomicBool>,
+    parked: mpsc::Receiver<()>,
+    go: mpsc::Sender<()>,
+}
+
+impl HeldPasses {
+    /// A manager with an hour-long `max_age` (only the feed makes entries
+    /// stale) and the handle that holds its passes.
+    fn manager(db: &TestDb) -> (BaseApiKeyManager<ApiKey>, HeldPasses) {
+        let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (parked_tx, parked) = mpsc::channel();
+        let (go, go_rx) = mpsc::channel();
+        let keys = manager(db)
+            .with_usable_keys(ParkedRevalidation {
+                armed: Arc::clone(&armed),
+                parked: Mutex::new(parked_tx),
+                go: Mutex::new(go_rx),
+            })
+            .with_cache(Duration::from_secs(3600), 100);
+        (keys, HeldPasses { armed, parked, go })
+    }
+
+    fn arm(&self) {
+        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn parked(&self, after: &str) {
+        self.parked
+            .recv_timeout(SETTLE)
+            .unwrap_or_else(|_| panic!("no revalidation pass after {after}"));
+    }
+
+    fn release(&self) {
+        self.go.send(()).expect("release the pass");
+    }
+}
+
 /// A prefix known absent stops being refused as soon as the feed reports
 /// an insert, before the revalidation pass that follows has re-read it
 /// (held here): the known-absent entry is checked against the feed's
 /// count, not only dropped by the pass.
 fn known_absent_is_stale_at_once_after_an_insert(db: &TestDb) {
-    let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (parked_tx, parked_rx) = mpsc::channel();
-    let (go_tx, go_rx) = mpsc::channel();
-    let keys = manager(db)
-        .with_usable_keys(ParkedRevalidation {
-            armed: Arc::clone(&armed),
-            parked: Mutex::new(parked_tx),
-            go: Mutex::new(go_rx),
-        })
-        .with_cache(Duration::from_secs(3600), 100);
+    let (keys, held) = HeldPasses::manager(db);
     assert!(keys.settle_cache(SETTLE));
     let prefix = "Absent02";
     let key = format!("{prefix}.{}", "k".repeat(32));
     assert!(!keys.is_valid(&key).expect("is_valid"));
     assert_eq!(keys.cache_absent_len(), 1, "remembered as absent");
 
-    armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    held.arm();
     let hashed = apikey_core::hashers::hash(&key);
     db.raw_sql(&format!(
         "INSERT INTO api_keys (prefix, hashed_key, created, name, revoked) \
@@ -556,12 +588,10 @@ fn known_absent_is_stale_at_once_after_an_insert(db: &TestDb) {
     .expect("insert");
     // The pass the insert called for is held at its first query: the
     // prefix is still remembered as absent, but no longer current.
-    parked_rx
-        .recv_timeout(SETTLE)
-        .expect("a revalidation pass after the insert");
+    held.parked("the insert");
     assert_eq!(keys.cache_absent_len(), 1, "not yet re-read");
     let accepted = keys.is_valid(&key);
-    go_tx.send(()).expect("release the pass");
+    held.release();
     assert!(accepted.expect("is_valid"), "refused from a stale entry");
 }
 
@@ -773,16 +803,7 @@ backend_tests!(
 /// starts is held at its first query, so what the feed did is seen before
 /// the pass repairs it.
 fn each_feed_source_alone_is_heard(db: &TestDb) {
-    let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (parked_tx, parked_rx) = mpsc::channel();
-    let (go_tx, go_rx) = mpsc::channel();
-    let keys = manager(db)
-        .with_usable_keys(ParkedRevalidation {
-            armed: Arc::clone(&armed),
-            parked: Mutex::new(parked_tx),
-            go: Mutex::new(go_rx),
-        })
-        .with_cache(Duration::from_secs(3600), 100);
+    let (keys, held) = HeldPasses::manager(db);
     let (_, key) = manager(db)
         .without_cache()
         .create_key(NewKey::new("heard"))
@@ -804,13 +825,11 @@ fn each_feed_source_alone_is_heard(db: &TestDb) {
     for (sql, insert_only) in sources {
         assert!(keys.is_valid(&key).expect("valid"));
         assert!(keys.get_cached(&key).is_some(), "cached before {sql}");
-        armed.store(true, std::sync::atomic::Ordering::SeqCst);
+        held.arm();
         db.raw_sql(sql).expect(sql);
-        parked_rx
-            .recv_timeout(SETTLE)
-            .unwrap_or_else(|_| panic!("no revalidation pass after {sql}"));
+        held.parked(sql);
         let still_cached = keys.get_cached(&key).is_some();
-        go_tx.send(()).expect("release the pass");
+        held.release();
         assert_eq!(still_cached, insert_only, "after {sql}");
         assert!(keys.settle_cache(SETTLE));
     }
