@@ -425,7 +425,7 @@ fn postgres_url_spelled_postgresql() {
         .expect("is_valid"));
 }
 
-/// In-memory SQLite (`:memory:` and `sqlite://:memory:`): one database for
+/// In-memory SQLite (`:memory:` and `sqlite://:memory:`), without a cache: one database for
 /// the life of the pool, so keys made through it are found through it; a
 /// second pool is another, empty database.
 #[test]
@@ -443,6 +443,14 @@ fn in_memory_sqlite_keeps_its_keys() {
             );
         }
         assert_eq!(keys.count(&KeyFilter::default()).expect("count"), 1);
+        // No change feed can watch another connection's in-memory
+        // database: the cache stays off (it would never hear of a write).
+        assert!(
+            !keys.settle_cache(std::time::Duration::from_millis(300)),
+            "{url}: a cache went live"
+        );
+        assert!(!keys.cache_is_live(), "{url}");
+        assert!(keys.get_cached(key.expose_secret()).is_none(), "{url}");
         keys.revoke(row.prefix()).expect("revoke");
         assert!(!keys.is_valid(key.expose_secret()).expect("is_valid"));
 
