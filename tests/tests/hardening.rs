@@ -93,7 +93,7 @@ fn a_locked_table_is_unavailable_not_a_hang(db: &TestDb) {
 /// A statement that runs too long is cancelled by PostgreSQL's
 /// `statement_timeout`, and reported as unavailable.
 #[test]
-fn a_slow_statement_is_cancelled_and_unavailable() {
+fn postgres_slow_statement_is_cancelled_and_unavailable() {
     let db = TestDb::postgres();
     let database = db
         .database_with(DatabaseConfig::default().statement_timeout(StdDuration::from_millis(200)));
@@ -439,7 +439,7 @@ impl UsableKeys<ApiKey> for Stalled {
 /// Retry-After, whatever holds it up (PostgreSQL: lookups run on a blocking
 /// thread; SQLite's run on the worker, where nothing can interrupt them).
 #[test]
-fn a_stalled_lookup_is_503_within_the_bound() {
+fn postgres_stalled_lookup_is_503_within_the_bound() {
     use actix_web::{test as atest, web, App, HttpResponse};
     let db = TestDb::postgres();
     let (release, stalled) = mpsc::channel();
