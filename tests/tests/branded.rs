@@ -86,6 +86,35 @@ fn generated_keys_have_the_documented_shape() {
     );
 }
 
+/// A checksum anyone can compute (CRC-32) proves nothing about the shape:
+/// a body of the wrong shape with a correct checksum is still refused, and
+/// a short one is refused without a panic.
+#[test]
+fn well_checksummed_keys_of_the_wrong_shape_are_refused() {
+    let generator = BrandedKeyGenerator::new("acme").expect("brand");
+    let secret = "N1xUENkaJ1uV7mYqV78U8a72oo9QfP9w";
+    let bodies = [
+        format!("acme_Gm7lu2UK-{secret}"),          // another separator
+        format!("acme_Gm7lu2U!.{secret}"),          // not alphanumeric, prefix
+        format!("acme_Gm7lu2UK.{}!", &secret[1..]), // not alphanumeric, secret
+        format!("acme_Gm7lu2UKN.{}", &secret[1..]), // the separator moved
+        format!("acme_Gm7lu2UK.{secret}X"),         // one character too many
+        format!("acme_Gm7lu2UK.{}", &secret[1..]),  // one too few
+        format!("acme_Gm7lu2UK.{}é", &secret[2..]), // not ASCII, same byte length
+        "acme_abc".to_owned(),
+        "acme_".to_owned(),
+    ];
+    for body in bodies {
+        let key = format!("{body}{}", branded::checksum(&body));
+        assert_eq!(branded::branded_brand(&key, 8, 32), None, "{key}");
+        assert!(!generator.is_well_formed(&key), "{key}");
+    }
+    // The same construction with the right shape is accepted.
+    let body = format!("acme_Gm7lu2UK.{secret}");
+    let key = format!("{body}{}", branded::checksum(&body));
+    assert_eq!(branded::branded_brand(&key, 8, 32), Some("acme"));
+}
+
 #[test]
 fn every_one_character_corruption_is_refused() {
     let generator = BrandedKeyGenerator::new("acme")
