@@ -107,12 +107,20 @@ fn well_checksummed_keys_of_the_wrong_shape_are_refused() {
     for body in bodies {
         let key = format!("{body}{}", branded::checksum(&body));
         assert_eq!(branded::branded_brand(&key, 8, 32), None, "{key}");
+        assert!(!branded::is_branded_key(&key), "{key}");
         assert!(!generator.is_well_formed(&key), "{key}");
     }
+    // Nor is a plain (Django-shaped) key, or a branded one of other lengths.
+    assert!(!branded::is_branded_key(&format!("Gm7lu2UK.{secret}")));
+    let other_lengths = format!("acme_Gm7lu2U.{secret}");
+    let other_lengths = format!("{other_lengths}{}", branded::checksum(&other_lengths));
+    assert_eq!(branded::branded_brand(&other_lengths, 7, 32), Some("acme"));
+    assert!(!branded::is_branded_key(&other_lengths));
     // The same construction with the right shape is accepted.
     let body = format!("acme_Gm7lu2UK.{secret}");
     let key = format!("{body}{}", branded::checksum(&body));
     assert_eq!(branded::branded_brand(&key, 8, 32), Some("acme"));
+    assert!(branded::is_branded_key(&key));
 }
 
 #[test]
