@@ -234,6 +234,72 @@ mod tests {
     use std::sync::{mpsc, Arc};
 
     #[test]
+    fn limits_are_what_the_builder_says() {
+        let limits = LegacyLimits::default()
+            .max_concurrent(3)
+            .max_waiting(5)
+            .max_wait(Duration::from_secs(7))
+            .remembered_failures(9);
+        assert_eq!(
+            limits,
+            LegacyLimits {
+                max_concurrent: 3,
+                max_waiting: 5,
+                max_wait: Duration::from_secs(7),
+                remembered_failures: 9,
+            }
+        );
+        let floors = LegacyLimits::default()
+            .max_concurrent(0)
+            .remembered_failures(0);
+        assert_eq!((floors.max_concurrent, floors.remembered_failures), (1, 1));
+        let shown = format!("{:?}", LegacyGuard::new(limits));
+        assert!(shown.contains("max_concurrent: 3"), "{shown}");
+        assert!(shown.contains("remembered: 0"), "{shown}");
+    }
+
+    #[test]
+    fn two_checks_at_once_when_two_are_allowed() {
+        let guard = Arc::new(LegacyGuard::new(
+            LegacyLimits::default()
+                .max_concurrent(2)
+                .max_wait(Duration::ZERO),
+        ));
+        let (entered_tx, entered_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = Arc::new(Mutex::new(release_rx));
+        let holders: Vec<_> = (0..2)
+            .map(|i| {
+                let (guard, entered_tx, release_rx) = (
+                    Arc::clone(&guard),
+                    entered_tx.clone(),
+                    Arc::clone(&release_rx),
+                );
+                std::thread::spawn(move || {
+                    guard.check("h", &format!("k{i}"), || {
+                        entered_tx.send(()).expect("send");
+                        release_rx.lock().expect("lock").recv().is_ok()
+                    })
+                })
+            })
+            .collect();
+        let entered = || entered_rx.recv_timeout(Duration::from_secs(30));
+        entered().expect("one runs");
+        entered().expect("and the other at the same time");
+        assert_eq!(guard.load(), (2, 0));
+        assert!(matches!(
+            guard.check("h", "k3", || true),
+            Err(Error::Busy(_))
+        ));
+        for _ in 0..2 {
+            release_tx.send(()).expect("release");
+        }
+        for h in holders {
+            assert!(h.join().expect("join").expect("ran"));
+        }
+    }
+
+    #[test]
     fn a_wrong_key_is_checked_once_per_stored_hash() {
         let guard = LegacyGuard::new(LegacyLimits::default());
         let runs = AtomicUsize::new(0);
