@@ -36,7 +36,10 @@
 //! cache on in-memory SQLite. After a change, the keys it left alone are
 //! re-read in bulk off the request path and answered from memory again; keys
 //! never issued are refused from the set of the table's prefixes. A lost
-//! change feed turns the cache off until it is back. Details and knobs:
+//! change feed turns the cache off until it is back, and so does a feed
+//! that has not finished a look for changes within its deadline (50 ms):
+//! what the feed reports is never honoured from the cache for longer than
+//! that after its commit. Details and knobs:
 //! [`BaseApiKeyManager::with_cache`].
 //!
 //! # Features
@@ -93,7 +96,7 @@ pub use diesel;
 
 pub use branded::BrandedKeyGenerator;
 pub use builtin::{schema, ApiKey};
-pub use cache::PREFIX_SET_LIMIT;
+pub use cache::{DEFAULT_FEED_DEADLINE, PREFIX_SET_LIMIT};
 pub use db::{BackendKind, Database, DatabaseConfig, DatabaseUrl, DbConnection, Migrations};
 pub use django::{django_schema, DjangoApiKey};
 pub use error::{Error, Result};

@@ -526,21 +526,54 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     ///
     /// When the feed is lost (its connection dropped, the server restarted)
     /// the cache answers nothing until the feed is back, and then starts
-    /// empty: requests go to the database meanwhile (fail fresh). A key's own
+    /// empty: requests go to the database meanwhile (fail fresh). A feed
+    /// that stalls is treated the same way: the cache answers only while
+    /// the feed has finished a look for changes that began within the feed
+    /// deadline ([`BaseApiKeyManager::with_feed_deadline`], 50 ms), so a
+    /// change its feed reports (a SQLite file; a PostgreSQL table with the
+    /// trigger) is never honoured from the cache for longer than that after
+    /// its commit, however slow the database or the machine. A key's own
     /// expiry date is always checked.
     pub fn with_cache(mut self, max_age: Duration, capacity: usize) -> Self {
+        let deadline = self.feed_deadline();
         self.cache = if max_age.is_zero() {
             None
         } else {
-            Some(KeyCache::new(
-                &self.db,
-                max_age,
-                capacity,
-                Arc::clone(&self.usable),
-            ))
+            let cache = KeyCache::new(&self.db, max_age, capacity, Arc::clone(&self.usable));
+            if let Some(deadline) = deadline {
+                cache.set_feed_deadline(deadline);
+            }
+            Some(cache)
         };
         self.wire_last_used();
         self
+    }
+
+    /// How recently the cache's change feed must have looked for changes,
+    /// and finished looking, for the cache to answer (default
+    /// [`crate::DEFAULT_FEED_DEADLINE`], 50 ms; clamped to at least 10 ms
+    /// and at most a day). Clones made before share the new value.
+    ///
+    /// The feed looks every 5 ms. When a look takes longer than this (the
+    /// feed's connection hangs, the database is slow to answer, the
+    /// machine does not schedule the feed's thread), the cache stops
+    /// answering and every lookup queries the database until the feed
+    /// answers again: a write by anyone is never honoured for longer than
+    /// the deadline after its commit because the feed fell behind. Raise
+    /// it for a PostgreSQL server whose round trip is more than a few tens
+    /// of milliseconds away (the cache would otherwise seldom answer).
+    /// Without a cache, this does nothing.
+    pub fn with_feed_deadline(self, deadline: Duration) -> Self {
+        if let Some(cache) = &self.cache {
+            cache.set_feed_deadline(deadline);
+        }
+        self
+    }
+
+    /// The cache's feed deadline (see
+    /// [`BaseApiKeyManager::with_feed_deadline`]); `None` without a cache.
+    pub fn feed_deadline(&self) -> Option<Duration> {
+        self.cache.as_ref().map(|c| c.feed_deadline())
     }
 
     /// Turns the verification cache off: every lookup is a query.
@@ -727,12 +760,14 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
         // The cache revalidates through the definition of usable: a new
         // definition, a new cache (same settings).
         if let Some(cache) = &self.cache {
-            self.cache = Some(KeyCache::new(
+            let fresh = KeyCache::new(
                 &self.db,
                 cache.max_age(),
                 cache.capacity(),
                 Arc::clone(&self.usable),
-            ));
+            );
+            fresh.set_feed_deadline(cache.feed_deadline());
+            self.cache = Some(fresh);
         }
         self.wire_last_used();
         self

@@ -187,6 +187,87 @@ fn lost_feed_turns_the_cache_off_until_it_is_back(db: &TestDb) {
     assert!(keys.get_cached(&key).is_some(), "caching again");
 }
 
+/// A feed that stalls (its thread held, its query blocked) is treated as
+/// lost once it is past its deadline: the cache stops answering, so a
+/// write it has not seen is not honoured for longer than the deadline; the
+/// database answers meanwhile, and the cache answers again once the feed
+/// does. SQLite: the feed's thread is held by a quiet write that waits,
+/// and the key is revoked by another connection meanwhile (the feed cannot
+/// see it). PostgreSQL: the feed's counter query waits on a table lock.
+fn stalled_feed_stops_the_cache_until_it_answers(db: &TestDb) {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let deadline = Duration::from_millis(50);
+    let keys = manager(db).with_feed_deadline(deadline);
+    assert_eq!(keys.feed_deadline(), Some(deadline));
+    let (row, key) = keys.create_key(NewKey::new("stall")).expect("create");
+    let key = key.expose_secret().to_owned();
+    assert!(keys.settle_cache(SETTLE));
+    assert!(keys.is_valid(&key).expect("valid"));
+    assert!(keys.get_cached(&key).is_some(), "cached before the stall");
+
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let mut lock = None;
+    let held = match db.kind {
+        BackendKind::Sqlite => {
+            let (started_tx, started_rx) = mpsc::channel::<()>();
+            let stalled = keys.clone();
+            let held = std::thread::spawn(move || {
+                stalled.write_quietly(move |_conn| {
+                    started_tx.send(()).expect("started");
+                    release_rx.recv().expect("release");
+                    Ok(())
+                })
+            });
+            started_rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the feed runs the quiet write");
+            // Another connection revokes the key; the held feed cannot see it.
+            manager(db)
+                .without_cache()
+                .revoke(row.prefix())
+                .expect("revoke elsewhere");
+            Some(held)
+        }
+        _ => {
+            let mut conn = diesel::PgConnection::establish(&db.url).expect("connection");
+            conn.batch_execute("BEGIN; LOCK TABLE apikey_change_counter IN ACCESS EXCLUSIVE MODE")
+                .expect("lock the counter");
+            lock = Some(conn);
+            drop(release_rx);
+            None
+        }
+    };
+    let start = Instant::now();
+    while keys.get_cached(&key).is_some() {
+        assert!(
+            start.elapsed() < SETTLE,
+            "the cache kept answering with its feed stalled"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Stalled: nothing from the cache, the database answers (the revoked
+    // key refused on SQLite, the untouched key accepted on PostgreSQL).
+    let usable = db.kind == BackendKind::Postgres;
+    for _ in 0..10 {
+        assert!(keys.cache_is_live(), "a stall is not a lost connection");
+        assert!(keys.get_cached(&key).is_none(), "answered while stalled");
+        assert_eq!(keys.is_valid(&key).expect("the database answers"), usable);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The feed answers again: so does the cache.
+    if let Some(mut conn) = lock {
+        conn.batch_execute("COMMIT").expect("unlock");
+    }
+    if let Some(held) = held {
+        release_tx.send(()).expect("release");
+        held.join().expect("quiet write").expect("quiet write ran");
+    }
+    assert!(keys.settle_cache(SETTLE), "the feed answers again");
+    assert_eq!(keys.is_valid(&key).expect("valid"), usable);
+    assert_eq!(keys.get_cached(&key).is_some(), usable, "caching again");
+}
+
 /// The cache's settings are bounded (`max_age` at most a day, capacity at
 /// least one), kept when the definition of usable keys is replaced, and
 /// shown by the manager's `Debug` with the feed's state (and no key).
@@ -205,6 +286,28 @@ fn cache_settings_bounded_kept_and_shown(db: &TestDb) {
     assert!(shown.contains("live: true"), "{shown}");
     assert!(!shown.contains(key.expose_secret()), "{shown}");
     assert!(!shown.contains(&key.expose_secret()[9..]), "{shown}");
+
+    // The feed deadline: 50 ms by default, clamped to 10 ms..=a day, kept
+    // when the cache or the definition of usable keys is replaced.
+    let ms = Duration::from_millis;
+    assert_eq!(manager(db).feed_deadline(), Some(ms(50)));
+    assert_eq!(apikey_core::DEFAULT_FEED_DEADLINE, ms(50));
+    assert_eq!(
+        manager(db).with_feed_deadline(ms(1)).feed_deadline(),
+        Some(ms(10))
+    );
+    assert_eq!(
+        manager(db)
+            .with_feed_deadline(Duration::from_secs(3 * 24 * 3600))
+            .feed_deadline(),
+        Some(Duration::from_secs(24 * 3600))
+    );
+    let kept = manager(db)
+        .with_feed_deadline(ms(250))
+        .with_cache(Duration::from_secs(5), 10)
+        .with_usable_keys(apikey_core::AllUsable);
+    assert_eq!(kept.feed_deadline(), Some(ms(250)));
+    assert_eq!(kept.without_cache().feed_deadline(), None);
 }
 
 /// A key the generator cannot have made is refused before any query: even
@@ -779,6 +882,7 @@ fn a_table_without_a_set_is_not_recounted_at_every_sweep(db: &TestDb) {
 }
 
 backend_tests!(
+    stalled_feed_stops_the_cache_until_it_answers,
     cache_settings_bounded_kept_and_shown,
     no_prefix_set_for_a_table_no_trigger_reports,
     a_table_without_a_set_is_not_recounted_at_every_sweep,

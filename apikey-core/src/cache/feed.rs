@@ -22,9 +22,7 @@
 
 use std::sync::{Arc, Weak};
 use std::thread;
-use std::time::Duration;
-#[cfg(feature = "postgres")]
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -160,13 +158,15 @@ fn watch_sqlite(db: &Database, freshness: &Weak<Freshness>) -> QueryResult<()> {
         .url()
         .connect_raw()
         .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+    let began = Instant::now();
     let mut seen = data_version(&mut conn)?;
     match freshness.upgrade() {
-        Some(f) => f.restored(),
+        Some(f) => f.restored(began),
         None => return Ok(()),
     }
     loop {
         thread::sleep(POLL);
+        let began = Instant::now();
         let version = data_version(&mut conn)?;
         let Some(f) = freshness.upgrade() else {
             return Ok(());
@@ -175,6 +175,7 @@ fn watch_sqlite(db: &Database, freshness: &Weak<Freshness>) -> QueryResult<()> {
             seen = version;
             f.invalidate();
         }
+        f.confirm(began);
         // Quiet writes (last-used times), after the poll: a commit of this
         // connection does not move its data_version, commits of others
         // still do. A short lock wait, so the feed keeps polling.
@@ -221,14 +222,18 @@ fn listen_postgres(db: &Database, freshness: &Weak<Freshness>) -> QueryResult<()
         diesel::sql_query("SELECT to_regclass('apikey_change_counter') IS NOT NULL AS present")
             .get_result::<Exists>(pg)?
             .present;
+    let began = Instant::now();
     let mut seen = if has_counter { counter(pg)? } else { None };
     match freshness.upgrade() {
-        Some(f) => f.restored(),
+        Some(f) => f.restored(began),
         None => return Ok(()),
     }
     let mut beat = Instant::now();
     loop {
         thread::sleep(POLL);
+        // Without the counter, a look is the notifications already
+        // received (no round trip): the heartbeat finds a dead connection.
+        let began = Instant::now();
         if has_counter {
             let now = counter(pg)?;
             if now != seen {
@@ -262,6 +267,7 @@ fn listen_postgres(db: &Database, freshness: &Weak<Freshness>) -> QueryResult<()
         } else if inserted {
             f.inserted();
         }
+        f.confirm(began);
         f.polled();
         if beat.elapsed() >= HEARTBEAT {
             pg.batch_execute("SELECT 1")?;

@@ -70,6 +70,13 @@ pub(crate) use feed::FeedKind;
 /// The longest `max_age` accepted (longer values are clamped to it).
 pub(crate) const MAX_AGE_LIMIT: Duration = Duration::from_secs(24 * 3600);
 
+/// How recently the change feed must have confirmed the cache current for
+/// the cache to answer (see `BaseApiKeyManager::with_feed_deadline`).
+pub const DEFAULT_FEED_DEADLINE: Duration = Duration::from_millis(50);
+
+/// The shortest feed deadline accepted (a few polls).
+pub(crate) const MIN_FEED_DEADLINE: Duration = Duration::from_millis(10);
+
 /// How a job handed to the feed's connection ended
 /// ([`Freshness::run_on_feed`]).
 pub(crate) enum FeedRun<T> {
@@ -89,6 +96,17 @@ pub(crate) struct Freshness {
     /// prefix that had no usable key have one.
     absent_epoch: AtomicU64,
     live: AtomicBool,
+    /// The origin of `confirmed`.
+    base: Instant,
+    /// When the feed's latest finished look for changes began, in
+    /// nanoseconds since `base`, plus one (0: none yet). Every write
+    /// committed before that instant has moved the epochs by then.
+    confirmed: AtomicU64,
+    /// The cache answers only while `confirmed` is at most this old
+    /// (nanoseconds): a feed that stalls (a connection that hangs, a
+    /// database that does not answer, a thread not scheduled) is treated as
+    /// lost until it answers again.
+    deadline: AtomicU64,
     /// How many times the feed has looked for changes (for `settle`).
     polls: AtomicU64,
     /// Writes the SQLite feed runs on its own connection, whose
@@ -112,6 +130,9 @@ impl Freshness {
             epoch: AtomicU64::new(0),
             absent_epoch: AtomicU64::new(0),
             live: AtomicBool::new(live),
+            base: Instant::now(),
+            confirmed: AtomicU64::new(0),
+            deadline: AtomicU64::new(nanos(DEFAULT_FEED_DEADLINE)),
             polls: AtomicU64::new(0),
             quiet: Mutex::new(Vec::new()),
         }
@@ -192,9 +213,11 @@ impl Freshness {
         self.live.store(false, Ordering::Release);
     }
 
-    /// The feed is back: forget everything cached before, then answer again.
-    pub(crate) fn restored(&self) {
+    /// The feed is back: forget everything cached before, then answer again
+    /// (its first look for changes began at `began`).
+    pub(crate) fn restored(&self, began: Instant) {
         self.invalidate();
+        self.confirm(began);
         self.live.store(true, Ordering::Release);
     }
 
@@ -203,9 +226,49 @@ impl Freshness {
         self.polls.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// The feed's look for changes that began at `began` is done, and what it
+    /// found has moved the epochs.
+    pub(crate) fn confirm(&self, began: Instant) {
+        self.confirmed
+            .fetch_max(self.since_base(began), Ordering::AcqRel);
+    }
+
+    fn since_base(&self, at: Instant) -> u64 {
+        nanos(at.saturating_duration_since(self.base)).saturating_add(1)
+    }
+
+    /// Whether the cache may answer at `at`: the feed runs and has confirmed
+    /// the cache current within the deadline. (The epochs are read after
+    /// this, so they include what that confirmation found.)
+    fn answers(&self, at: Instant) -> bool {
+        self.is_live()
+            && self
+                .since_base(at)
+                .saturating_sub(self.confirmed.load(Ordering::Acquire))
+                <= self.deadline.load(Ordering::Relaxed)
+    }
+
+    /// Changes the feed deadline (clamped to `MIN_FEED_DEADLINE..=MAX_AGE_LIMIT`).
+    pub(crate) fn set_deadline(&self, deadline: Duration) {
+        self.deadline.store(
+            nanos(deadline.clamp(MIN_FEED_DEADLINE, MAX_AGE_LIMIT)),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The feed deadline.
+    pub(crate) fn deadline(&self) -> Duration {
+        Duration::from_nanos(self.deadline.load(Ordering::Relaxed))
+    }
+
     pub(crate) fn is_live(&self) -> bool {
         self.live.load(Ordering::Acquire)
     }
+}
+
+/// A duration in nanoseconds, saturated.
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// How many cached prefixes one revalidation query reads.
@@ -540,11 +603,11 @@ impl<M: AbstractApiKey> KeyCache<M> {
         report_every: Option<Duration>,
     ) -> Cached<M> {
         self.start();
-        if !self.freshness.is_live() {
+        let at = Instant::now();
+        if !self.freshness.answers(at) {
             return Cached::Miss;
         }
         if let Some(entry) = self.entries.get(prefix) {
-            let at = Instant::now();
             if entry.epoch == self.freshness.epoch.load(Ordering::Acquire)
                 && at.saturating_duration_since(entry.born) < self.max_age
             {
@@ -579,7 +642,7 @@ impl<M: AbstractApiKey> KeyCache<M> {
         }
         if let Some(absent) = self.absent.get(prefix) {
             if absent.epoch == self.freshness.absent_epoch.load(Ordering::Acquire)
-                && absent.born.elapsed() < self.max_age
+                && at.saturating_duration_since(absent.born) < self.max_age
             {
                 return Cached::Refused;
             }
@@ -874,9 +937,20 @@ impl<M: AbstractApiKey> KeyCache<M> {
         (self.feed == FeedKind::SqliteDataVersion).then_some(&self.freshness)
     }
 
-    /// True while the change feed runs (the cache answers).
+    /// True while the change feed runs (the cache answers while it also
+    /// keeps its deadline).
     pub(crate) fn is_live(&self) -> bool {
         self.freshness.is_live()
+    }
+
+    /// See [`Freshness::set_deadline`].
+    pub(crate) fn set_feed_deadline(&self, deadline: Duration) {
+        self.freshness.set_deadline(deadline);
+    }
+
+    /// See [`Freshness::deadline`].
+    pub(crate) fn feed_deadline(&self) -> Duration {
+        self.freshness.deadline()
     }
 }
 
