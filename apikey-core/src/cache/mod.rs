@@ -228,7 +228,20 @@ impl Freshness {
 
     /// The feed's look for changes that began at `began` is done, and what it
     /// found has moved the epochs.
+    ///
+    /// When the previous confirmation is past the deadline by now, the cache
+    /// may have stopped answering meanwhile, and lookups may have read from
+    /// the database what no feed reports (a narrowing's tables): everything
+    /// cached is then made stale first (the revalidation re-reads it), so a
+    /// key the database refused is not answered from an older entry again.
     pub(crate) fn confirm(&self, began: Instant) {
+        let previous = self.confirmed.load(Ordering::Acquire);
+        if previous != 0
+            && self.since_base(Instant::now()).saturating_sub(previous)
+                > self.deadline.load(Ordering::Relaxed)
+        {
+            self.invalidate();
+        }
         self.confirmed
             .fetch_max(self.since_base(began), Ordering::AcqRel);
     }
