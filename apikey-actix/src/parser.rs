@@ -51,6 +51,14 @@ pub trait KeyParser: fmt::Debug + Send + Sync + 'static {
 
 /// The one value of a header; `None` when it is absent, repeated or not
 /// valid visible ASCII (a repeated credential header is ambiguous: refuse it).
+/// Whether every byte is what `HeaderValue::to_str` accepts (visible ASCII
+/// and tabs); no branch per byte, so it vectorizes.
+fn all_visible_ascii(bytes: &[u8]) -> bool {
+    bytes.iter().fold(true, |ok, &b| {
+        ok & ((b' '..=b'~').contains(&b) | (b == b'\t'))
+    })
+}
+
 fn single_header<'a>(req: &'a HttpRequest, name: &HeaderName) -> Option<&'a str> {
     let mut values = req.headers().get_all(name);
     let first = values.next()?;
@@ -88,11 +96,25 @@ impl AuthorizationParser {
 
 impl KeyParser for AuthorizationParser {
     fn parse(&self, req: &HttpRequest) -> Option<PlainKey> {
-        let value = single_header(req, &AUTHORIZATION)?;
-        let (keyword, key) = value.split_once(' ')?;
-        if !keyword.eq_ignore_ascii_case(&self.keyword) {
+        // As `split_once(' ')` on the header as text, in one pass over its
+        // bytes: the keyword (which has no space, or it could never be
+        // what comes before the first space), one space, then the key.
+        let mut values = req.headers().get_all(AUTHORIZATION);
+        let value = values.next()?.as_bytes();
+        if values.next().is_some() {
             return None;
         }
+        let word = self.keyword.as_bytes();
+        let rest = value.get(word.len() + 1..)?;
+        if value[word.len()] != b' '
+            || !value[..word.len()].eq_ignore_ascii_case(word)
+            || word.contains(&b' ')
+            || !all_visible_ascii(value)
+        {
+            return None;
+        }
+        // Visible ASCII: valid UTF-8.
+        let key = std::str::from_utf8(rest).ok()?;
         Some(PlainKey::new(key.to_owned()))
     }
 
@@ -196,5 +218,58 @@ impl KeyParser for FirstOf {
 
     fn is_present(&self, req: &HttpRequest) -> bool {
         self.0.iter().any(|p| p.is_present(req))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    fn parsed(parser: &AuthorizationParser, values: &[&[u8]]) -> Option<String> {
+        let mut req = TestRequest::default();
+        for v in values {
+            req = req.append_header((
+                AUTHORIZATION,
+                actix_web::http::header::HeaderValue::from_bytes(v).expect("header value"),
+            ));
+        }
+        parser
+            .parse(&req.to_http_request())
+            .map(|k| k.expose_secret().to_owned())
+    }
+
+    /// The reference's `Authorization` parsing, byte for byte: split at the
+    /// first space, keyword compared case-insensitively, the rest verbatim;
+    /// refused when repeated or not visible ASCII (tabs allowed; control
+    /// characters never make a `HeaderValue`).
+    #[test]
+    fn authorization_is_split_at_the_first_space() {
+        let p = AuthorizationParser::default();
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(parsed(&p, &[b"Api-Key abc.def"]), some("abc.def"));
+        assert_eq!(parsed(&p, &[b"aPI-kEY abc"]), some("abc"));
+        assert_eq!(parsed(&p, &[b"Api-Key  abc"]), some(" abc"));
+        assert_eq!(parsed(&p, &[b"Api-Key a b"]), some("a b"));
+        assert_eq!(parsed(&p, &[b"Api-Key "]), some(""));
+        assert_eq!(parsed(&p, &[b"Api-Key a\tb"]), some("a\tb"));
+        assert_eq!(parsed(&p, &[b"Api-Key"]), None);
+        assert_eq!(parsed(&p, &[b"Api-Keyabc"]), None);
+        assert_eq!(parsed(&p, &[b"Api-Kex abc"]), None);
+        assert_eq!(parsed(&p, &[b"Api-Keys abc"]), None);
+        assert_eq!(parsed(&p, &[b"Bearer abc"]), None);
+        assert_eq!(parsed(&p, &[b" Api-Key abc"]), None);
+        assert_eq!(parsed(&p, &[b"Api-Key \xc3\xa9"]), None);
+        assert_eq!(parsed(&p, &[b"Api-Key a\x80"]), None);
+        assert_eq!(parsed(&p, &[]), None);
+        assert_eq!(parsed(&p, &[b"Api-Key a", b"Api-Key a"]), None);
+        // A keyword with a space is never what comes before the first one.
+        let spaced = AuthorizationParser::new("Api Key");
+        assert_eq!(parsed(&spaced, &[b"Api Key abc"]), None);
+        assert_eq!(
+            parsed(&AuthorizationParser::new(""), &[b" abc"]),
+            some("abc")
+        );
     }
 }
