@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
-use apikey_core::{AbstractApiKey, ApiKey};
+use apikey_core::{AbstractApiKey, ApiKey, VerifiedKey};
 
 use crate::config::ApiKeyConfig;
 use crate::error::AuthError;
@@ -44,23 +44,34 @@ use crate::permission::ApiKeyPermission;
 ///     .await
 /// # }
 /// ```
+///
+/// The model is shared with the verification cache when it was answered
+/// from there (a [`VerifiedKey`]: the row is not copied per request); it
+/// derefs to `M`, and [`HasApiKey::into_inner`] gives the model itself.
 #[derive(Clone)]
-pub struct HasApiKey<M: AbstractApiKey = ApiKey>(pub M);
+pub struct HasApiKey<M: AbstractApiKey = ApiKey>(pub VerifiedKey<M>);
 
 /// The key model without its stored hash ([`apikey_core::debug_redacted`]),
 /// whatever the model's own `Debug` prints.
 impl<M: AbstractApiKey> std::fmt::Debug for HasApiKey<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("HasApiKey(")?;
-        apikey_core::debug_redacted(&self.0, f)?;
+        apikey_core::debug_redacted(&*self.0, f)?;
         f.write_str(")")
     }
 }
 
 impl<M: AbstractApiKey> HasApiKey<M> {
-    /// The verified key model.
+    /// The verified key model (a copy of the cached row when the cache
+    /// answered: borrow it through `Deref` to avoid that).
     pub fn into_inner(self) -> M {
-        self.0
+        self.0.into_inner()
+    }
+
+    /// The verified key model as shared with the cache (cheap to clone and
+    /// to keep, e.g. in a spawned task).
+    pub fn shared(&self) -> &VerifiedKey<M> {
+        &self.0
     }
 
     /// This guard as a [`crate::Permission`], to combine with others

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::{web, HttpMessage, HttpRequest};
-use apikey_core::{AbstractApiKey, BaseApiKeyManager, Error as CoreError};
+use apikey_core::{AbstractApiKey, BaseApiKeyManager, Error as CoreError, VerifiedKey};
 
 use crate::config::ApiKeyConfig;
 use crate::error::Denial;
@@ -19,8 +19,9 @@ use crate::error::Denial;
 /// A key verified earlier in this request (by a permission or middleware),
 /// kept in the request extensions so the handler's extractor does not look
 /// it up again.
+/// (Shared with the cache when it came from there: no copy of the row.)
 #[derive(Debug, Clone)]
-pub(crate) struct Verified<M>(pub(crate) M);
+pub(crate) struct Verified<M: AbstractApiKey>(pub(crate) VerifiedKey<M>);
 
 /// The denial a key store error stands for: an unknown, wrong, revoked or
 /// expired key is [`Denial::InvalidKey`]; a store that cannot be reached (or
@@ -93,9 +94,9 @@ pub(crate) enum Lookup<M> {
     /// Known without waiting: a key verified earlier in the request, no
     /// manager, no key, or what the manager answers inline (its cache, a
     /// malformed key, a SQLite query that takes no lock).
-    Done(Result<M, Denial>),
+    Done(Result<VerifiedKey<M>, Denial>),
     /// The database, off the async executor.
-    Pending(Pin<Box<dyn Future<Output = Result<M, Denial>>>>),
+    Pending(Pin<Box<dyn Future<Output = Result<VerifiedKey<M>, Denial>>>>),
 }
 
 /// The manager registered for `M`, borrowed from the app data: the hit
@@ -172,13 +173,17 @@ fn look_up<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
     let Some(key) = config.key_parser().parse(req) else {
         return Lookup::Done(Err(Denial::MissingKey));
     };
-    if let Some(known) = manager.get().try_get_from_key_inline(key.expose_secret()) {
+    if let Some(known) = manager.get().try_verify_inline(key.expose_secret()) {
         return Lookup::Done(known.map_err(|e| denial_of(&e)));
     }
     let manager = manager.owned();
     let bound = config.lookup_timeout_value();
     Lookup::Pending(Box::pin(async move {
-        let lookup = blocking(move || manager.get_from_key(key.expose_secret()));
+        let lookup = blocking(move || {
+            manager
+                .get_from_key(key.expose_secret())
+                .map(VerifiedKey::from)
+        });
         if bound.is_zero() {
             return lookup.await;
         }
@@ -195,7 +200,7 @@ fn look_up<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
 /// [`start`] as a future.
 pub(crate) fn lookup<M: AbstractApiKey>(
     req: &HttpRequest,
-) -> impl Future<Output = Result<M, Denial>> + 'static {
+) -> impl Future<Output = Result<VerifiedKey<M>, Denial>> + 'static {
     let started = start::<M>(req);
     async move {
         match started {

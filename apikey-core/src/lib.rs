@@ -96,7 +96,7 @@ pub use diesel;
 
 pub use branded::BrandedKeyGenerator;
 pub use builtin::{schema, ApiKey};
-pub use cache::{DEFAULT_FEED_DEADLINE, PREFIX_SET_LIMIT};
+pub use cache::{VerifiedKey, DEFAULT_FEED_DEADLINE, PREFIX_SET_LIMIT};
 pub use db::{BackendKind, Database, DatabaseConfig, DatabaseUrl, DbConnection, Migrations};
 pub use django::{django_schema, DjangoApiKey};
 pub use error::{Error, Result};

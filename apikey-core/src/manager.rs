@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::QueryResult;
 
-use crate::cache::{Cached, FeedRun, KeyCache, Ticket};
+use crate::cache::{Cached, FeedRun, KeyCache, Ticket, VerifiedKey};
 use crate::db::{BackendKind, Database, DbConnection};
 use crate::error::{Error, Result};
 use crate::hashers::Verification;
@@ -664,7 +664,17 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     /// cache's current state), `None` ask the database
     /// ([`BaseApiKeyManager::get_from_key`]). Cheap and non-blocking: async
     /// code calls it before moving to a blocking thread.
+    ///
+    /// The model is a copy of the cached row; [`BaseApiKeyManager::verify_cached`]
+    /// answers the same without copying it.
     pub fn cached(&self, key: &str) -> Option<Result<M>> {
+        self.verify_cached(key)
+            .map(|found| found.map(VerifiedKey::into_inner))
+    }
+
+    /// [`BaseApiKeyManager::cached`], the model shared with the cache
+    /// instead of copied: what the request guards use on every request.
+    pub fn verify_cached(&self, key: &str) -> Option<Result<VerifiedKey<M>>> {
         if !self.is_well_formed(key) {
             return Some(Err(Error::InvalidKey));
         }
@@ -692,7 +702,14 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     /// thread (PostgreSQL, a locked database, a legacy hash to verify and
     /// upgrade, ...). Async code calls it first to spare the thread hop.
     pub fn try_get_from_key_inline(&self, key: &str) -> Option<Result<M>> {
-        if let Some(known) = self.cached(key) {
+        self.try_verify_inline(key)
+            .map(|found| found.map(VerifiedKey::into_inner))
+    }
+
+    /// [`BaseApiKeyManager::try_get_from_key_inline`], a cached model shared
+    /// with the cache instead of copied (see [`VerifiedKey`]).
+    pub fn try_verify_inline(&self, key: &str) -> Option<Result<VerifiedKey<M>>> {
+        if let Some(known) = self.verify_cached(key) {
             return Some(known);
         }
         let prefix = split_prefix(key);
@@ -732,7 +749,7 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
                     cache.insert_row(ticket, &model, Some(key));
                 }
                 self.used(model.prefix());
-                Some(Ok(model))
+                Some(Ok(VerifiedKey::from(model)))
             }
             Verification::ValidOutdated => None,
         }

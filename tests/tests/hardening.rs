@@ -403,12 +403,20 @@ fn scaffold_long_table_names_fit_and_do_not_collide(db: &TestDb) {
 fn debug_never_shows_the_stored_hash() {
     let db = TestDb::sqlite();
     let keys = BaseApiKeyManager::<ApiKey>::new(db.database());
-    let (row, _) = keys.create_key(NewKey::new("named")).expect("create");
+    let (row, key) = keys.create_key(NewKey::new("named")).expect("create");
     let digits = &row.hashed_key()["sha512$$".len()..];
+    assert!(keys.settle_cache(std::time::Duration::from_secs(5)));
+    assert!(keys.is_valid(key.expose_secret()).expect("valid"));
+    let cached = keys
+        .verify_cached(key.expose_secret())
+        .expect("cached")
+        .expect("valid");
     for shown in [
         format!("{row:?}"),
         format!("{row:#?}"),
-        format!("{:?}", apikey_actix::HasApiKey(row.clone())),
+        format!("{:?}", apikey_actix::HasApiKey(row.clone().into())),
+        format!("{cached:?}"),
+        format!("{:?}", apikey_actix::HasApiKey(cached.clone())),
     ] {
         assert!(!shown.contains(digits), "{shown}");
         assert!(shown.contains("hashed_key: \"********\""), "{shown}");

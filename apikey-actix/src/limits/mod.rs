@@ -76,7 +76,7 @@ use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage};
-use apikey_core::{AbstractApiKey, QuotaUse, RateLimit};
+use apikey_core::{AbstractApiKey, QuotaUse, RateLimit, VerifiedKey};
 
 use crate::config::ApiKeyConfig;
 use crate::error::{AuthError, Denial};
@@ -362,7 +362,7 @@ where
                 KeyLimitsFuture::call(self.service.call(req), None)
             }
             Check::Now(Checked::Allowed(n)) => {
-                let policy = policy(&key, self.limits.default_rate);
+                let policy = policy(&*key, self.limits.default_rate);
                 req.extensions_mut().insert(Verified(key));
                 KeyLimitsFuture::call(self.service.call(req), Some((n, policy)))
             }
@@ -386,7 +386,7 @@ async fn limit<S, B, M>(
     service: Rc<S>,
     limits: Rc<KeyLimits<M>>,
     req: ServiceRequest,
-    key: M,
+    key: VerifiedKey<M>,
 ) -> Result<ServiceResponse<EitherBody<B>>, Error>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
@@ -398,7 +398,7 @@ where
         Check::Now(checked) => checked,
         #[cfg(feature = "redis")]
         Check::Redis(store, limit) => {
-            limits.judge(store.check(&budget_id(&key), limit).await, limit)
+            limits.judge(store.check(&budget_id(&*key), limit).await, limit)
         }
     };
     let numbers = match checked {
@@ -423,7 +423,7 @@ where
             Err(denial) => return refuse(req, denial, None),
         }
     }
-    let policy = numbers.map(|_| policy(&key, limits.default_rate));
+    let policy = numbers.map(|_| policy(&*key, limits.default_rate));
     req.extensions_mut().insert(Verified(key));
     let mut res = service.call(req).await?;
     if let Some(n) = numbers {

@@ -374,13 +374,80 @@ pub(crate) struct Ticket {
 pub(crate) enum Cached<M> {
     /// Verified, current: the model, and the entry when the key is due to
     /// be recorded as used (see [`KeyCache::lookup`]).
-    Hit(M, Option<DueUse<M>>),
+    Hit(VerifiedKey<M>, Option<DueUse<M>>),
     /// Certainly not usable, as of the current epoch: a different secret for
     /// a prefix whose current key is cached, a cached key that expired, or
     /// a prefix known to have no usable key.
     Refused,
     /// Not known: ask the database.
     Miss,
+}
+
+/// A verified key's model as the guards hand it on: shared with the
+/// verification cache when it was answered from there (the row is not
+/// copied per request), owned otherwise. Derefs to `M`; cloning it clones
+/// a reference count, not the row.
+///
+/// [`crate::BaseApiKeyManager::verify_cached`] and
+/// [`crate::BaseApiKeyManager::try_verify_inline`] answer with it;
+/// `apikey-actix`'s `HasApiKey` holds one.
+pub struct VerifiedKey<M>(Shared<M>);
+
+enum Shared<M> {
+    /// The cache's entry (kept alive as long as this is).
+    Cached(Arc<Entry<M>>),
+    /// A row read from the database.
+    Owned(Arc<M>),
+}
+
+impl<M> Clone for VerifiedKey<M> {
+    fn clone(&self) -> Self {
+        VerifiedKey(match &self.0 {
+            Shared::Cached(entry) => Shared::Cached(Arc::clone(entry)),
+            Shared::Owned(model) => Shared::Owned(Arc::clone(model)),
+        })
+    }
+}
+
+impl<M> std::ops::Deref for VerifiedKey<M> {
+    type Target = M;
+
+    fn deref(&self) -> &M {
+        match &self.0 {
+            Shared::Cached(entry) => &entry.model,
+            Shared::Owned(model) => model,
+        }
+    }
+}
+
+impl<M> AsRef<M> for VerifiedKey<M> {
+    fn as_ref(&self) -> &M {
+        self
+    }
+}
+
+impl<M> From<M> for VerifiedKey<M> {
+    fn from(model: M) -> Self {
+        VerifiedKey(Shared::Owned(Arc::new(model)))
+    }
+}
+
+impl<M: Clone> VerifiedKey<M> {
+    /// The model itself: moved out when this is its only holder, else a
+    /// copy of it.
+    pub fn into_inner(self) -> M {
+        match self.0 {
+            Shared::Cached(entry) => entry.model.clone(),
+            Shared::Owned(model) => Arc::try_unwrap(model).unwrap_or_else(|m| (*m).clone()),
+        }
+    }
+}
+
+/// The model without its stored hash ([`crate::debug_redacted`]).
+impl<M: AbstractApiKey> fmt::Debug for VerifiedKey<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        crate::debug_redacted(&**self, f)
+    }
 }
 
 /// A cache hit whose key has not been reported to the last-used tracker
@@ -652,14 +719,15 @@ impl<M: AbstractApiKey> KeyCache<M> {
                 {
                     return Cached::Refused;
                 }
-                let model = entry.model.clone();
                 let due = report_every.is_some_and(|every| {
                     let reported = entry.reported.load(Ordering::Relaxed);
                     reported == 0
                         || self.since_base(at).saturating_sub(reported)
                             >= u64::try_from(every.as_nanos()).unwrap_or(u64::MAX)
                 });
-                return Cached::Hit(model, due.then_some(DueUse(entry)));
+                let due = due.then(|| DueUse(Arc::clone(&entry)));
+                // The entry itself is handed on: no copy of the row.
+                return Cached::Hit(VerifiedKey(Shared::Cached(entry)), due);
             }
         }
         if let Some(absent) = self.absent.get(prefix) {
