@@ -47,7 +47,10 @@ use crate::permission::ApiKeyPermission;
 ///
 /// The model is shared with the verification cache when it was answered
 /// from there (a [`VerifiedKey`]: the row is not copied per request); it
-/// derefs to `M`, and [`HasApiKey::into_inner`] gives the model itself.
+/// derefs to `M` (`key.name()`), [`HasApiKey::shared`] lends the
+/// `VerifiedKey` (clone it into a spawned task: no copy of the row), and
+/// [`HasApiKey::into_inner`] gives an owned `M` (a copy of the row when the
+/// cache answered).
 #[derive(Clone)]
 pub struct HasApiKey<M: AbstractApiKey = ApiKey>(pub VerifiedKey<M>);
 

@@ -57,7 +57,8 @@ const DEFAULT_DATABASE: &str = "apikeys.db";
     version,
     about = "Manage API keys: migrate, create, list, revoke, rotate, verify",
     after_help = "Database: --database-url, else $DATABASE_URL, else apikeys.db in the current \
-                  folder.\nURLs: sqlite://PATH, a bare PATH, postgres://user:password@host/db.\n\
+                  folder.\nURLs: sqlite://RELATIVE/PATH, sqlite:///ABSOLUTE/PATH, a bare PATH, \
+                  postgres://user:password@host/db.\n\
                   Exit codes:\n  \
                   0  ok\n  \
                   1  the key is not usable (verify), no key has this prefix (revoke, rotate)\n  \

@@ -33,16 +33,17 @@ pub const MAX_CREATE_ATTEMPTS: u32 = 10;
 /// How many verified keys the cache of a manager holds by default.
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 
-/// How long a cached key is answered at most, by default, on SQLite: the
-/// change feed sees every commit to the database file, so this only bounds
-/// memory of a key nobody changes.
+/// How long a cached key is answered at most, by default, on SQLite: 60
+/// seconds (the no-change sweep then runs every 30 s). The change feed
+/// sees every commit to the database file, so this only bounds memory of a
+/// key nobody changes.
 pub const DEFAULT_MAX_AGE_SQLITE: Duration = Duration::from_secs(60);
 
 /// How long a cached key is answered at most after its row was read, by
 /// default, on PostgreSQL; the cache re-reads what it holds every half of
 /// it, which bounds what the triggers' notifications cannot see (a table
 /// without the trigger, such as Django's, and the tables a narrowing joins,
-/// such as a deactivated organization).
+/// such as a deactivated organization): one second (a sweep every 0.5 s).
 pub const DEFAULT_MAX_AGE_POSTGRES: Duration = Duration::from_secs(1);
 
 /// The one definition of which keys are usable.
@@ -393,7 +394,9 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     ///   [`BaseApiKeyManager::flush_last_used`] at shutdown.
     ///
     /// Every key found usable counts as a use ([`Self::get_from_key`],
-    /// [`Self::is_valid`], [`Self::cached`], the actix guards). A model
+    /// [`Self::is_valid`], [`Self::cached`], [`Self::verify_cached`],
+    /// [`Self::try_get_from_key_inline`], [`Self::try_verify_inline`], the
+    /// actix guards). A model
     /// handed out from the cache may show a `last_used_at` up to an
     /// interval old. Clones made before share the old setting.
     pub fn with_last_used(mut self, interval: Duration) -> Self {
@@ -552,7 +555,9 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     /// How recently the cache's change feed must have looked for changes,
     /// and finished looking, for the cache to answer (default
     /// [`crate::DEFAULT_FEED_DEADLINE`], 50 ms; clamped to at least 10 ms
-    /// and at most a day). Clones made before share the new value.
+    /// and at most a day). The deadline is the cache's, and the cache is
+    /// shared: calling this on a clone changes it for the manager it was
+    /// cloned from and every other clone too (unlike `with_last_used`).
     ///
     /// The feed looks every 5 ms. When a look takes longer than this (the
     /// feed's connection hangs, the database is slow to answer, the
@@ -664,6 +669,12 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     /// cache's current state), `None` ask the database
     /// ([`BaseApiKeyManager::get_from_key`]). Cheap and non-blocking: async
     /// code calls it before moving to a blocking thread.
+    ///
+    /// A key is in the cache once a lookup through the database verified
+    /// it (a key just created, or revoked through this manager, is `None`
+    /// until then), and only while the change feed runs: the first lookup
+    /// starts it, and it answers a few milliseconds later
+    /// ([`BaseApiKeyManager::settle_cache`] waits for that).
     ///
     /// The model is a copy of the cached row; [`BaseApiKeyManager::verify_cached`]
     /// answers the same without copying it.

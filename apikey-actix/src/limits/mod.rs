@@ -58,7 +58,7 @@
 //!
 //! The budget lives in this process ([`KeyLimits::in_process`]: each
 //! server counts alone, so two servers allow twice the limit) or, with the
-//! `redis` feature, in Redis ([`KeyLimits::redis`]): one limit across any
+//! `redis` feature, in Redis (`KeyLimits::redis`): one limit across any
 //! number of servers.
 
 pub(crate) mod gcra;

@@ -71,7 +71,8 @@ pub(crate) use feed::FeedKind;
 pub(crate) const MAX_AGE_LIMIT: Duration = Duration::from_secs(24 * 3600);
 
 /// How recently the change feed must have confirmed the cache current for
-/// the cache to answer (see `BaseApiKeyManager::with_feed_deadline`).
+/// the cache to answer, by default: 50 milliseconds (see
+/// [`crate::BaseApiKeyManager::with_feed_deadline`]).
 pub const DEFAULT_FEED_DEADLINE: Duration = Duration::from_millis(50);
 
 /// The shortest feed deadline accepted (a few polls).
