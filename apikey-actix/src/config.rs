@@ -114,7 +114,9 @@ impl ApiKeyConfig {
     /// (default [`DEFAULT_LOOKUP_TIMEOUT`], 30 s) before it answers 503
     /// with `Retry-After`; the lookup's own bounds (the pool's checkout,
     /// the database's statement and lock timeouts, the manager's
-    /// `LegacyLimits`) normally answer first. Zero turns the bound off.
+    /// `LegacyLimits`) normally answer first. The bound includes the wait
+    /// for a late cache feed (at most the feed deadline, see
+    /// `BaseApiKeyManager::feed_wait`). Zero turns the bound off.
     pub fn lookup_timeout(mut self, timeout: Duration) -> Self {
         self.lookup_timeout = timeout;
         self

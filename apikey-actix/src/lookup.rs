@@ -176,14 +176,25 @@ fn look_up<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
     if let Some(known) = manager.get().try_verify_inline(key.expose_secret()) {
         return Lookup::Done(known.map_err(|e| denial_of(&e)));
     }
+    let late = manager.get().feed_wait().is_some();
     let manager = manager.owned();
     let bound = config.lookup_timeout_value();
     Lookup::Pending(Box::pin(async move {
-        let lookup = blocking(move || {
-            manager
-                .get_from_key(key.expose_secret())
-                .map(VerifiedKey::from)
-        });
+        let lookup = async move {
+            // A late feed first (it is usually back within milliseconds),
+            // then the database.
+            if late {
+                if let Some(known) = wait_for_feed(&manager, key.expose_secret()).await {
+                    return known.map_err(|e| denial_of(&e));
+                }
+            }
+            blocking(move || {
+                manager
+                    .get_from_key(key.expose_secret())
+                    .map(VerifiedKey::from)
+            })
+            .await
+        };
         if bound.is_zero() {
             return lookup.await;
         }
@@ -196,6 +207,27 @@ fn look_up<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
         }
     }))
 }
+
+/// Waits for the cache's late change feed (see
+/// [`BaseApiKeyManager::feed_wait`]) without holding a thread, looking at
+/// the cache again every millisecond: its answer once the feed is back on
+/// time, `None` (query the database) once the feed counts as stalled or the
+/// cache does not know the key.
+async fn wait_for_feed<M: AbstractApiKey>(
+    manager: &BaseApiKeyManager<M>,
+    key: &str,
+) -> Option<apikey_core::Result<VerifiedKey<M>>> {
+    while manager.feed_wait().is_some() {
+        actix_web::rt::time::sleep(FEED_WAIT_STEP).await;
+        if let Some(known) = manager.verify_cached(key) {
+            return Some(known);
+        }
+    }
+    None
+}
+
+/// How often a lookup that waits for a late feed looks at the cache again.
+const FEED_WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// [`start`] as a future.
 pub(crate) fn lookup<M: AbstractApiKey>(

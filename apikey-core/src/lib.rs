@@ -39,7 +39,9 @@
 //! change feed turns the cache off until it is back, and so does a feed
 //! that has not finished a look for changes within its deadline (50 ms):
 //! what the feed reports is never honoured from the cache for longer than
-//! that after its commit. Details and knobs:
+//! that after its commit (a lookup may wait for a late feed for up to the
+//! deadline again before it queries the database:
+//! [`BaseApiKeyManager::feed_wait`]). Details and knobs:
 //! [`BaseApiKeyManager::with_cache`].
 //!
 //! # Features

@@ -562,9 +562,12 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     /// The feed looks every 5 ms. When a look takes longer than this (the
     /// feed's connection hangs, the database is slow to answer, the
     /// machine does not schedule the feed's thread), the cache stops
-    /// answering and every lookup queries the database until the feed
-    /// answers again: a write by anyone is never honoured for longer than
-    /// the deadline after its commit because the feed fell behind. Raise
+    /// answering until the feed answers again: a write by anyone is never
+    /// honoured for longer than the deadline after its commit because the
+    /// feed fell behind. Lookups then wait for the feed for up to the
+    /// deadline again ([`BaseApiKeyManager::feed_wait`]: the guards of
+    /// apikey-actix do, without holding a thread), and only after that,
+    /// with the feed still silent, query the database. Raise
     /// it for a PostgreSQL server whose round trip is more than a few tens
     /// of milliseconds away (the cache would otherwise seldom answer).
     /// Without a cache, this does nothing.
@@ -573,6 +576,29 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
             cache.set_feed_deadline(deadline);
         }
         self
+    }
+
+    /// How long it is worth waiting for the cache's change feed before
+    /// querying the database: `Some(time left)` while the cache is on and
+    /// its feed is late past the deadline by less than the deadline again
+    /// (see [`BaseApiKeyManager::with_feed_deadline`]); `None` when the
+    /// cache answers, when there is none, and when its feed is lost or
+    /// stalled for longer.
+    ///
+    /// A feed is late when the machine is short of CPU for a moment (its
+    /// thread, or the database backend it asks, not scheduled): the
+    /// database is then slow to answer too, and a lookup that queries it
+    /// adds load where waiting for the feed adds none. Async callers poll
+    /// [`BaseApiKeyManager::verify_cached`] (or
+    /// [`BaseApiKeyManager::try_get_from_key_inline`]) again every
+    /// millisecond or so while this is `Some`, then fall back to
+    /// [`BaseApiKeyManager::get_from_key`]; the request guards of
+    /// apikey-actix do exactly that. A lookup that reads the database
+    /// while the feed is late makes the feed's next answer drop everything
+    /// cached (the database may have refused what no feed reports), so
+    /// waiting also keeps the cache warm.
+    pub fn feed_wait(&self) -> Option<Duration> {
+        self.cache.as_ref().and_then(|c| c.feed_wait())
     }
 
     /// The cache's feed deadline (see
@@ -711,7 +737,9 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     /// never waits for a lock, for a key stored in the fast `sha512$$`
     /// format. `None`: call [`BaseApiKeyManager::get_from_key`] on a blocking
     /// thread (PostgreSQL, a locked database, a legacy hash to verify and
-    /// upgrade, ...). Async code calls it first to spare the thread hop.
+    /// upgrade, a late change feed to wait for first: see
+    /// [`BaseApiKeyManager::feed_wait`], ...). Async code calls it first to
+    /// spare the thread hop.
     pub fn try_get_from_key_inline(&self, key: &str) -> Option<Result<M>> {
         self.try_verify_inline(key)
             .map(|found| found.map(VerifiedKey::into_inner))
@@ -724,9 +752,14 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
             return Some(known);
         }
         let prefix = split_prefix(key);
-        if self.cache.as_ref().is_some_and(|c| c.wants_prefixes()) {
-            // The prefix set is due: this lookup takes the blocking path,
-            // which loads it (not on an async worker).
+        if self
+            .cache
+            .as_ref()
+            .is_some_and(|c| c.wants_prefixes() || c.feed_wait().is_some())
+        {
+            // The feed is late (the caller may wait for it: see
+            // `feed_wait`), or the prefix set is due: this lookup takes the
+            // blocking path, which loads it (not on an async worker).
             return None;
         }
         let ticket = self.cache.as_ref().map(|c| c.ticket());

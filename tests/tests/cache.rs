@@ -198,8 +198,6 @@ fn lost_feed_turns_the_cache_off_until_it_is_back(db: &TestDb) {
 /// counter query waits on a table lock, and the key is revoked with the
 /// triggers off (no feed reports it).
 fn stalled_feed_stops_the_cache_until_it_answers(db: &TestDb) {
-    use diesel::connection::SimpleConnection;
-    use diesel::Connection;
     let deadline = Duration::from_millis(50);
     // A minute's max_age: no sweep during the test.
     let keys = manager(db)
@@ -212,48 +210,25 @@ fn stalled_feed_stops_the_cache_until_it_answers(db: &TestDb) {
     assert!(keys.is_valid(&key).expect("valid"));
     assert!(keys.get_cached(&key).is_some(), "cached before the stall");
 
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let mut lock = None;
-    let held = match db.kind {
-        BackendKind::Sqlite => {
-            let (started_tx, started_rx) = mpsc::channel::<()>();
-            let stalled = keys.clone();
-            let held = std::thread::spawn(move || {
-                stalled.write_quietly(move |_conn| {
-                    started_tx.send(()).expect("started");
-                    release_rx.recv().expect("release");
-                    Ok(())
-                })
-            });
-            started_rx
-                .recv_timeout(Duration::from_secs(10))
-                .expect("the feed runs the quiet write");
-            // Another connection revokes the key; the held feed cannot see it.
-            manager(db)
-                .without_cache()
-                .revoke(row.prefix())
-                .expect("revoke elsewhere");
-            Some(held)
-        }
-        _ => {
-            let mut conn = diesel::PgConnection::establish(&db.url).expect("connection");
-            conn.batch_execute("BEGIN; LOCK TABLE apikey_change_counter IN ACCESS EXCLUSIVE MODE")
-                .expect("lock the counter");
-            lock = Some(conn);
-            drop(release_rx);
-            // A write no feed reports (triggers off), as a narrowing's
-            // tables are: the cache must not answer the key again once the
-            // database has refused it.
-            db.raw_sql(&format!(
-                "SET session_replication_role = replica; \
-                 UPDATE api_keys SET revoked = true WHERE prefix = '{}'; \
-                 SET session_replication_role = origin",
-                row.prefix()
-            ))
-            .expect("revoke unreported");
-            None
-        }
-    };
+    let held = HeldFeed::hold(db, &keys);
+    if db.kind == BackendKind::Sqlite {
+        // Another connection revokes the key; the held feed cannot see it.
+        manager(db)
+            .without_cache()
+            .revoke(row.prefix())
+            .expect("revoke elsewhere");
+    } else {
+        // A write no feed reports (triggers off), as a narrowing's
+        // tables are: the cache must not answer the key again once the
+        // database has refused it.
+        db.raw_sql(&format!(
+            "SET session_replication_role = replica; \
+             UPDATE api_keys SET revoked = true WHERE prefix = '{}'; \
+             SET session_replication_role = origin",
+            row.prefix()
+        ))
+        .expect("revoke unreported");
+    }
     let start = Instant::now();
     while keys.get_cached(&key).is_some() {
         assert!(
@@ -270,13 +245,7 @@ fn stalled_feed_stops_the_cache_until_it_answers(db: &TestDb) {
         std::thread::sleep(Duration::from_millis(10));
     }
     // The feed answers again: so does the cache.
-    if let Some(mut conn) = lock {
-        conn.batch_execute("COMMIT").expect("unlock");
-    }
-    if let Some(held) = held {
-        release_tx.send(()).expect("release");
-        held.join().expect("quiet write").expect("quiet write ran");
-    }
+    held.release();
     assert!(keys.settle_cache(SETTLE), "the feed answers again");
     // The entry made before the stall is never answered again (on
     // PostgreSQL no feed reported the revocation; the sweep is a minute
@@ -286,13 +255,225 @@ fn stalled_feed_stops_the_cache_until_it_answers(db: &TestDb) {
         assert!(!keys.is_valid(&key).expect("is_valid"));
         std::thread::sleep(Duration::from_millis(5));
     }
-    // And the cache answers again: another key is served from it.
+    // And the cache answers again: another key is served from it (once
+    // the feed has seen its insert, which on SQLite stales what is cached).
     let (_, other) = keys.create_key(NewKey::new("after")).expect("create");
+    assert!(keys.settle_cache(SETTLE));
     assert!(keys.is_valid(other.expose_secret()).expect("valid"));
     assert!(
         keys.get_cached(other.expose_secret()).is_some(),
         "caching again"
     );
+}
+
+/// The change feed held still: on SQLite its thread runs a quiet write that
+/// waits; on PostgreSQL its counter query waits on a table lock. Nothing is
+/// written: once released, the feed finds no change.
+struct HeldFeed {
+    release: mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<apikey_core::Result<()>>>,
+    lock: Option<diesel::PgConnection>,
+}
+
+impl HeldFeed {
+    fn hold(db: &TestDb, keys: &BaseApiKeyManager<ApiKey>) -> Self {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        let (release, release_rx) = mpsc::channel::<()>();
+        if db.kind == BackendKind::Sqlite {
+            let (started_tx, started_rx) = mpsc::channel::<()>();
+            let held = keys.clone();
+            let thread = std::thread::spawn(move || {
+                held.write_quietly(move |_conn| {
+                    started_tx.send(()).expect("started");
+                    let _ = release_rx.recv();
+                    Ok(())
+                })
+            });
+            started_rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the feed runs the quiet write");
+            HeldFeed {
+                release,
+                thread: Some(thread),
+                lock: None,
+            }
+        } else {
+            let mut conn = diesel::PgConnection::establish(&db.url).expect("connection");
+            conn.batch_execute("BEGIN; LOCK TABLE apikey_change_counter IN ACCESS EXCLUSIVE MODE")
+                .expect("lock the counter");
+            HeldFeed {
+                release,
+                thread: None,
+                lock: Some(conn),
+            }
+        }
+    }
+
+    fn release(mut self) {
+        use diesel::connection::SimpleConnection;
+        if let Some(mut conn) = self.lock.take() {
+            conn.batch_execute("COMMIT").expect("unlock");
+        }
+        let _ = self.release.send(());
+        if let Some(thread) = self.thread.take() {
+            thread
+                .join()
+                .expect("quiet write")
+                .expect("quiet write ran");
+        }
+    }
+}
+
+/// A feed late past its deadline while no lookup read the database (the
+/// lookups waited for it, or only the cache was asked) keeps what is
+/// cached once it answers: nothing was answered meanwhile that could
+/// contradict it. A lookup that reads the database while the feed is late
+/// makes its next answer drop everything cached (made stale: the
+/// revalidation pass that follows re-reads it, which shows that it
+/// happened). `feed_wait` is `Some` from the deadline on and `None` from
+/// twice the deadline (stalled).
+fn late_feed_keeps_the_cache_unless_the_database_was_read(db: &TestDb) {
+    // Long enough for this thread to see the late spell on a busy machine.
+    let deadline = Duration::from_millis(200);
+    let keys = manager(db)
+        .with_cache(Duration::from_secs(60), 100)
+        .with_feed_deadline(deadline);
+    let (_, key) = keys.create_key(NewKey::new("late")).expect("create");
+    let key = key.expose_secret().to_owned();
+    assert!(keys.settle_cache(SETTLE));
+    assert!(keys.is_valid(&key).expect("valid"));
+    assert!(keys.get_cached(&key).is_some(), "cached");
+    assert_eq!(keys.feed_wait(), None, "a feed on time is not waited for");
+
+    for read_meanwhile in [false, true] {
+        let passes = keys.cache_revalidations();
+        let held = HeldFeed::hold(db, &keys);
+        let start = Instant::now();
+        while keys.get_cached(&key).is_some() {
+            assert!(start.elapsed() < SETTLE, "answered with the feed held");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Late: worth waiting for, up to twice the deadline.
+        let waits = keys.feed_wait();
+        assert!(waits.is_some_and(|w| w <= deadline), "late: {waits:?}");
+        while keys.feed_wait().is_some() {
+            assert!(start.elapsed() < SETTLE, "waited for forever");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(keys.cache_is_live(), "stalled, not lost");
+        if read_meanwhile {
+            assert!(keys.is_valid(&key).expect("the database answers"));
+        }
+        held.release();
+        assert!(keys.settle_cache(SETTLE), "the feed answers again");
+        assert_dropped(&keys, passes, read_meanwhile);
+        assert!(keys.is_valid(&key).expect("valid"));
+        assert!(keys.get_cached(&key).is_some(), "cached");
+    }
+}
+
+/// Whether the feed's answer after a late spell made the cache stale
+/// (`dropped`): a revalidation pass then follows (counted from `passes`,
+/// taken before the spell); otherwise none comes.
+fn assert_dropped(keys: &BaseApiKeyManager<ApiKey>, passes: u64, dropped: bool) {
+    let start = Instant::now();
+    if dropped {
+        while keys.cache_revalidations() == passes {
+            assert!(
+                start.elapsed() < SETTLE,
+                "kept after a read of the database while late"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    } else {
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            keys.cache_revalidations(),
+            passes,
+            "dropped though nothing read the database while late"
+        );
+    }
+}
+
+/// A guard that meets a late feed waits for it (no thread held) and is
+/// answered from the cache once the feed is back, without a query; a
+/// feed still silent after twice the deadline is a stall, and the guard
+/// queries the database. Whether a lookup read the database while the
+/// feed was late shows afterwards: the feed's next answer then drops what
+/// is cached (see the test above).
+fn guards_wait_for_a_late_feed_then_query(db: &TestDb) {
+    use actix_web::{test as atest, web, App, HttpResponse};
+    use apikey_actix::{ApiKeyConfig, HasApiKey};
+    // A long deadline: the short stall below stays well inside the wait.
+    let deadline = Duration::from_millis(500);
+    let keys = manager(db)
+        .with_cache(Duration::from_secs(60), 100)
+        .with_feed_deadline(deadline);
+    let (_, key) = keys.create_key(NewKey::new("guarded")).expect("create");
+    let key = key.expose_secret().to_owned();
+    assert!(keys.settle_cache(SETTLE));
+    assert!(keys.is_valid(&key).expect("valid"));
+    assert!(keys.get_cached(&key).is_some(), "cached");
+
+    apikey_tests::block_on(async {
+        let app = atest::init_service(
+            App::new()
+                .configure(apikey_actix::register(
+                    keys.clone(),
+                    ApiKeyConfig::default(),
+                ))
+                .route(
+                    "/",
+                    web::get().to(|k: HasApiKey<ApiKey>| async move {
+                        HttpResponse::Ok().body(k.name().to_owned())
+                    }),
+                ),
+        )
+        .await;
+        let call = || {
+            atest::TestRequest::get()
+                .uri("/")
+                .insert_header(("Authorization", format!("Api-Key {key}")))
+                .to_request()
+        };
+
+        // A short stall: released while the guard waits.
+        let passes = keys.cache_revalidations();
+        let held = HeldFeed::hold(db, &keys);
+        let start = Instant::now();
+        while keys.get_cached(&key).is_some() {
+            assert!(start.elapsed() < SETTLE, "answered with the feed held");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(keys.feed_wait().is_some(), "late, worth waiting for");
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            held.release();
+        });
+        let res = atest::call_service(&app, call()).await;
+        assert_eq!(res.status(), 200);
+        releaser.join().expect("released");
+        assert!(keys.settle_cache(SETTLE), "the feed answers again");
+        // Dropped, had the guard read the database instead of waiting.
+        assert_dropped(&keys, passes, false);
+        assert!(keys.get_cached(&key).is_some(), "kept");
+
+        // A stall: past twice the deadline, the database answers.
+        let passes = keys.cache_revalidations();
+        let held = HeldFeed::hold(db, &keys);
+        let start = Instant::now();
+        while keys.get_cached(&key).is_some() || keys.feed_wait().is_some() {
+            assert!(start.elapsed() < SETTLE, "no stall");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let res = atest::call_service(&app, call()).await;
+        assert_eq!(res.status(), 200);
+        held.release();
+        assert!(keys.settle_cache(SETTLE), "the feed answers again");
+        // The guard read the database during the stall.
+        assert_dropped(&keys, passes, true);
+    });
 }
 
 /// The cache's settings are bounded (`max_age` at most a day, capacity at
@@ -910,6 +1091,8 @@ fn a_table_without_a_set_is_not_recounted_at_every_sweep(db: &TestDb) {
 
 backend_tests!(
     stalled_feed_stops_the_cache_until_it_answers,
+    late_feed_keeps_the_cache_unless_the_database_was_read,
+    guards_wait_for_a_late_feed_then_query,
     cache_settings_bounded_kept_and_shown,
     no_prefix_set_for_a_table_no_trigger_reports,
     a_table_without_a_set_is_not_recounted_at_every_sweep,

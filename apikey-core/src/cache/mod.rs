@@ -110,6 +110,9 @@ pub(crate) struct Freshness {
     deadline: AtomicU64,
     /// How many times the feed has looked for changes (for `settle`).
     polls: AtomicU64,
+    /// A lookup read the database while the feed was late (see
+    /// [`Freshness::confirm`]).
+    read_while_late: AtomicBool,
     /// Writes the SQLite feed runs on its own connection, whose
     /// `data_version` does not move for them (last-used times).
     quiet: Mutex<Vec<QuietJob>>,
@@ -135,6 +138,7 @@ impl Freshness {
             confirmed: AtomicU64::new(0),
             deadline: AtomicU64::new(nanos(DEFAULT_FEED_DEADLINE)),
             polls: AtomicU64::new(0),
+            read_while_late: AtomicBool::new(false),
             quiet: Mutex::new(Vec::new()),
         }
     }
@@ -230,21 +234,53 @@ impl Freshness {
     /// The feed's look for changes that began at `began` is done, and what it
     /// found has moved the epochs.
     ///
-    /// When the previous confirmation is past the deadline by now, the cache
-    /// may have stopped answering meanwhile, and lookups may have read from
-    /// the database what no feed reports (a narrowing's tables): everything
-    /// cached is then made stale first (the revalidation re-reads it), so a
-    /// key the database refused is not answered from an older entry again.
+    /// When a lookup read the database while the feed was late (past the
+    /// deadline: the cache did not answer), it may have been refused what
+    /// no feed reports (a narrowing's tables): everything cached is then
+    /// made stale first (the revalidation re-reads it), so a key the
+    /// database refused is not answered from an older entry again. A feed
+    /// that was late while no lookup read the database (the lookups waited
+    /// for it: [`KeyCache::feed_wait`]) keeps what is cached: nothing was
+    /// answered that could contradict it.
     pub(crate) fn confirm(&self, began: Instant) {
-        let previous = self.confirmed.load(Ordering::Acquire);
-        if previous != 0
-            && self.since_base(Instant::now()).saturating_sub(previous)
-                > self.deadline.load(Ordering::Relaxed)
-        {
+        if self.read_while_late.swap(false, Ordering::SeqCst) {
             self.invalidate();
         }
         self.confirmed
-            .fetch_max(self.since_base(began), Ordering::AcqRel);
+            .fetch_max(self.since_base(began), Ordering::SeqCst);
+        // A lookup that found the feed late just before this confirmation
+        // was published (it reads the database after marking it).
+        if self.read_while_late.swap(false, Ordering::SeqCst) {
+            self.invalidate();
+        }
+    }
+
+    /// A lookup is about to read the database: when the feed is late,
+    /// remember it for the next confirmation.
+    fn reading(&self, at: Instant) {
+        if self.is_live() && self.age(at) > self.deadline.load(Ordering::Relaxed) {
+            self.read_while_late.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// How long ago (nanoseconds) the latest confirmed look for changes
+    /// began, as of `at`.
+    fn age(&self, at: Instant) -> u64 {
+        self.since_base(at)
+            .saturating_sub(self.confirmed.load(Ordering::SeqCst))
+    }
+
+    /// While the feed is late past the deadline but not yet by as much
+    /// again: how much longer it may take before it counts as stalled (see
+    /// [`KeyCache::feed_wait`]).
+    fn wait(&self, at: Instant) -> Option<Duration> {
+        if !self.is_live() {
+            return None;
+        }
+        let deadline = self.deadline.load(Ordering::Relaxed);
+        let age = self.age(at);
+        let limit = deadline.saturating_mul(2);
+        (age > deadline && age < limit).then(|| Duration::from_nanos(limit - age))
     }
 
     fn since_base(&self, at: Instant) -> u64 {
@@ -255,11 +291,7 @@ impl Freshness {
     /// the cache current within the deadline. (The epochs are read after
     /// this, so they include what that confirmation found.)
     fn answers(&self, at: Instant) -> bool {
-        self.is_live()
-            && self
-                .since_base(at)
-                .saturating_sub(self.confirmed.load(Ordering::Acquire))
-                <= self.deadline.load(Ordering::Relaxed)
+        self.is_live() && self.age(at) <= self.deadline.load(Ordering::Relaxed)
     }
 
     /// Changes the feed deadline (clamped to `MIN_FEED_DEADLINE..=MAX_AGE_LIMIT`).
@@ -928,6 +960,7 @@ impl<M: AbstractApiKey> KeyCache<M> {
     /// Taken before a lookup's query.
     pub(crate) fn ticket(&self) -> Ticket {
         self.start();
+        self.freshness.reading(Instant::now());
         Ticket {
             epoch: self.freshness.epoch.load(Ordering::Acquire),
             absent_epoch: self.freshness.absent_epoch.load(Ordering::Acquire),
@@ -1032,6 +1065,17 @@ impl<M: AbstractApiKey> KeyCache<M> {
     /// keeps its deadline).
     pub(crate) fn is_live(&self) -> bool {
         self.freshness.is_live()
+    }
+
+    /// How long a lookup may wait for a late feed before it reads the
+    /// database instead: `Some` while the feed runs and is past the
+    /// deadline by less than the deadline again (a feed thread or a
+    /// database backend that missed the CPU for a moment answers soon, and
+    /// a lookup that waits for it adds no query to a database that is
+    /// already slow to answer); `None` when the cache answers, or its
+    /// feed is lost or late for longer (stalled: read the database).
+    pub(crate) fn feed_wait(&self) -> Option<Duration> {
+        self.freshness.wait(Instant::now())
     }
 
     /// See [`Freshness::set_deadline`].
