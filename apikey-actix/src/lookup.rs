@@ -170,7 +170,7 @@ fn look_up<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
         return Lookup::Done(Err(Denial::Internal));
     };
     let config = ApiKeyConfig::of(req);
-    let Some(key) = config.key_parser().parse(req) else {
+    let Some(key) = config.key_parser().parse_borrowed(req) else {
         return Lookup::Done(Err(Denial::MissingKey));
     };
     if let Some(known) = manager.get().try_verify_inline(key.expose_secret()) {
@@ -178,6 +178,7 @@ fn look_up<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
     }
     let late = manager.get().feed_wait().is_some();
     let manager = manager.owned();
+    let key = key.into_owned();
     let bound = config.lookup_timeout_value();
     Lookup::Pending(Box::pin(async move {
         let lookup = async move {

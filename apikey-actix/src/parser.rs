@@ -39,6 +39,15 @@ pub trait KeyParser: fmt::Debug + Send + Sync + 'static {
     /// header content.
     fn parse(&self, req: &HttpRequest) -> Option<PlainKey>;
 
+    /// [`KeyParser::parse`], borrowed from the request where the key is in
+    /// it as is (a header's value, or part of it): the guards read keys
+    /// through this, so that a key answered from the cache is never
+    /// copied. The default copies [`KeyParser::parse`]'s key; override it
+    /// only with the same answer.
+    fn parse_borrowed<'r>(&self, req: &'r HttpRequest) -> Option<RequestKey<'r>> {
+        self.parse(req).map(RequestKey::Owned)
+    }
+
     /// Whether the request carries this parser's credential at all, usable
     /// or not: a repeated header is present, an absent one is not. [`FirstOf`]
     /// stops at the first source that is present, so a credential that is
@@ -46,6 +55,40 @@ pub trait KeyParser: fmt::Debug + Send + Sync + 'static {
     /// source. The default: [`KeyParser::parse`] finds a key.
     fn is_present(&self, req: &HttpRequest) -> bool {
         self.parse(req).is_some()
+    }
+}
+
+/// A key read from a request by [`KeyParser::parse_borrowed`]: a view into
+/// the request, or a key of its own. Shown as `********` by `Debug`.
+pub enum RequestKey<'r> {
+    /// Borrowed from the request (no copy).
+    Borrowed(&'r str),
+    /// Built by the parser.
+    Owned(PlainKey),
+}
+
+impl RequestKey<'_> {
+    /// The full key, `{prefix}.{secret}`. Handle with care.
+    pub fn expose_secret(&self) -> &str {
+        match self {
+            RequestKey::Borrowed(key) => key,
+            RequestKey::Owned(key) => key.expose_secret(),
+        }
+    }
+
+    /// The key as a [`PlainKey`] (a copy when borrowed), for work that
+    /// outlives the request.
+    pub fn into_owned(self) -> PlainKey {
+        match self {
+            RequestKey::Borrowed(key) => PlainKey::new(key.to_owned()),
+            RequestKey::Owned(key) => key,
+        }
+    }
+}
+
+impl fmt::Debug for RequestKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RequestKey(********)")
     }
 }
 
@@ -96,6 +139,10 @@ impl AuthorizationParser {
 
 impl KeyParser for AuthorizationParser {
     fn parse(&self, req: &HttpRequest) -> Option<PlainKey> {
+        self.parse_borrowed(req).map(RequestKey::into_owned)
+    }
+
+    fn parse_borrowed<'r>(&self, req: &'r HttpRequest) -> Option<RequestKey<'r>> {
         // As `split_once(' ')` on the header as text, in one pass over its
         // bytes: the keyword (which has no space, or it could never be
         // what comes before the first space), one space, then the key.
@@ -114,8 +161,7 @@ impl KeyParser for AuthorizationParser {
             return None;
         }
         // Visible ASCII: valid UTF-8.
-        let key = std::str::from_utf8(rest).ok()?;
-        Some(PlainKey::new(key.to_owned()))
+        std::str::from_utf8(rest).ok().map(RequestKey::Borrowed)
     }
 
     /// Repeated `Authorization` headers, or one that starts with the keyword.
@@ -155,10 +201,14 @@ impl HeaderParser {
 
 impl KeyParser for HeaderParser {
     fn parse(&self, req: &HttpRequest) -> Option<PlainKey> {
+        self.parse_borrowed(req).map(RequestKey::into_owned)
+    }
+
+    fn parse_borrowed<'r>(&self, req: &'r HttpRequest) -> Option<RequestKey<'r>> {
         // As the reference: an empty header is no key.
         single_header(req, &self.name)
             .filter(|v| !v.is_empty())
-            .map(|v| PlainKey::new(v.to_owned()))
+            .map(RequestKey::Borrowed)
     }
 
     /// The header is there and not empty, once or more.
@@ -205,8 +255,12 @@ impl FirstOf {
 
 impl KeyParser for FirstOf {
     fn parse(&self, req: &HttpRequest) -> Option<PlainKey> {
+        self.parse_borrowed(req).map(RequestKey::into_owned)
+    }
+
+    fn parse_borrowed<'r>(&self, req: &'r HttpRequest) -> Option<RequestKey<'r>> {
         for parser in &self.0 {
-            if let Some(key) = parser.parse(req) {
+            if let Some(key) = parser.parse_borrowed(req) {
                 return Some(key);
             }
             if parser.is_present(req) {
@@ -238,6 +292,56 @@ mod tests {
         parser
             .parse(&req.to_http_request())
             .map(|k| k.expose_secret().to_owned())
+    }
+
+    /// The built-in parsers hand the guards a view into the request (no
+    /// copy of the key), equal to what `parse` answers; a parser of the
+    /// application's own (the trait's default) hands over its own key.
+    #[test]
+    fn built_in_parsers_borrow_the_key() {
+        #[derive(Debug)]
+        struct Fixed;
+        impl KeyParser for Fixed {
+            fn parse(&self, _req: &HttpRequest) -> Option<PlainKey> {
+                Some(PlainKey::new("fixed.key".into()))
+            }
+        }
+        let req = TestRequest::default()
+            .insert_header((AUTHORIZATION, "Api-Key abc.def"))
+            .insert_header(("x-api-key", "ghi.jkl"))
+            .to_http_request();
+        let header = HeaderParser::new(HeaderName::from_static("x-api-key"));
+        let parsers: [(&dyn KeyParser, &str, bool); 5] = [
+            (&AuthorizationParser::default(), "abc.def", true),
+            (&header, "ghi.jkl", true),
+            (
+                &FirstOf::default().or(AuthorizationParser::default()),
+                "abc.def",
+                true,
+            ),
+            (&FirstOf::default().or(Fixed), "fixed.key", false),
+            (&Fixed, "fixed.key", false),
+        ];
+        for (parser, expected, borrowed) in parsers {
+            let key = parser.parse_borrowed(&req).expect("a key");
+            assert_eq!(key.expose_secret(), expected, "{parser:?}");
+            assert_eq!(
+                matches!(key, RequestKey::Borrowed(_)),
+                borrowed,
+                "{parser:?}"
+            );
+            assert_eq!(format!("{key:?}"), "RequestKey(********)");
+            assert_eq!(key.into_owned().expose_secret(), expected);
+            assert_eq!(
+                parser.parse(&req).map(|k| k.expose_secret().to_owned()),
+                Some(expected.to_owned())
+            );
+        }
+        let bare = TestRequest::default().to_http_request();
+        assert!(AuthorizationParser::default()
+            .parse_borrowed(&bare)
+            .is_none());
+        assert!(header.parse_borrowed(&bare).is_none());
     }
 
     /// The reference's `Authorization` parsing, byte for byte: split at the

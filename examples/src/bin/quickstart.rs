@@ -59,21 +59,38 @@ use apikey_core::{
     KeyGenerator, NewKey, RateLimit,
 };
 
+/// The public endpoint's answer (typed: serialized straight from borrowed
+/// fields, as a service would, without building a JSON tree first).
+#[derive(serde::Serialize)]
+struct Public {
+    message: &'static str,
+    protected: &'static str,
+}
+
 #[get("/")]
 async fn index() -> impl Responder {
-    HttpResponse::Ok().json(serde_json::json!({
-        "message": "public endpoint: no key needed",
-        "protected": "/protected",
-    }))
+    HttpResponse::Ok().json(Public {
+        message: "public endpoint: no key needed",
+        protected: "/protected",
+    })
+}
+
+/// The guarded endpoint's answer: the key's name and prefix, borrowed from
+/// the verified key.
+#[derive(serde::Serialize)]
+struct Authorized<'a> {
+    message: &'static str,
+    name: &'a str,
+    prefix: &'a str,
 }
 
 /// Guarded by `HasApiKey`, limited by `KeyLimits`.
 async fn protected(key: HasApiKey<ApiKey>) -> impl Responder {
-    HttpResponse::Ok().json(serde_json::json!({
-        "message": "authorized",
-        "name": key.name(),
-        "prefix": key.prefix(),
-    }))
+    HttpResponse::Ok().json(Authorized {
+        message: "authorized",
+        name: key.name(),
+        prefix: key.prefix(),
+    })
 }
 
 /// Guarded by `RequirePermission::new(HasScope::new("billing:read"))`.
