@@ -163,6 +163,58 @@ fn overheads(c: &mut Criterion) {
     g.finish();
 }
 
+/// A cache hit (`verify_cached`: the prefix looked up, the key's keyed
+/// SHA-256 compared, the entry shared) on one thread, then on one thread
+/// while a second one hits the same key without pause, as two actix
+/// workers do under load: the difference is what the shared entry and the
+/// cache's shard lock cost when their cache lines bounce between cores.
+fn cache_hit(c: &mut Criterion) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = target_dir().join("bench");
+    let _ = std::fs::create_dir_all(&dir);
+    let url = dir.join("cache-hit.sqlite3").display().to_string();
+    let db = Database::connect(&url)
+        .and_then(|db| db.migrate().map(|_| db))
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    let manager = BaseApiKeyManager::<ApiKey>::new(db);
+    let (_, key) = manager
+        .create_key(apikey_core::NewKey::new("cache-hit"))
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    let key = key.expose_secret().to_owned();
+    let settled = manager.settle_cache(Duration::from_secs(10));
+    let verified = manager.get_from_key(&key).is_ok();
+    let cached = manager.settle_cache(Duration::from_secs(10))
+        && matches!(manager.verify_cached(&key), Some(Ok(_)));
+    assert!(
+        settled && verified && cached,
+        "{url}: the key is not answered from the cache"
+    );
+    let mut g = c.benchmark_group("cache hit");
+    g.bench_function("verify_cached, one thread", |b| {
+        b.iter(|| black_box(manager.verify_cached(black_box(&key))))
+    });
+    g.bench_function("verify_cached, a second thread hitting the same key", |b| {
+        b.iter_custom(|iters| {
+            let stop = AtomicBool::new(false);
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    while !stop.load(Ordering::Relaxed) {
+                        black_box(manager.verify_cached(black_box(&key)));
+                    }
+                });
+                let started = Instant::now();
+                for _ in 0..iters {
+                    black_box(manager.verify_cached(black_box(&key)));
+                }
+                let took = started.elapsed();
+                stop.store(true, Ordering::Relaxed);
+                took
+            })
+        })
+    });
+    g.finish();
+}
+
 // ---------------------------------------------------------------------------
 // get_from_key on filled tables
 
@@ -376,7 +428,8 @@ criterion_group!(
     hashing,
     legacy_pbkdf2,
     header_parsing,
-    overheads
+    overheads,
+    cache_hit
 );
 criterion_group!(lookups, get_from_key_sqlite, get_from_key_postgres);
 criterion_main!(pieces, lookups);

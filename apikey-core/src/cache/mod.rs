@@ -340,6 +340,14 @@ enum Check {
     Verified([u8; 32]),
 }
 
+/// A cached key. Aligned to 128 bytes so that, behind its `Arc`, the
+/// fields every hit reads start on a cache line (two, with the adjacent-
+/// line prefetcher) of their own, away from the reference count every hit
+/// writes: when they shared one, two workers hitting the same key made
+/// each other's reads miss, and a hit took ~600 ns instead of ~180 ns in
+/// about half the processes (wherever the allocator put the entry; `cargo
+/// bench -p apikey-bench -- 'cache hit'`, BENCHMARKS.md run 16).
+#[repr(align(128))]
 struct Entry<M> {
     check: Check,
     /// The stored hash's SHA-512 when the entry was made: a revalidated row
