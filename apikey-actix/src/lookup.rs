@@ -39,6 +39,10 @@ pub fn denial_of(err: &CoreError) -> Denial {
 /// [`apikey_core::Database::run`]) on actix's blocking pool and maps its
 /// failure with [`denial_of`], logging outages and internal errors (never a
 /// key). A blocking pool that refuses the work is [`Denial::Unavailable`].
+/// A handler answers a denial as the guards do with
+/// [`AuthError::new`](crate::AuthError::new)`(denial, ApiKeyConfig::of(&req))`
+/// (a `ResponseError`: 401, 403 or 503 with the configured body and
+/// headers).
 pub async fn blocking<T, F>(f: F) -> Result<T, Denial>
 where
     T: Send + 'static,

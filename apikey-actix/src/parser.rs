@@ -42,8 +42,12 @@ pub trait KeyParser: fmt::Debug + Send + Sync + 'static {
     /// [`KeyParser::parse`], borrowed from the request where the key is in
     /// it as is (a header's value, or part of it): the guards read keys
     /// through this, so that a key answered from the cache is never
-    /// copied. The default copies [`KeyParser::parse`]'s key; override it
-    /// only with the same answer.
+    /// copied. The default answers [`KeyParser::parse`]'s key
+    /// ([`RequestKey::Owned`]), which is always right; overriding it is an
+    /// optimisation (one allocation per request) for a parser that finds
+    /// the key verbatim in the request, and must answer the same key as
+    /// `parse`. A parser that decodes (percent-encoding, base64) keeps the
+    /// default.
     fn parse_borrowed<'r>(&self, req: &'r HttpRequest) -> Option<RequestKey<'r>> {
         self.parse(req).map(RequestKey::Owned)
     }

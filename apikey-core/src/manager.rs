@@ -581,22 +581,56 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     /// How long it is worth waiting for the cache's change feed before
     /// querying the database: `Some(time left)` while the cache is on and
     /// its feed is late past the deadline by less than the deadline again
-    /// (see [`BaseApiKeyManager::with_feed_deadline`]); `None` when the
-    /// cache answers, when there is none, and when its feed is lost or
-    /// stalled for longer.
+    /// (see [`BaseApiKeyManager::with_feed_deadline`]), the time left being
+    /// until the feed counts as stalled (twice the deadline after its last
+    /// look for changes began); `None` when the cache answers, when there
+    /// is none, and when its feed is lost or stalled.
     ///
     /// A feed is late when the machine is short of CPU for a moment (its
     /// thread, or the database backend it asks, not scheduled): the
     /// database is then slow to answer too, and a lookup that queries it
-    /// adds load where waiting for the feed adds none. Async callers poll
-    /// [`BaseApiKeyManager::verify_cached`] (or
-    /// [`BaseApiKeyManager::try_get_from_key_inline`]) again every
-    /// millisecond or so while this is `Some`, then fall back to
-    /// [`BaseApiKeyManager::get_from_key`]; the request guards of
-    /// apikey-actix do exactly that. A lookup that reads the database
-    /// while the feed is late makes the feed's next answer drop everything
-    /// cached (the database may have refused what no feed reports), so
-    /// waiting also keeps the cache warm.
+    /// adds load where waiting for the feed adds none. Async callers look
+    /// at the cache again every millisecond or so, with their runtime's
+    /// sleep (`actix_web::rt::time::sleep`, `tokio::time::sleep`), while
+    /// this is `Some`, then fall back to
+    /// [`BaseApiKeyManager::get_from_key`] on a blocking thread; the
+    /// request guards of apikey-actix do exactly that, within
+    /// `ApiKeyConfig::lookup_timeout` (bound a lookup of your own the same
+    /// way). Look with [`BaseApiKeyManager::verify_cached`] (no copy of the
+    /// row) or [`BaseApiKeyManager::cached`]; they answer as soon as the
+    /// feed is back on time. A lookup that reads the database while the
+    /// feed is late makes the feed's next answer drop everything cached
+    /// (the database may have refused what no feed reports), so waiting
+    /// also keeps the cache warm.
+    ///
+    /// ```
+    /// use std::future::Future;
+    /// use std::time::Duration;
+    /// use apikey_core::{ApiKey, BaseApiKeyManager, Result};
+    ///
+    /// /// The key's answer without a blocking call, or `None`: then call
+    /// /// `keys.get_from_key(key)` on a blocking thread.
+    /// async fn without_blocking<S, F>(
+    ///     keys: &BaseApiKeyManager<ApiKey>,
+    ///     key: &str,
+    ///     sleep: S,
+    /// ) -> Option<Result<ApiKey>>
+    /// where
+    ///     S: Fn(Duration) -> F,
+    ///     F: Future<Output = ()>,
+    /// {
+    ///     if let Some(known) = keys.try_get_from_key_inline(key) {
+    ///         return Some(known);
+    ///     }
+    ///     while keys.feed_wait().is_some() {
+    ///         sleep(Duration::from_millis(1)).await;
+    ///         if let Some(known) = keys.cached(key) {
+    ///             return Some(known);
+    ///         }
+    ///     }
+    ///     None
+    /// }
+    /// ```
     pub fn feed_wait(&self) -> Option<Duration> {
         self.cache.as_ref().and_then(|c| c.feed_wait())
     }
