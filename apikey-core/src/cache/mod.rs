@@ -1179,3 +1179,67 @@ fn has_notify_trigger(conn: &mut DbConnection, table: &str) -> bool {
         .map(|p| p.present)
         .unwrap_or(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// A feed on time answers; past the deadline it is late (worth waiting
+    /// for, the time left until twice the deadline); at twice the deadline
+    /// it is stalled. Exact instants, so the boundaries are checked.
+    #[test]
+    fn late_then_stalled_at_exact_boundaries() {
+        let f = Freshness::new(true);
+        let t0 = Instant::now();
+        f.confirm(t0);
+        let deadline = f.deadline();
+        assert_eq!(deadline, DEFAULT_FEED_DEADLINE);
+        assert!(f.answers(t0 + 10 * MS));
+        assert_eq!(f.wait(t0 + 10 * MS), None, "on time");
+        assert!(f.answers(t0 + deadline), "the deadline itself is on time");
+        assert_eq!(f.wait(t0 + deadline), None);
+        assert!(!f.answers(t0 + deadline + Duration::from_nanos(1)));
+        assert_eq!(f.wait(t0 + deadline + 10 * MS), Some(deadline - 10 * MS));
+        assert_eq!(f.wait(t0 + 2 * deadline - MS), Some(MS));
+        assert_eq!(f.wait(t0 + 2 * deadline), None, "stalled");
+        assert_eq!(f.wait(t0 + 3 * deadline), None);
+        let lost = Freshness::new(false);
+        lost.confirm(t0);
+        assert_eq!(lost.wait(t0 + deadline + 10 * MS), None, "a lost feed");
+    }
+
+    /// A read of the database while the feed is late (and only then) makes
+    /// the feed's next confirmation invalidate everything, once.
+    #[test]
+    fn a_read_while_late_stales_the_cache_at_the_next_confirmation() {
+        let f = Freshness::new(true);
+        let t0 = Instant::now();
+        f.confirm(t0);
+        let epochs = |f: &Freshness| {
+            (
+                f.epoch.load(Ordering::SeqCst),
+                f.absent_epoch.load(Ordering::SeqCst),
+            )
+        };
+        let before = epochs(&f);
+        f.reading(t0 + f.deadline());
+        f.confirm(t0 + MS);
+        assert_eq!(epochs(&f), before, "a read on time changes nothing");
+        f.reading(t0 + MS + f.deadline() + Duration::from_nanos(1));
+        f.confirm(t0 + 2 * MS);
+        assert_eq!(
+            epochs(&f),
+            (before.0 + 1, before.1 + 1),
+            "stale after a late read"
+        );
+        f.confirm(t0 + 3 * MS);
+        assert_eq!(epochs(&f), (before.0 + 1, before.1 + 1), "once");
+        let lost = Freshness::new(false);
+        let before = epochs(&lost);
+        lost.reading(t0 + 10 * f.deadline());
+        lost.confirm(t0 + MS);
+        assert_eq!(epochs(&lost), before, "not late without a feed");
+    }
+}
