@@ -310,6 +310,18 @@ impl HeldFeed {
         }
     }
 
+    /// Holds the feed and waits until the cache stops answering `key`
+    /// (the feed is past its deadline); also answers when the hold began.
+    fn until_late(db: &TestDb, keys: &BaseApiKeyManager<ApiKey>, key: &str) -> (Self, Instant) {
+        let held = HeldFeed::hold(db, keys);
+        let start = Instant::now();
+        while keys.get_cached(key).is_some() {
+            assert!(start.elapsed() < SETTLE, "answered with the feed held");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        (held, start)
+    }
+
     fn release(mut self) {
         use diesel::connection::SimpleConnection;
         if let Some(mut conn) = self.lock.take() {
@@ -336,24 +348,12 @@ impl HeldFeed {
 fn late_feed_keeps_the_cache_unless_the_database_was_read(db: &TestDb) {
     // Long enough for this thread to see the late spell on a busy machine.
     let deadline = Duration::from_millis(200);
-    let keys = manager(db)
-        .with_cache(Duration::from_secs(60), 100)
-        .with_feed_deadline(deadline);
-    let (_, key) = keys.create_key(NewKey::new("late")).expect("create");
-    let key = key.expose_secret().to_owned();
-    assert!(keys.settle_cache(SETTLE));
-    assert!(keys.is_valid(&key).expect("valid"));
-    assert!(keys.get_cached(&key).is_some(), "cached");
+    let (keys, key) = cached_key(db, deadline);
     assert_eq!(keys.feed_wait(), None, "a feed on time is not waited for");
 
     for read_meanwhile in [false, true] {
         let passes = keys.cache_revalidations();
-        let held = HeldFeed::hold(db, &keys);
-        let start = Instant::now();
-        while keys.get_cached(&key).is_some() {
-            assert!(start.elapsed() < SETTLE, "answered with the feed held");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let (held, start) = HeldFeed::until_late(db, &keys, &key);
         // Late: worth waiting for, up to twice the deadline.
         let waits = keys.feed_wait();
         assert!(waits.is_some_and(|w| w <= deadline), "late: {waits:?}");
@@ -371,6 +371,20 @@ fn late_feed_keeps_the_cache_unless_the_database_was_read(db: &TestDb) {
         assert!(keys.is_valid(&key).expect("valid"));
         assert!(keys.get_cached(&key).is_some(), "cached");
     }
+}
+
+/// A manager with this feed deadline (a minute's `max_age`: no sweep
+/// during a test) and a key of it, verified and answered from the cache.
+fn cached_key(db: &TestDb, deadline: Duration) -> (BaseApiKeyManager<ApiKey>, String) {
+    let keys = manager(db)
+        .with_cache(Duration::from_secs(60), 100)
+        .with_feed_deadline(deadline);
+    let (_, key) = keys.create_key(NewKey::new("late")).expect("create");
+    let key = key.expose_secret().to_owned();
+    assert!(keys.settle_cache(SETTLE));
+    assert!(keys.is_valid(&key).expect("valid"));
+    assert!(keys.get_cached(&key).is_some(), "cached");
+    (keys, key)
 }
 
 /// Whether the feed's answer after a late spell made the cache stale
@@ -406,15 +420,7 @@ fn guards_wait_for_a_late_feed_then_query(db: &TestDb) {
     use actix_web::{test as atest, web, App, HttpResponse};
     use apikey_actix::{ApiKeyConfig, HasApiKey};
     // A long deadline: the short stall below stays well inside the wait.
-    let deadline = Duration::from_millis(500);
-    let keys = manager(db)
-        .with_cache(Duration::from_secs(60), 100)
-        .with_feed_deadline(deadline);
-    let (_, key) = keys.create_key(NewKey::new("guarded")).expect("create");
-    let key = key.expose_secret().to_owned();
-    assert!(keys.settle_cache(SETTLE));
-    assert!(keys.is_valid(&key).expect("valid"));
-    assert!(keys.get_cached(&key).is_some(), "cached");
+    let (keys, key) = cached_key(db, Duration::from_millis(500));
 
     apikey_tests::block_on(async {
         let app = atest::init_service(
@@ -440,12 +446,7 @@ fn guards_wait_for_a_late_feed_then_query(db: &TestDb) {
 
         // A short stall: released while the guard waits.
         let passes = keys.cache_revalidations();
-        let held = HeldFeed::hold(db, &keys);
-        let start = Instant::now();
-        while keys.get_cached(&key).is_some() {
-            assert!(start.elapsed() < SETTLE, "answered with the feed held");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let (held, _) = HeldFeed::until_late(db, &keys, &key);
         assert!(keys.feed_wait().is_some(), "late, worth waiting for");
         let releaser = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(100));
