@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Instructions per request, counted (not timed): one release quickstart
 # (SQLite) under valgrind's callgrind, `wrk -t1 -c8` sending `GET /` for 5 s,
-# then `GET /protected` with a valid key for 5 s, the counters zeroed before
-# and dumped after each; prints the instructions per request of each, their
-# difference, and the functions (self cost) that make the difference.
+# then `GET /protected` with a valid key for 5 s, then with a well-formed
+# key that was never issued (a 401, as in the flood) for 5 s, the counters
+# zeroed before and dumped after each; prints the instructions per request
+# of each, the guarded request's difference, and the functions (self cost)
+# that make it.
 # Deterministic where timing is not (this machine's req/s moves ±5 % run to
 # run): use it to see whether a change to the hit path does less work.
 #
@@ -35,6 +37,9 @@ db=$work/keys.sqlite3
 BENCH_AUTH="Api-Key $("$dir/apikey" --database-url "$db" create --name callgrind 2>/dev/null)"
 export BENCH_AUTH
 printf 'wrk.headers["Authorization"] = os.getenv("BENCH_AUTH")\n' >"$work/auth.lua"
+BENCH_UNKNOWN="Api-Key $(python3 -c 'import secrets, string; a = string.ascii_letters + string.digits; print("".join(secrets.choice(a) for _ in range(8)) + "." + "".join(secrets.choice(a) for _ in range(32)))')"
+export BENCH_UNKNOWN
+printf 'wrk.headers["Authorization"] = os.getenv("BENCH_UNKNOWN")\n' >"$work/unknown.lua"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 DATABASE_URL=$db BIND=127.0.0.1:$port valgrind --tool=callgrind \
   --callgrind-out-file="$work/cg.out" "$dir/quickstart" >"$work/quickstart.log" 2>&1 &
@@ -44,19 +49,21 @@ for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$port/" && break
 # Warm: the key cached, the connections' buffers grown.
 wrk -t1 -c8 -d3s -s "$work/auth.lua" "http://127.0.0.1:$port/protected" >/dev/null
 wrk -t1 -c8 -d3s "http://127.0.0.1:$port/" >/dev/null
-for which in bare guarded; do
+for which in bare guarded refused; do
   callgrind_control -z "$server" >/dev/null
-  if [ "$which" = bare ]; then
-    out=$(wrk -t1 -c8 -d5s "http://127.0.0.1:$port/")
-  else
-    out=$(wrk -t1 -c8 -d5s -s "$work/auth.lua" "http://127.0.0.1:$port/protected")
-  fi
+  case $which in
+    bare) out=$(wrk -t1 -c8 -d5s "http://127.0.0.1:$port/") ;;
+    guarded) out=$(wrk -t1 -c8 -d5s -s "$work/auth.lua" "http://127.0.0.1:$port/protected") ;;
+    refused) out=$(wrk -t1 -c8 -d5s -s "$work/unknown.lua" "http://127.0.0.1:$port/protected") ;;
+  esac
   echo "$out" | awk '/requests in/ {print $1}' >"$work/$which.n"
   callgrind_control -d "$which" "$server" >/dev/null
 done
 kill "$server"; wait "$server" 2>/dev/null || true; server=
-for which in bare guarded; do
-  n=$(ls "$work"/cg.out.* | sort | sed -n "$([ $which = bare ] && echo 1 || echo 2)p")
+i=0
+for which in bare guarded refused; do
+  i=$((i + 1))
+  n=$(ls "$work"/cg.out.* | sort | sed -n "${i}p")
   callgrind_annotate --threshold=100 "$n" >"$work/$which.self" 2>/dev/null
 done
 python3 - "$work" <<'PY'
@@ -78,8 +85,10 @@ def load(name):
     return n, total, per
 nb, tb, b = load("bare")
 ng, tg, g = load("guarded")
+nr, tr, _ = load("refused")
 print(f"GET /: {nb} requests, {tb:,.0f} instructions per request")
 print(f"/protected: {ng} requests, {tg:,.0f} instructions per request")
+print(f"/protected, a never-issued key (401): {nr} requests, {tr:,.0f} instructions per request")
 print(f"difference: {tg - tb:+,.0f} per request (of which sha256's portable code under valgrind: "
       f"{g.get('???:sha2::sha256::compress256', 0):,.0f})")
 print()

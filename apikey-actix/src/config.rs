@@ -1,5 +1,6 @@
 //! [`ApiKeyConfig`]: how keys are read and how refusals are answered.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -21,7 +22,7 @@ use crate::parser::{AuthorizationParser, HeaderParser, KeyParser};
 #[derive(Clone)]
 pub struct ApiKeyConfig {
     parser: Arc<dyn KeyParser>,
-    scheme: String,
+    scheme: Cow<'static, str>,
     realm: Option<String>,
     drf_compatible: bool,
     error_handler: Option<ErrorHandler>,
@@ -49,7 +50,7 @@ impl Default for ApiKeyConfig {
     fn default() -> Self {
         ApiKeyConfig {
             parser: Arc::new(AuthorizationParser::default()),
-            scheme: "Api-Key".into(),
+            scheme: Cow::Borrowed("Api-Key"),
             realm: None,
             drf_compatible: false,
             error_handler: None,
@@ -63,7 +64,7 @@ impl ApiKeyConfig {
     /// `Bearer` is a common alternative). Replaces any custom header.
     pub fn keyword(mut self, keyword: impl Into<String>) -> Self {
         let keyword = keyword.into();
-        self.scheme.clone_from(&keyword);
+        self.scheme = Cow::Owned(keyword.clone());
         self.parser = Arc::new(AuthorizationParser::new(keyword));
         self
     }
@@ -150,11 +151,11 @@ impl AuthError {
     /// realm), its DRF-compatible setting and its error handler.
     pub fn new(denial: Denial, config: &ApiKeyConfig) -> Self {
         let challenge = match &config.realm {
-            Some(realm) => format!(
+            Some(realm) => Cow::Owned(format!(
                 "{} realm=\"{}\"",
                 config.scheme,
                 realm.replace(['"', '\\'], "")
-            ),
+            )),
             None => config.scheme.clone(),
         };
         AuthError {

@@ -1,10 +1,12 @@
 //! [`AuthError`]: why a request was refused, and the response it becomes.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, ResponseError};
 
 /// A replacement for the default refusal response
@@ -61,16 +63,50 @@ impl Denial {
 
     /// The default `detail` message (no key material, ever).
     pub fn detail(self) -> &'static str {
+        self.texts().0
+    }
+
+    /// The `detail` and the default response's body, `{"detail":"..."}`,
+    /// written once here: a refusal's body costs no allocation or
+    /// serialization (the messages hold nothing JSON must escape: a unit
+    /// test compares each body with `serde_json`'s).
+    fn texts(self) -> (&'static str, &'static str) {
+        macro_rules! fixed {
+            ($text:literal) => {
+                ($text, concat!("{\"detail\":\"", $text, "\"}"))
+            };
+        }
         match self {
-            Denial::MissingKey => "Authentication credentials were not provided.",
-            Denial::InvalidKey => "Invalid API key.",
-            Denial::Forbidden => "You do not have permission to perform this action.",
-            Denial::MissingScope(_) => "This API key lacks a required scope.",
-            Denial::Unavailable => "The API key store is unavailable. Try again later.",
-            Denial::Throttled { .. } => "Too many failed attempts. Try again later.",
-            Denial::RateLimited { .. } => "Request rate limit exceeded for this API key.",
-            Denial::QuotaExhausted => "This API key has no uses left.",
-            Denial::Internal => "Internal server error.",
+            Denial::MissingKey => fixed!("Authentication credentials were not provided."),
+            Denial::InvalidKey => fixed!("Invalid API key."),
+            Denial::Forbidden => fixed!("You do not have permission to perform this action."),
+            Denial::MissingScope(_) => fixed!("This API key lacks a required scope."),
+            Denial::Unavailable => fixed!("The API key store is unavailable. Try again later."),
+            Denial::Throttled { .. } => fixed!("Too many failed attempts. Try again later."),
+            Denial::RateLimited { .. } => fixed!("Request rate limit exceeded for this API key."),
+            Denial::QuotaExhausted => fixed!("This API key has no uses left."),
+            Denial::Internal => fixed!("Internal server error."),
+        }
+    }
+
+    /// The default response's body: fixed, or serialized when the message
+    /// names a scope.
+    fn body(self) -> Bytes {
+        match self {
+            Denial::MissingScope(_) => {
+                #[derive(serde::Serialize)]
+                struct Body<'a> {
+                    detail: &'a str,
+                }
+                serde_json::to_vec(&Body {
+                    detail: &self.message(),
+                })
+                .map(Bytes::from)
+                // Serializing a `&str` cannot fail; the generic message if
+                // it ever did.
+                .unwrap_or_else(|_| Bytes::from_static(self.texts().1.as_bytes()))
+            }
+            d => Bytes::from_static(d.texts().1.as_bytes()),
         }
     }
 
@@ -126,7 +162,8 @@ impl Denial {
 #[derive(Clone)]
 pub struct AuthError {
     pub(crate) denial: Denial,
-    pub(crate) challenge: String,
+    /// Borrowed for the default scheme: no allocation per refusal.
+    pub(crate) challenge: Cow<'static, str>,
     pub(crate) drf_compatible: bool,
     pub(crate) handler: Option<ErrorHandler>,
 }
@@ -153,7 +190,7 @@ impl AuthError {
     /// keeps the configured one.
     pub fn with_challenge(mut self, challenge: Option<String>) -> Self {
         if let Some(c) = challenge {
-            self.challenge = c;
+            self.challenge = Cow::Owned(c);
         }
         self
     }
@@ -174,7 +211,13 @@ impl AuthError {
         let status = self.status_code();
         let mut res = HttpResponse::build(status);
         if status == StatusCode::UNAUTHORIZED {
-            if let Ok(v) = HeaderValue::from_str(&self.challenge) {
+            let challenge = match &self.challenge {
+                // Only the default scheme is borrowed ("Api-Key", a valid
+                // value): no copy.
+                Cow::Borrowed(fixed) => Ok(HeaderValue::from_static(fixed)),
+                Cow::Owned(made) => HeaderValue::from_str(made),
+            };
+            if let Ok(v) = challenge {
                 res.insert_header((header::WWW_AUTHENTICATE, v));
             }
         }
@@ -182,7 +225,11 @@ impl AuthError {
             res.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
         }
         res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-        res.json(serde_json::json!({ "detail": self.denial.message() }))
+        res.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ));
+        res.body(self.denial.body())
     }
 }
 
@@ -201,5 +248,76 @@ impl ResponseError for AuthError {
             Some(handler) => handler(self),
             None => self.default_response(),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use actix_web::body::MessageBody;
+
+    use super::*;
+    use crate::ApiKeyConfig;
+
+    const ALL: [Denial; 9] = [
+        Denial::MissingKey,
+        Denial::InvalidKey,
+        Denial::Forbidden,
+        Denial::MissingScope("billing:\"read\""),
+        Denial::Unavailable,
+        Denial::Throttled { retry_after: 3 },
+        Denial::RateLimited { retry_after: 0 },
+        Denial::QuotaExhausted,
+        Denial::Internal,
+    ];
+
+    /// The body as sent: what `serde_json` makes of `{"detail": message}`,
+    /// the scope's quotes escaped.
+    #[test]
+    fn every_default_body_is_the_message_as_json() {
+        for denial in ALL {
+            let res = AuthError::new(denial, &ApiKeyConfig::default()).default_response();
+            assert_eq!(res.status(), denial.status());
+            assert_eq!(
+                res.headers().get(header::CONTENT_TYPE).unwrap(),
+                "application/json"
+            );
+            let body = res.into_body().try_into_bytes().ok().unwrap();
+            let expected = serde_json::json!({ "detail": denial.message() }).to_string();
+            assert_eq!(body, expected.as_bytes(), "{denial:?}");
+            let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(parsed["detail"], *denial.message(), "{denial:?}");
+        }
+    }
+
+    #[test]
+    fn the_challenge_is_the_configured_scheme_and_realm() {
+        let challenge = |config: &ApiKeyConfig| {
+            let res = AuthError::new(Denial::InvalidKey, config).default_response();
+            res.headers()
+                .get(header::WWW_AUTHENTICATE)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(challenge(&ApiKeyConfig::default()).unwrap(), "Api-Key");
+        assert_eq!(
+            challenge(&ApiKeyConfig::default().keyword("Bearer")).unwrap(),
+            "Bearer"
+        );
+        assert_eq!(
+            challenge(&ApiKeyConfig::default().realm("a\"b")).unwrap(),
+            "Api-Key realm=\"ab\""
+        );
+        let own = AuthError::new(Denial::MissingKey, &ApiKeyConfig::default())
+            .with_challenge(Some("Basic realm=\"admin\"".into()));
+        assert_eq!(
+            own.default_response()
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .unwrap(),
+            "Basic realm=\"admin\""
+        );
+        // A 403 has no challenge.
+        let res = AuthError::new(Denial::Forbidden, &ApiKeyConfig::default()).default_response();
+        assert!(res.headers().get(header::WWW_AUTHENTICATE).is_none());
     }
 }
