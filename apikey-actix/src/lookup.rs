@@ -8,6 +8,7 @@
 //! an outage is a 503 everywhere and never a 401 or a 500.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 
 use actix_web::{web, HttpMessage, HttpRequest};
@@ -22,6 +23,39 @@ use crate::error::Denial;
 /// (Shared with the cache when it came from there: no copy of the row.)
 #[derive(Debug, Clone)]
 pub(crate) struct Verified<M: AbstractApiKey>(pub(crate) VerifiedKey<M>);
+
+/// A key refused at once earlier in this request (by [`crate::KeyLimits`],
+/// which lets the request through to the guard that answers it), with
+/// where it was read: the handler's extractor answers the same refusal
+/// without reading and looking the key up again, if it reads with the same
+/// configuration and manager (a nested resource may bring its own).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Refused<M> {
+    denial: Denial,
+    sources: Sources,
+    model: PhantomData<fn() -> M>,
+}
+
+/// Which [`ApiKeyConfig`] and manager a lookup used (their addresses: both
+/// live in the app data for the whole request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sources {
+    config: usize,
+    manager: usize,
+}
+
+impl Sources {
+    fn new<M: AbstractApiKey>(config: &ApiKeyConfig, manager: Option<&ManagerRef<'_, M>>) -> Self {
+        Sources {
+            config: std::ptr::from_ref(config).addr(),
+            manager: manager.map_or(0, |m| std::ptr::from_ref(m.get()).addr()),
+        }
+    }
+
+    fn of<M: AbstractApiKey>(req: &HttpRequest) -> Self {
+        Sources::new(ApiKeyConfig::of(req), ManagerRef::<M>::of(req).as_ref())
+    }
+}
 
 /// The denial a key store error stands for: an unknown, wrong, revoked or
 /// expired key is [`Denial::InvalidKey`]; a store that cannot be reached (or
@@ -143,20 +177,48 @@ pub(crate) fn start<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
     if let Some(v) = req.extensions().get::<Verified<M>>() {
         return Lookup::Done(Ok(v.0.clone()));
     }
-    look_up(req)
+    look_up(req).0
+}
+
+/// [`start`] for a middleware that lets refused requests through to the
+/// guard that answers them ([`crate::KeyLimits`]): a refusal known at once
+/// is left in the request ([`Refused`]) for [`start_taking`].
+pub(crate) fn start_noting<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
+    if let Some(v) = req.extensions().get::<Verified<M>>() {
+        return Lookup::Done(Ok(v.0.clone()));
+    }
+    let (lookup, sources) = look_up(req);
+    if let Lookup::Done(Err(denial)) = lookup {
+        req.extensions_mut().insert(Refused::<M> {
+            denial,
+            sources,
+            model: PhantomData,
+        });
+    }
+    lookup
 }
 
 /// [`start`] for the last reader of a verified key (the handler's
-/// extractor): takes it out of the request instead of cloning it. Another
+/// extractor): takes it out of the request instead of cloning it, and
+/// answers a refusal left by [`start_noting`] with the same sources. Another
 /// reader after it looks the key up again (from the cache).
 pub(crate) fn start_taking<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
-    if let Some(v) = req.extensions_mut().remove::<Verified<M>>() {
-        return Lookup::Done(Ok(v.0));
+    let refused = {
+        let mut ext = req.extensions_mut();
+        if let Some(v) = ext.remove::<Verified<M>>() {
+            return Lookup::Done(Ok(v.0));
+        }
+        ext.remove::<Refused<M>>()
+    };
+    if let Some(refused) = refused {
+        if refused.sources == Sources::of::<M>(req) {
+            return Lookup::Done(Err(refused.denial));
+        }
     }
-    look_up(req)
+    look_up(req).0
 }
 
-fn look_up<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
+fn look_up<M: AbstractApiKey>(req: &HttpRequest) -> (Lookup<M>, Sources) {
     let Some(manager) = ManagerRef::<M>::of(req) else {
         misconfigured(&format!(
             "no BaseApiKeyManager<{}> in the app data: every request it guards answers 500; \
@@ -171,20 +233,22 @@ fn look_up<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
                 ""
             }
         ));
-        return Lookup::Done(Err(Denial::Internal));
+        let sources = Sources::new::<M>(ApiKeyConfig::of(req), None);
+        return (Lookup::Done(Err(Denial::Internal)), sources);
     };
     let config = ApiKeyConfig::of(req);
+    let sources = Sources::new(config, Some(&manager));
     let Some(key) = config.key_parser().parse_borrowed(req) else {
-        return Lookup::Done(Err(Denial::MissingKey));
+        return (Lookup::Done(Err(Denial::MissingKey)), sources);
     };
     if let Some(known) = manager.get().try_verify_inline(key.expose_secret()) {
-        return Lookup::Done(known.map_err(|e| denial_of(&e)));
+        return (Lookup::Done(known.map_err(|e| denial_of(&e))), sources);
     }
     let late = manager.get().feed_wait().is_some();
     let manager = manager.owned();
     let key = key.into_owned();
     let bound = config.lookup_timeout_value();
-    Lookup::Pending(Box::pin(async move {
+    let pending = Lookup::Pending(Box::pin(async move {
         let lookup = async move {
             // A late feed first (it is usually back within milliseconds),
             // then the database.
@@ -210,7 +274,8 @@ fn look_up<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
                 Err(Denial::Unavailable)
             }
         }
-    }))
+    }));
+    (pending, sources)
 }
 
 /// Waits for the cache's late change feed (see

@@ -315,6 +315,115 @@ fn limits_hold_with_the_cache_off(db: &TestDb) {
     });
 }
 
+/// `Authorization: Api-Key`, counting how often a guard reads it.
+#[derive(Debug)]
+struct CountingParser(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl apikey_actix::KeyParser for CountingParser {
+    fn parse(&self, req: &actix_web::HttpRequest) -> Option<apikey_core::PlainKey> {
+        self.parse_borrowed(req)
+            .map(apikey_actix::parser::RequestKey::into_owned)
+    }
+
+    fn parse_borrowed<'r>(
+        &self,
+        req: &'r actix_web::HttpRequest,
+    ) -> Option<apikey_actix::parser::RequestKey<'r>> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        apikey_actix::parser::AuthorizationParser::default().parse_borrowed(req)
+    }
+}
+
+/// A key `KeyLimits` refused is not read and looked up again by the
+/// handler's extractor behind it (same configuration, same manager), and
+/// the refusal is the extractor's own; a resource that reads keys with a
+/// configuration or a key store of its own still looks them up itself.
+#[test]
+fn a_refusal_is_not_looked_up_twice_unless_read_otherwise() {
+    use apikey_actix::ApiKeyConfig;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (db, other_db) = (TestDb::sqlite(), TestDb::sqlite());
+    actix_rt::System::new().block_on(async {
+        let keys: BaseApiKeyManager<ApiKey> = BaseApiKeyManager::new(db.database());
+        let (_, key) = keys.create_key(NewKey::new("k")).expect("create");
+        // A resource with a key store of its own.
+        let elsewhere: BaseApiKeyManager<ApiKey> = BaseApiKeyManager::new(other_db.database());
+        let (_, other_key) = elsewhere.create_key(NewKey::new("o")).expect("create");
+        let reads = std::sync::Arc::new(AtomicUsize::new(0));
+        let me = |key: HasApiKey| async move { HttpResponse::Ok().body(key.prefix().to_owned()) };
+        let app = atest::init_service(
+            App::new()
+                .app_data(web::Data::new(keys.clone()))
+                .app_data(ApiKeyConfig::default().parser(CountingParser(reads.clone())))
+                .service(
+                    web::scope("/api")
+                        .wrap(KeyLimits::<ApiKey>::in_process())
+                        .route("/me", web::get().to(me))
+                        .service(
+                            web::resource("/other")
+                                .app_data(ApiKeyConfig::default().header("X-Api-Key"))
+                                .route(web::get().to(me)),
+                        )
+                        .service(
+                            web::resource("/elsewhere")
+                                .app_data(web::Data::new(elsewhere.clone()))
+                                .route(web::get().to(me)),
+                        ),
+                ),
+        )
+        .await;
+        let call = |path: &'static str, header: Option<(&'static str, String)>| {
+            let mut req = atest::TestRequest::get().uri(path);
+            if let Some(h) = header {
+                req = req.insert_header(h);
+            }
+            atest::call_service(&app, req.to_request())
+        };
+        let unknown = format!("Api-Key {}.{}", "Zz9Zz9Zz", "q".repeat(32));
+        let cases = [
+            (Some(("Authorization", unknown)), 401, "Invalid API key."),
+            (None, 401, "Authentication credentials were not provided."),
+        ];
+        for (header, status, detail) in cases {
+            let before = reads.load(Ordering::SeqCst);
+            let res = call("/api/me", header).await;
+            assert_eq!(res.status().as_u16(), status);
+            assert_eq!(
+                res.headers().get("www-authenticate").map(|v| v.as_bytes()),
+                Some(&b"Api-Key"[..])
+            );
+            let body: serde_json::Value =
+                serde_json::from_slice(&atest::read_body(res).await).expect("json");
+            assert_eq!(body["detail"], detail);
+            assert_eq!(reads.load(Ordering::SeqCst) - before, 1, "read once");
+        }
+        // The middleware (the scope's configuration) finds no key; the
+        // resource's own configuration finds a valid one.
+        let res = call(
+            "/api/other",
+            Some(("X-Api-Key", key.expose_secret().to_owned())),
+        )
+        .await;
+        assert_eq!(res.status().as_u16(), 200);
+        // The scope's key store does not know the key; the resource's does.
+        let res = call(
+            "/api/elsewhere",
+            Some((
+                "Authorization",
+                format!("Api-Key {}", other_key.expose_secret()),
+            )),
+        )
+        .await;
+        assert_eq!(res.status().as_u16(), 200);
+        let res = call(
+            "/api/me",
+            Some(("Authorization", format!("Api-Key {}", key.expose_secret()))),
+        )
+        .await;
+        assert_eq!(res.status().as_u16(), 200);
+    });
+}
+
 backend_tests!(
     burst_counted_exactly,
     limits_hold_with_the_cache_off,

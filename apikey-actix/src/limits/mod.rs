@@ -328,8 +328,9 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         // What can be decided at once (a cached key, the in-process store,
         // no quota) is, with no allocation: the common request.
-        let key = match lookup::start::<M>(req.request()) {
-            // No usable key: the guard answers; nothing is counted.
+        let key = match lookup::start_noting::<M>(req.request()) {
+            // No usable key: the guard answers (the refusal left in the
+            // request for it); nothing is counted.
             lookup::Lookup::Done(Err(_)) => {
                 return KeyLimitsFuture::call(self.service.call(req), None)
             }
