@@ -475,7 +475,41 @@ fn sqlite_a_quiet_write_given_up_is_never_run() {
     assert_eq!(row.name(), "first");
 }
 
+/// Threads that answer hits from their own copies of a key's cache entry
+/// share its record of the last report: once one thread asked the tracker,
+/// the others do not ask again within the interval (one record per key,
+/// not one per thread).
+fn threads_share_the_record_of_the_last_report(db: &TestDb) {
+    let keys: BaseApiKeyManager<ApiKey> =
+        BaseApiKeyManager::new(db.database()).with_last_used(Duration::from_secs(600));
+    let (_, key) = keys.create_key(NewKey::new("shared")).expect("create");
+    let key = key.expose_secret();
+    assert!(keys.settle_cache(Duration::from_secs(10)));
+    // From the database, then a hit on this thread, which asks.
+    assert!(keys.is_valid(key).expect("answered"));
+    assert!(keys.is_valid(key).expect("answered"));
+    assert!(keys.get_cached(key).is_some(), "cached");
+    let before = keys.__last_used_touches();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..50 {
+                    assert!(keys.is_valid(key).expect("answered"));
+                }
+            });
+        }
+    });
+    // (A query, if anything made the cache stale meanwhile, asks too:
+    // up to 3 are let go; a record per thread would be at least 4.)
+    let asked = keys.__last_used_touches() - before;
+    assert!(
+        asked < 4,
+        "asked {asked} times by 4 threads within one interval"
+    );
+}
+
 backend_tests!(
+    threads_share_the_record_of_the_last_report,
     a_failed_write_is_queued_again,
     first_use_is_written_off_the_request_path,
     written_once_per_interval_under_load,

@@ -360,7 +360,9 @@ struct Entry<M> {
     /// nanoseconds since the cache's `base`, plus one (0: not known). A hit
     /// asks the tracker (a lock and a map) only once that is an interval
     /// old.
-    reported: AtomicU64,
+    /// Shared by the entry, the entries that refile it and every thread's
+    /// copy ([`front`]): one record per key, whoever answered the hit.
+    reported: Arc<AtomicU64>,
 }
 
 impl<M: Clone> Entry<M> {
@@ -372,7 +374,7 @@ impl<M: Clone> Entry<M> {
             model: self.model.clone(),
             epoch: self.epoch,
             born: self.born,
-            reported: AtomicU64::new(self.reported.load(Ordering::Relaxed)),
+            reported: Arc::clone(&self.reported),
         }
     }
 }
@@ -834,7 +836,7 @@ impl<M: AbstractApiKey> KeyCache<M> {
                                 model: row,
                                 epoch,
                                 born: read,
-                                reported: AtomicU64::new(entry.reported.load(Ordering::Relaxed)),
+                                reported: Arc::clone(&entry.reported),
                             }),
                             true,
                         );
@@ -1204,7 +1206,7 @@ impl<M: AbstractApiKey> KeyCache<M> {
                 model: model.clone(),
                 epoch: ticket.epoch,
                 born: Instant::now(),
-                reported: AtomicU64::new(0),
+                reported: Arc::new(AtomicU64::new(0)),
             }),
         );
         // (An entry the insert evicts moved its own: `front::OnEvict`.)
@@ -1394,7 +1396,7 @@ mod tests {
             model: name.to_owned(),
             epoch: 0,
             born: Instant::now(),
-            reported: AtomicU64::new(0),
+            reported: Arc::new(AtomicU64::new(0)),
         })
     }
 
