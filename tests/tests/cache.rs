@@ -352,7 +352,7 @@ fn late_feed_keeps_the_cache_unless_the_database_was_read(db: &TestDb) {
     assert_eq!(keys.feed_wait(), None, "a feed on time is not waited for");
 
     for read_meanwhile in [false, true] {
-        let passes = keys.cache_revalidations();
+        let passes = settled_passes(&keys);
         let (held, start) = HeldFeed::until_late(db, &keys, &key);
         // Late: worth waiting for, up to twice the deadline.
         let waits = keys.feed_wait();
@@ -385,6 +385,21 @@ fn cached_key(db: &TestDb, deadline: Duration) -> (BaseApiKeyManager<ApiKey>, St
     assert!(keys.is_valid(&key).expect("valid"));
     assert!(keys.get_cached(&key).is_some(), "cached");
     (keys, key)
+}
+
+/// The revalidation passes done, once none has run for 100 ms (a pass a
+/// change before the test started set off, still running on a busy
+/// machine, would otherwise be counted as the test's).
+fn settled_passes(keys: &BaseApiKeyManager<ApiKey>) -> u64 {
+    let start = Instant::now();
+    loop {
+        let passes = keys.cache_revalidations();
+        std::thread::sleep(Duration::from_millis(100));
+        if keys.cache_revalidations() == passes {
+            return passes;
+        }
+        assert!(start.elapsed() < SETTLE, "revalidation passes never stop");
+    }
 }
 
 /// Whether the feed's answer after a late spell made the cache stale
@@ -445,7 +460,7 @@ fn guards_wait_for_a_late_feed_then_query(db: &TestDb) {
         };
 
         // A short stall: released while the guard waits.
-        let passes = keys.cache_revalidations();
+        let passes = settled_passes(&keys);
         let (held, _) = HeldFeed::until_late(db, &keys, &key);
         assert!(keys.feed_wait().is_some(), "late, worth waiting for");
         let releaser = std::thread::spawn(move || {
@@ -461,7 +476,7 @@ fn guards_wait_for_a_late_feed_then_query(db: &TestDb) {
         assert!(keys.get_cached(&key).is_some(), "kept");
 
         // A stall: past twice the deadline, the database answers.
-        let passes = keys.cache_revalidations();
+        let passes = settled_passes(&keys);
         let held = HeldFeed::hold(db, &keys);
         let start = Instant::now();
         while keys.get_cached(&key).is_some() || keys.feed_wait().is_some() {

@@ -362,7 +362,22 @@ struct Entry<M> {
     /// old.
     /// Shared by the entry, the entries that refile it and every thread's
     /// copy ([`front`]): one record per key, whoever answered the hit.
-    reported: Arc<AtomicU64>,
+    reported: Arc<Reported>,
+}
+
+/// [`Entry::reported`], on cache lines of its own: every hit reads it, and
+/// a small allocation could otherwise share a line with memory another
+/// thread writes on every request.
+#[repr(align(128))]
+#[derive(Default)]
+struct Reported(AtomicU64);
+
+impl std::ops::Deref for Reported {
+    type Target = AtomicU64;
+
+    fn deref(&self) -> &AtomicU64 {
+        &self.0
+    }
 }
 
 impl<M: Clone> Entry<M> {
@@ -1206,7 +1221,7 @@ impl<M: AbstractApiKey> KeyCache<M> {
                 model: model.clone(),
                 epoch: ticket.epoch,
                 born: Instant::now(),
-                reported: Arc::new(AtomicU64::new(0)),
+                reported: Arc::default(),
             }),
         );
         // (An entry the insert evicts moved its own: `front::OnEvict`.)
@@ -1396,7 +1411,7 @@ mod tests {
             model: name.to_owned(),
             epoch: 0,
             born: Instant::now(),
-            reported: Arc::new(AtomicU64::new(0)),
+            reported: Arc::default(),
         })
     }
 
@@ -1442,6 +1457,14 @@ mod tests {
         assert_eq!(got(a), None);
         front::put(a, stripe, gens.current(stripe), "Copy0001", entry("three"));
         assert_eq!(got(a).as_deref(), Some("three"));
+        // Other prefixes' copies sit beside it while there is room.
+        front::put(a, 0, 0, "Besi0001", entry("beside"));
+        assert_eq!(got(a).as_deref(), Some("three"), "kept while there is room");
+        // Prefixes spread over the stripes (a change voids few copies).
+        let stripes: std::collections::HashSet<usize> = (0..1000)
+            .map(|i| front::Generations::stripe(&format!("Sp{i:06}")))
+            .collect();
+        assert!(stripes.len() >= 60, "{} stripes of 64 used", stripes.len());
         for i in 0..300 {
             let p = format!("Fill{i:04}");
             front::put(a, front::Generations::stripe(&p), 0, &p, entry("x"));
