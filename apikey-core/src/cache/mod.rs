@@ -856,7 +856,9 @@ impl<M: AbstractApiKey> KeyCache<M> {
                             true,
                         );
                         // After: a copy made from the old entry meanwhile
-                        // is filed under the old generation.
+                        // is filed under the old generation. (quick_cache
+                        // also hands the replaced value to `OnEvict`; not
+                        // documented, so not relied on.)
                         self.generations.bump(prefix);
                     }
                     None => {
