@@ -117,7 +117,7 @@ pub trait GenerateKey: fmt::Debug + Send + Sync + 'static {
 fn all_alphanumeric(bytes: &[u8]) -> bool {
     bytes.iter().fold(true, |ok, &b| {
         // Clearing 0x20 maps a-z onto A-Z and no other byte onto A-Z.
-        ok & (b.is_ascii_digit() | (b'A'..=b'Z').contains(&(b & !0x20)))
+        ok & (b.is_ascii_digit() | (b & !0x20).is_ascii_uppercase())
     })
 }
 
