@@ -228,11 +228,16 @@ async fn main() -> std::io::Result<()> {
                 .app_data(data.clone())
                 .app_data(config.clone())
                 .service(index)
-                .service(
-                    web::resource("/protected")
-                        .wrap(Condition::new(limits_on, limits.clone()))
-                        .route(web::get().to(protected)),
-                )
+                // Limited unless APIKEY_LIMITS=off (without actix's
+                // `Condition`, whose wrapper every request would cross).
+                .configure(|cfg| {
+                    let resource = web::resource("/protected").route(web::get().to(protected));
+                    if limits_on {
+                        cfg.service(resource.wrap(limits.clone()));
+                    } else {
+                        cfg.service(resource);
+                    }
+                })
                 .service(
                     // The last wrap runs first: a key without the scope is
                     // refused before it uses any of its budget.
