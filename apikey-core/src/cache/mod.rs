@@ -287,11 +287,20 @@ impl Freshness {
         nanos(at.saturating_duration_since(self.base)).saturating_add(1)
     }
 
-    /// Whether the cache may answer at `at`: the feed runs and has confirmed
-    /// the cache current within the deadline. (The epochs are read after
-    /// this, so they include what that confirmation found.)
+    /// [`Freshness::answers_at`] an instant.
+    #[cfg(test)]
     fn answers(&self, at: Instant) -> bool {
-        self.is_live() && self.age(at) <= self.deadline.load(Ordering::Relaxed)
+        self.answers_at(self.since_base(at))
+    }
+
+    /// Whether the cache may answer at `now` ([`Freshness::since_base`] of
+    /// the instant): the feed runs and has confirmed the cache current
+    /// within the deadline. (The epochs are read after this, so they
+    /// include what that confirmation found.)
+    fn answers_at(&self, now: u64) -> bool {
+        self.is_live()
+            && now.saturating_sub(self.confirmed.load(Ordering::SeqCst))
+                <= self.deadline.load(Ordering::Relaxed)
     }
 
     /// Changes the feed deadline (clamped to `MIN_FEED_DEADLINE..=MAX_AGE_LIMIT`).
@@ -355,7 +364,9 @@ struct Entry<M> {
     stored: [u8; 64],
     model: M,
     epoch: u64,
-    born: Instant,
+    /// When it stops being answered: its lookup's start plus the cache's
+    /// `max_age` (a hit compares instants, no duration arithmetic).
+    dies: Instant,
     /// When the last-used tracker last recorded a use of this key, in
     /// nanoseconds since the cache's `base`, plus one (0: not known). A hit
     /// asks the tracker (a lock and a map) only once that is an interval
@@ -388,7 +399,7 @@ impl<M: Clone> Entry<M> {
             stored: self.stored,
             model: self.model.clone(),
             epoch: self.epoch,
-            born: self.born,
+            dies: self.dies,
             reported: Arc::clone(&self.reported),
         }
     }
@@ -668,8 +679,6 @@ pub(crate) struct DueUse<M>(Arc<Entry<M>>);
 
 /// Verified keys of model `M`.
 pub(crate) struct KeyCache<M> {
-    /// The origin of [`Entry::reported`].
-    base: Instant,
     entries: quick_cache::sync::Cache<
         String,
         Arc<Entry<M>>,
@@ -749,7 +758,6 @@ impl<M: AbstractApiKey> KeyCache<M> {
         let feed = FeedKind::of(db);
         let generations = Arc::new(front::Generations::default());
         Arc::new_cyclic(|me| KeyCache {
-            base: Instant::now(),
             usable,
             me: me.clone(),
             passes: AtomicU64::new(0),
@@ -850,7 +858,7 @@ impl<M: AbstractApiKey> KeyCache<M> {
                                 stored: entry.stored,
                                 model: row,
                                 epoch,
-                                born: read,
+                                dies: self.until(read),
                                 reported: Arc::clone(&entry.reported),
                             }),
                             true,
@@ -932,13 +940,14 @@ impl<M: AbstractApiKey> KeyCache<M> {
     ) -> Cached<M> {
         self.start();
         let at = Instant::now();
-        if !self.freshness.answers(at) {
+        // The clock as the feed's confirmations and the last-use records
+        // count it: one subtraction, the rest integer comparisons.
+        let ticks = self.freshness.since_base(at);
+        if !self.freshness.answers_at(ticks) {
             return Cached::Miss;
         }
         let epoch = self.freshness.epoch.load(Ordering::Acquire);
-        let current = |entry: &Entry<M>| {
-            entry.epoch == epoch && at.saturating_duration_since(entry.born) < self.max_age
-        };
+        let current = |entry: &Entry<M>| entry.epoch == epoch && at < entry.dies;
         let entry = match front::get::<M>(self.id, &self.generations, prefix) {
             Some(own) => Some(own),
             None => {
@@ -980,9 +989,7 @@ impl<M: AbstractApiKey> KeyCache<M> {
                 }
                 let due = report_every.is_some_and(|every| {
                     let reported = entry.reported.load(Ordering::Relaxed);
-                    reported == 0
-                        || self.since_base(at).saturating_sub(reported)
-                            >= u64::try_from(every.as_nanos()).unwrap_or(u64::MAX)
+                    reported == 0 || ticks.saturating_sub(reported) >= nanos(every)
                 });
                 let due = due.then(|| DueUse(Arc::clone(&entry)));
                 // The entry itself is handed on: no copy of the row.
@@ -1008,16 +1015,18 @@ impl<M: AbstractApiKey> KeyCache<M> {
         Cached::Miss
     }
 
+    /// When an entry made from a lookup that began at `read` stops being
+    /// answered (at once if that instant cannot be represented).
+    fn until(&self, read: Instant) -> Instant {
+        read.checked_add(self.max_age).unwrap_or(read)
+    }
+
     /// Records that the tracker counted a use of the entry's key at `at`
     /// (its interval runs from there).
     pub(crate) fn reported_use(&self, due: &DueUse<M>, at: Instant) {
-        due.0.reported.store(self.since_base(at), Ordering::Relaxed);
-    }
-
-    /// `at` in nanoseconds since `base`, plus one (never 0).
-    fn since_base(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX - 1)
-            + 1
+        due.0
+            .reported
+            .store(self.freshness.since_base(at), Ordering::Relaxed);
     }
 
     /// The prefix set, when it is current: loaded at the current
@@ -1222,7 +1231,7 @@ impl<M: AbstractApiKey> KeyCache<M> {
                 stored,
                 model: model.clone(),
                 epoch: ticket.epoch,
-                born: Instant::now(),
+                dies: self.until(Instant::now()),
                 reported: Arc::default(),
             }),
         );
@@ -1412,7 +1421,7 @@ mod tests {
             stored: [0; 64],
             model: name.to_owned(),
             epoch: 0,
-            born: Instant::now(),
+            dies: Instant::now() + Duration::from_secs(60),
             reported: Arc::default(),
         })
     }
