@@ -80,7 +80,7 @@ pub use extractor::HasApiKeyFuture;
 pub use limits::RedisStore;
 pub use limits::{KeyLimits, KeyLimitsFuture, KeyLimitsMiddleware, WhenUnavailable};
 pub use middleware::{RequirePermission, RequirePermissionFuture, RequirePermissionMiddleware};
-pub use parser::{AuthorizationParser, FirstOf, HeaderParser, KeyParser, RequestKey};
+pub use parser::{AuthorizationParser, FirstOf, Found, HeaderParser, KeyParser, RequestKey};
 pub use permission::{
     AllOf, AllowAny, And, AnyOf, ApiKeyPermission, Authenticated, FnPermission, IsAuthenticated,
     Not, Or, Permission, PermissionFuture, Permitted,

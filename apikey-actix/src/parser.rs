@@ -60,6 +60,31 @@ pub trait KeyParser: fmt::Debug + Send + Sync + 'static {
     fn is_present(&self, req: &HttpRequest) -> bool {
         self.parse(req).is_some()
     }
+
+    /// [`KeyParser::parse_borrowed`] and, when that finds no key,
+    /// [`KeyParser::is_present`]: what [`FirstOf`] asks of each source. The
+    /// default calls both; the built-in parsers answer from one look at
+    /// their header. An override must agree with the two methods.
+    fn find<'r>(&self, req: &'r HttpRequest) -> Found<'r> {
+        match self.parse_borrowed(req) {
+            Some(key) => Found::Key(key),
+            None if self.is_present(req) => Found::Unusable,
+            None => Found::Absent,
+        }
+    }
+}
+
+/// What [`KeyParser::find`] finds in a request.
+#[derive(Debug)]
+pub enum Found<'r> {
+    /// The key.
+    Key(RequestKey<'r>),
+    /// The parser's credential is there but gives no key (a repeated
+    /// header, a value that is not visible ASCII, ...): [`FirstOf`] refuses
+    /// the request rather than try the next source.
+    Unusable,
+    /// The request does not carry this parser's credential.
+    Absent,
 }
 
 /// A key read from a request by [`KeyParser::parse_borrowed`]: a view into
@@ -119,6 +144,9 @@ fn single_header<'a>(req: &'a HttpRequest, name: &HeaderName) -> Option<&'a str>
 #[derive(Debug, Clone)]
 pub struct AuthorizationParser {
     keyword: String,
+    /// A keyword with a space is never what comes before the first one:
+    /// such a parser finds no key (known once, not per request).
+    spaced: bool,
 }
 
 impl Default for AuthorizationParser {
@@ -130,8 +158,10 @@ impl Default for AuthorizationParser {
 impl AuthorizationParser {
     /// A parser for `Authorization: <keyword> <key>`.
     pub fn new(keyword: impl Into<String>) -> Self {
+        let keyword = keyword.into();
         AuthorizationParser {
-            keyword: keyword.into(),
+            spaced: keyword.contains(' '),
+            keyword,
         }
     }
 
@@ -147,25 +177,12 @@ impl KeyParser for AuthorizationParser {
     }
 
     fn parse_borrowed<'r>(&self, req: &'r HttpRequest) -> Option<RequestKey<'r>> {
-        // As `split_once(' ')` on the header as text, in one pass over its
-        // bytes: the keyword (which has no space, or it could never be
-        // what comes before the first space), one space, then the key.
         let mut values = req.headers().get_all(AUTHORIZATION);
         let value = values.next()?.as_bytes();
         if values.next().is_some() {
             return None;
         }
-        let word = self.keyword.as_bytes();
-        let rest = value.get(word.len() + 1..)?;
-        if value[word.len()] != b' '
-            || !value[..word.len()].eq_ignore_ascii_case(word)
-            || word.contains(&b' ')
-            || !all_visible_ascii(value)
-        {
-            return None;
-        }
-        // Visible ASCII: valid UTF-8.
-        std::str::from_utf8(rest).ok().map(RequestKey::Borrowed)
+        self.key_in(value).map(RequestKey::Borrowed)
     }
 
     /// Repeated `Authorization` headers, or one that starts with the keyword.
@@ -174,14 +191,56 @@ impl KeyParser for AuthorizationParser {
         let Some(first) = values.next() else {
             return false;
         };
+        values.next().is_some() || self.names(first.as_bytes())
+    }
+
+    /// One look at the header.
+    fn find<'r>(&self, req: &'r HttpRequest) -> Found<'r> {
+        let mut values = req.headers().get_all(AUTHORIZATION);
+        let Some(first) = values.next() else {
+            return Found::Absent;
+        };
         if values.next().is_some() {
-            return true;
+            return Found::Unusable;
         }
-        let bytes = first.as_bytes();
+        let value = first.as_bytes();
+        match self.key_in(value) {
+            Some(key) => Found::Key(RequestKey::Borrowed(key)),
+            None if self.names(value) => Found::Unusable,
+            None => Found::Absent,
+        }
+    }
+}
+
+impl AuthorizationParser {
+    /// The key in one `Authorization` value, if it has this keyword.
+    fn key_in<'r>(&self, value: &'r [u8]) -> Option<&'r str> {
+        // As `split_once(' ')` on the header as text, in one pass over its
+        // bytes: the keyword (which has no space, or it could never be
+        // what comes before the first space), one space, then the key.
         let word = self.keyword.as_bytes();
-        bytes.len() >= word.len()
-            && bytes[..word.len()].eq_ignore_ascii_case(word)
-            && matches!(bytes.get(word.len()), None | Some(b' '))
+        let rest = value.get(word.len() + 1..)?;
+        let said = &value[..word.len()];
+        // The keyword as configured (what clients send) is compared
+        // first: a few instructions, where ignoring case is a loop.
+        if value[word.len()] != b' '
+            || !(said == word || said.eq_ignore_ascii_case(word))
+            || self.spaced
+            || !all_visible_ascii(value)
+        {
+            return None;
+        }
+        // Visible ASCII: valid UTF-8.
+        std::str::from_utf8(rest).ok()
+    }
+
+    /// Whether one `Authorization` value starts with this keyword (alone
+    /// or followed by a space): this parser's credential, usable or not.
+    fn names(&self, value: &[u8]) -> bool {
+        let word = self.keyword.as_bytes();
+        value.len() >= word.len()
+            && value[..word.len()].eq_ignore_ascii_case(word)
+            && matches!(value.get(word.len()), None | Some(b' '))
     }
 }
 
@@ -220,6 +279,21 @@ impl KeyParser for HeaderParser {
         req.headers()
             .get_all(&self.name)
             .any(|v| !v.as_bytes().is_empty())
+    }
+
+    /// One look at the header.
+    fn find<'r>(&self, req: &'r HttpRequest) -> Found<'r> {
+        match req.headers().get_all(&self.name).as_slice() {
+            [] => Found::Absent,
+            [one] => match one.to_str() {
+                // As the reference: an empty header is no key.
+                Ok(key) if !key.is_empty() => Found::Key(RequestKey::Borrowed(key)),
+                _ if one.is_empty() => Found::Absent,
+                _ => Found::Unusable,
+            },
+            many if many.iter().any(|v| !v.is_empty()) => Found::Unusable,
+            _ => Found::Absent,
+        }
     }
 }
 
@@ -263,19 +337,25 @@ impl KeyParser for FirstOf {
     }
 
     fn parse_borrowed<'r>(&self, req: &'r HttpRequest) -> Option<RequestKey<'r>> {
-        for parser in &self.0 {
-            if let Some(key) = parser.parse_borrowed(req) {
-                return Some(key);
-            }
-            if parser.is_present(req) {
-                return None;
-            }
+        match self.find(req) {
+            Found::Key(key) => Some(key),
+            Found::Unusable | Found::Absent => None,
         }
-        None
     }
 
     fn is_present(&self, req: &HttpRequest) -> bool {
         self.0.iter().any(|p| p.is_present(req))
+    }
+
+    /// The first source the request carries decides.
+    fn find<'r>(&self, req: &'r HttpRequest) -> Found<'r> {
+        for parser in &self.0 {
+            match parser.find(req) {
+                Found::Absent => {}
+                found => return found,
+            }
+        }
+        Found::Absent
     }
 }
 
@@ -346,6 +426,105 @@ mod tests {
             .parse_borrowed(&bare)
             .is_none());
         assert!(header.parse_borrowed(&bare).is_none());
+    }
+
+    /// `find` answers what `parse_borrowed` and `is_present` do, for every
+    /// built-in parser and combination, on requests with a key, without,
+    /// with an unusable credential (repeated, empty, not visible ASCII,
+    /// the keyword alone) and with both headers.
+    #[test]
+    fn find_agrees_with_parse_and_presence() {
+        #[derive(Debug)]
+        struct Own;
+        impl KeyParser for Own {
+            fn parse(&self, req: &HttpRequest) -> Option<PlainKey> {
+                req.headers()
+                    .get("x-own")
+                    .map(|v| PlainKey::new(String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            }
+        }
+        let x = || HeaderParser::new(HeaderName::from_static("x-api-key"));
+        let parsers: Vec<(&str, Box<dyn KeyParser>)> = vec![
+            ("api-key", Box::new(AuthorizationParser::default())),
+            ("bearer", Box::new(AuthorizationParser::new("Bearer"))),
+            ("spaced", Box::new(AuthorizationParser::new("Api Key"))),
+            ("x-api-key", Box::new(x())),
+            ("own", Box::new(Own)),
+            (
+                "x, api-key, bearer",
+                Box::new(
+                    FirstOf::default()
+                        .or(x())
+                        .or(AuthorizationParser::default())
+                        .or(AuthorizationParser::new("Bearer")),
+                ),
+            ),
+            (
+                "api-key, own, x",
+                Box::new(
+                    FirstOf::default()
+                        .or(AuthorizationParser::default())
+                        .or(Own)
+                        .or(x()),
+                ),
+            ),
+            ("empty", Box::new(FirstOf::default())),
+        ];
+        let value = |v: &[u8]| actix_web::http::header::HeaderValue::from_bytes(v).expect("value");
+        let headers: Vec<Vec<(&str, &[u8])>> = vec![
+            vec![],
+            vec![("authorization", b"Api-Key abc.def")],
+            vec![("authorization", b"api-key abc.def")],
+            vec![("authorization", b"Bearer abc.def")],
+            vec![("authorization", b"Api-Key")],
+            vec![("authorization", b"Api-Keyabc")],
+            vec![("authorization", b"Api-Key \xc3\xa9")],
+            vec![("authorization", b"Api Key abc")],
+            vec![("authorization", b"Basic abc"), ("x-api-key", b"ghi.jkl")],
+            vec![
+                ("authorization", b"Api-Key a"),
+                ("authorization", b"Api-Key a"),
+            ],
+            vec![("x-api-key", b"ghi.jkl")],
+            vec![("x-api-key", b"")],
+            vec![("x-api-key", b""), ("x-api-key", b"")],
+            vec![("x-api-key", b""), ("x-api-key", b"ghi")],
+            vec![("x-api-key", b"a\x80")],
+            vec![
+                ("x-api-key", b"ghi.jkl"),
+                ("authorization", b"Api-Key abc.def"),
+            ],
+            vec![
+                ("x-api-key", b"\x80"),
+                ("authorization", b"Api-Key abc.def"),
+            ],
+            vec![("x-own", b"own.key"), ("authorization", b"Api-Key")],
+        ];
+        let shown = |found: Found<'_>| match found {
+            Found::Key(key) => format!("key {}", key.expose_secret()),
+            Found::Unusable => "unusable".to_owned(),
+            Found::Absent => "absent".to_owned(),
+        };
+        let mut kinds = std::collections::HashSet::new();
+        for set in &headers {
+            let mut req = TestRequest::default();
+            for (name, v) in set {
+                req = req.append_header((*name, value(v)));
+            }
+            let req = req.to_http_request();
+            for (label, parser) in &parsers {
+                let expected = match parser.parse_borrowed(&req) {
+                    Some(key) => Found::Key(key),
+                    None if parser.is_present(&req) => Found::Unusable,
+                    None => Found::Absent,
+                };
+                let (found, expected) = (shown(parser.find(&req)), shown(expected));
+                assert_eq!(found, expected, "{label} on {set:?}");
+                kinds.insert(found.split(' ').next().map(str::to_owned));
+            }
+        }
+        // Every answer was met.
+        assert_eq!(kinds.len(), 3);
     }
 
     /// The reference's `Authorization` parsing, byte for byte: split at the
