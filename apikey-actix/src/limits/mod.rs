@@ -450,7 +450,9 @@ pin_project_lite::pin_project! {
     #[project = StateProj]
     enum State<F, B> {
         Call { #[pin] fut: F, fields: Option<(Numbers, Option<String>)> },
-        Done { response: Option<Response<B>> },
+        // Boxed: a refusal is rare, and the future every request moves
+        // (and actix boxes) stays half the size.
+        Done { response: Option<Box<Response<B>>> },
         Boxed { fut: Pin<Box<dyn Future<Output = Response<B>>>> },
     }
 }
@@ -465,7 +467,7 @@ impl<F, B> KeyLimitsFuture<F, B> {
     fn done(response: Response<B>) -> Self {
         KeyLimitsFuture {
             state: State::Done {
-                response: Some(response),
+                response: Some(Box::new(response)),
             },
         }
     }
@@ -499,7 +501,7 @@ where
                 Poll::Ready(Ok(res.map_into_left_body()))
             }
             StateProj::Done { response } => match response.take() {
-                Some(response) => Poll::Ready(response),
+                Some(response) => Poll::Ready(*response),
                 // Polled again after it answered.
                 None => Poll::Pending,
             },
