@@ -746,12 +746,14 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     /// [`BaseApiKeyManager::cached`], the model shared with the cache
     /// instead of copied: what the request guards use on every request.
     pub fn verify_cached(&self, key: &str) -> Option<Result<VerifiedKey<M>>> {
-        if !self.is_well_formed(key) {
+        // The prefix found once, for the shape check and the lookup.
+        let prefix = split_prefix(key);
+        if !self.is_well_formed_with(key, prefix) {
             return Some(Err(Error::InvalidKey));
         }
         let cache = self.cache.as_ref()?;
         let every = self.last_used.as_ref().map(|t| t.interval());
-        match cache.lookup(split_prefix(key), key, every) {
+        match cache.lookup(prefix, key, every) {
             Cached::Hit(model, due) => {
                 // The tracker (a lock and a map) only once an interval per
                 // cached key.
@@ -837,9 +839,15 @@ impl<M: AbstractApiKey> BaseApiKeyManager<M> {
     /// most [`MAX_KEY_LENGTH`] bytes): a key without it is refused before
     /// any hashing or query.
     pub fn is_well_formed(&self, key: &str) -> bool {
+        self.is_well_formed_with(key, split_prefix(key))
+    }
+
+    /// [`BaseApiKeyManager::is_well_formed`], `prefix` being
+    /// `split_prefix(key)`.
+    fn is_well_formed_with(&self, key: &str, prefix: &str) -> bool {
         !key.is_empty()
             && key.len() <= MAX_KEY_LENGTH
-            && !split_prefix(key).is_empty()
+            && !prefix.is_empty()
             && self.generator.is_well_formed(key)
     }
 
