@@ -284,13 +284,13 @@ impl KeyParser for HeaderParser {
     /// One look at the header.
     fn find<'r>(&self, req: &'r HttpRequest) -> Found<'r> {
         match req.headers().get_all(&self.name).as_slice() {
-            [] => Found::Absent,
             [one] => match one.to_str() {
                 // As the reference: an empty header is no key.
                 Ok(key) if !key.is_empty() => Found::Key(RequestKey::Borrowed(key)),
                 _ if one.is_empty() => Found::Absent,
                 _ => Found::Unusable,
             },
+            // None, or several: unusable if any is not empty.
             many if many.iter().any(|v| !v.is_empty()) => Found::Unusable,
             _ => Found::Absent,
         }
@@ -434,13 +434,19 @@ mod tests {
     /// the keyword alone) and with both headers.
     #[test]
     fn find_agrees_with_parse_and_presence() {
+        /// A parser of the application's own, with `is_present` of its
+        /// own: `x-own: bad` is its credential, unusable.
         #[derive(Debug)]
         struct Own;
         impl KeyParser for Own {
             fn parse(&self, req: &HttpRequest) -> Option<PlainKey> {
                 req.headers()
                     .get("x-own")
+                    .filter(|v| v.as_bytes() != b"bad")
                     .map(|v| PlainKey::new(String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            }
+            fn is_present(&self, req: &HttpRequest) -> bool {
+                req.headers().contains_key("x-own")
             }
         }
         let x = || HeaderParser::new(HeaderName::from_static("x-api-key"));
@@ -499,6 +505,8 @@ mod tests {
                 ("authorization", b"Api-Key abc.def"),
             ],
             vec![("x-own", b"own.key"), ("authorization", b"Api-Key")],
+            vec![("x-own", b"bad"), ("authorization", b"Api-Key abc.def")],
+            vec![("authorization", b"Basic abc"), ("x-own", b"bad")],
         ];
         let shown = |found: Found<'_>| match found {
             Found::Key(key) => format!("key {}", key.expose_secret()),
@@ -525,6 +533,21 @@ mod tests {
         }
         // Every answer was met.
         assert_eq!(kinds.len(), 3);
+        // The first source the request carries decides: an unusable one of
+        // the application's own is not passed over for a valid key.
+        let ambiguous = TestRequest::default()
+            .insert_header(("x-own", "bad"))
+            .insert_header((AUTHORIZATION, "Api-Key abc.def"))
+            .to_http_request();
+        let first_own = FirstOf::default()
+            .or(Own)
+            .or(AuthorizationParser::default());
+        assert_eq!(shown(first_own.find(&ambiguous)), "unusable");
+        assert!(first_own.parse_borrowed(&ambiguous).is_none());
+        let first_authorization = FirstOf::default()
+            .or(AuthorizationParser::default())
+            .or(Own);
+        assert_eq!(shown(first_authorization.find(&ambiguous)), "key abc.def");
     }
 
     /// The reference's `Authorization` parsing, byte for byte: split at the
