@@ -64,7 +64,54 @@ pub trait KeyParser: fmt::Debug + Send + Sync + 'static {
     /// [`KeyParser::parse_borrowed`] and, when that finds no key,
     /// [`KeyParser::is_present`]: what [`FirstOf`] asks of each source. The
     /// default calls both; the built-in parsers answer from one look at
-    /// their header. An override must agree with the two methods.
+    /// their header.
+    ///
+    /// An override must agree with the two methods: [`Found::Key`] with
+    /// the key `parse_borrowed` finds, else [`Found::Unusable`] when
+    /// `is_present` is true, else [`Found::Absent`]. So a parser that
+    /// answers `Unusable` for a credential it cannot read also overrides
+    /// `is_present` to say it is there (the default, "`parse` finds a
+    /// key", never does); the usual way is to write `find` and answer the
+    /// other two from it:
+    ///
+    /// ```
+    /// use actix_web::HttpRequest;
+    /// use apikey_actix::{Found, KeyParser, RequestKey};
+    /// use apikey_core::PlainKey;
+    ///
+    /// /// `X-Key: <key>`; a value that is not visible ASCII is there, but
+    /// /// unusable: a `FirstOf` stops at it (401) instead of trying the
+    /// /// next source.
+    /// #[derive(Debug)]
+    /// struct XKey;
+    ///
+    /// impl KeyParser for XKey {
+    ///     fn parse(&self, req: &HttpRequest) -> Option<PlainKey> {
+    ///         self.parse_borrowed(req).map(RequestKey::into_owned)
+    ///     }
+    ///     fn parse_borrowed<'r>(&self, req: &'r HttpRequest) -> Option<RequestKey<'r>> {
+    ///         match self.find(req) {
+    ///             Found::Key(key) => Some(key),
+    ///             Found::Unusable | Found::Absent => None,
+    ///         }
+    ///     }
+    ///     fn is_present(&self, req: &HttpRequest) -> bool {
+    ///         !matches!(self.find(req), Found::Absent)
+    ///     }
+    ///     fn find<'r>(&self, req: &'r HttpRequest) -> Found<'r> {
+    ///         match req.headers().get("x-key").map(|v| v.to_str()) {
+    ///             None => Found::Absent,
+    ///             Some(Ok(key)) => Found::Key(RequestKey::Borrowed(key)),
+    ///             Some(Err(_)) => Found::Unusable,
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// The guards read a parser through `parse_borrowed`: a parser
+    /// configured alone (not in a `FirstOf`) answers no key for both
+    /// `Unusable` and `Absent`, and the request is refused as one without
+    /// a key.
     fn find<'r>(&self, req: &'r HttpRequest) -> Found<'r> {
         match self.parse_borrowed(req) {
             Some(key) => Found::Key(key),
@@ -80,8 +127,9 @@ pub enum Found<'r> {
     /// The key.
     Key(RequestKey<'r>),
     /// The parser's credential is there but gives no key (a repeated
-    /// header, a value that is not visible ASCII, ...): [`FirstOf`] refuses
-    /// the request rather than try the next source.
+    /// header, a value that is not visible ASCII, ...): [`FirstOf`] stops
+    /// there rather than try the next source, and the guards refuse the
+    /// request as one without a key (401, [`crate::Denial::MissingKey`]).
     Unusable,
     /// The request does not carry this parser's credential.
     Absent,
@@ -149,6 +197,8 @@ pub struct AuthorizationParser {
     spaced: bool,
 }
 
+/// `Authorization: Api-Key <key>`, the reference's keyword (the default
+/// configuration's parser).
 impl Default for AuthorizationParser {
     fn default() -> Self {
         AuthorizationParser::new("Api-Key")
