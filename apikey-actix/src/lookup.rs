@@ -182,20 +182,41 @@ pub(crate) fn start<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
 
 /// [`start`] for a middleware that lets refused requests through to the
 /// guard that answers them ([`crate::KeyLimits`]): a refusal known at once
-/// is left in the request ([`Refused`]) for [`start_taking`].
-pub(crate) fn start_noting<M: AbstractApiKey>(req: &HttpRequest) -> Lookup<M> {
+/// is left in the request ([`Refused`]) for [`start_taking`]; one that
+/// comes from the database, the middleware leaves with the answered
+/// [`Noter`].
+pub(crate) fn start_noting<M: AbstractApiKey>(req: &HttpRequest) -> (Lookup<M>, Noter<M>) {
     if let Some(v) = req.extensions().get::<Verified<M>>() {
-        return Lookup::Done(Ok(v.0.clone()));
+        // A verified key is never refused: no sources needed (these match
+        // none, should they be).
+        let none = Sources {
+            config: 0,
+            manager: 0,
+        };
+        return (Lookup::Done(Ok(v.0.clone())), Noter(none, PhantomData));
     }
     let (lookup, sources) = look_up(req);
+    let noter = Noter(sources, PhantomData);
     if let Lookup::Done(Err(denial)) = lookup {
+        noter.refused(req, denial);
+    }
+    (lookup, noter)
+}
+
+/// Leaves a refusal in a request for [`start_taking`], with where the key
+/// was read (see [`start_noting`]).
+pub(crate) struct Noter<M>(Sources, PhantomData<fn() -> M>);
+
+impl<M: AbstractApiKey> Noter<M> {
+    /// `denial` is this request's answer, unless the extractor reads keys
+    /// otherwise (then it looks the key up itself).
+    pub(crate) fn refused(&self, req: &HttpRequest, denial: Denial) {
         req.extensions_mut().insert(Refused::<M> {
             denial,
-            sources,
+            sources: self.0,
             model: PhantomData,
         });
     }
-    lookup
 }
 
 /// [`start`] for the last reader of a verified key (the handler's

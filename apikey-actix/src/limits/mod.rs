@@ -328,7 +328,8 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         // What can be decided at once (a cached key, the in-process store,
         // no quota) is, with no allocation: the common request.
-        let key = match lookup::start_noting::<M>(req.request()) {
+        let (found, noter) = lookup::start_noting::<M>(req.request());
+        let key = match found {
             // No usable key: the guard answers (the refusal left in the
             // request for it); nothing is counted.
             lookup::Lookup::Done(Err(_)) => {
@@ -341,10 +342,15 @@ where
                 return KeyLimitsFuture::boxed(async move {
                     match key.await {
                         Ok(key) => limit(service, limits, req, key).await,
-                        Err(_) => service
-                            .call(req)
-                            .await
-                            .map(ServiceResponse::map_into_left_body),
+                        // The database's refusal too is left for the
+                        // guard: it is not asked twice.
+                        Err(denial) => {
+                            noter.refused(req.request(), denial);
+                            service
+                                .call(req)
+                                .await
+                                .map(ServiceResponse::map_into_left_body)
+                        }
                     }
                 });
             }
