@@ -54,7 +54,10 @@
 //!
 //! A request without a usable key goes on untouched and consumes nothing:
 //! the guard (`HasApiKey`, `RequirePermission`) refuses it as before.
-//! `KeyLimits` authenticates nothing by itself.
+//! `KeyLimits` authenticates nothing by itself. (The key is looked up once:
+//! `HasApiKey` behind it takes the verified key, or the refusal, that
+//! `KeyLimits` found, when it reads keys with the same `ApiKeyConfig` and
+//! manager.)
 //!
 //! The budget lives in this process ([`KeyLimits::in_process`]: each
 //! server counts alone, so two servers allow twice the limit) or, with the
