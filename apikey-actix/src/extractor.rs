@@ -122,7 +122,13 @@ impl<M: AbstractApiKey> Future for HasApiKeyFuture<M> {
 }
 
 impl<M: AbstractApiKey> FromRequest for HasApiKey<M> {
+    /// The guard's refusal: 401, 403 or 503 with the configured body and
+    /// headers.
     type Error = AuthError;
+    /// Ready at once when the key was answered without the database (a
+    /// cache hit: no allocation, no thread hop), else waiting for the
+    /// lookup off the worker. An implementation detail: await it, or let
+    /// actix do.
     type Future = HasApiKeyFuture<M>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
