@@ -9,8 +9,8 @@ use std::sync::Arc;
 use apikey_core::__private::KeyStorage as _; // the plumbing, compared with the manager's query
 use apikey_core::key::{push_random, GeneratedKey};
 use apikey_core::{
-    hashers, AbstractApiKey, ApiKey, BaseApiKeyManager, Database, DatabaseConfig, Error,
-    GenerateKey, KeyFilter, KeyGenerator, NewKey, PlainKey, UsableKeys,
+    hashers, AbstractApiKey, ApiKey, BackendKind, BaseApiKeyManager, Database, DatabaseConfig,
+    Error, GenerateKey, KeyFilter, KeyGenerator, NewKey, PlainKey, UsableKeys,
 };
 use apikey_tests::{backend_tests, is_key_shaped, TestDb};
 use chrono::{Duration, Utc};
@@ -518,6 +518,49 @@ fn prefix_collision_is_retried(db: &TestDb) {
     ));
 }
 
+/// Rotation retries a prefix collision as creation does, and reports any
+/// other database error as it is (not as a collision), nothing written.
+fn rotation_retries_a_collision_only(db: &TestDb) {
+    let keys = manager(db).with_generator(CollidingGenerator {
+        calls: AtomicUsize::new(0),
+        fixed: 2,
+    });
+    let (old, old_key) = keys.create_key(NewKey::new("rotated")).expect("create");
+    assert_eq!(old.prefix(), "SAMEPREF");
+    // Call 2 collides with the old key itself; call 3 succeeds.
+    let (new, new_key) = keys
+        .rotate(old.prefix(), std::time::Duration::ZERO)
+        .expect("retried");
+    assert_ne!(new.prefix(), "SAMEPREF");
+    assert!(keys.is_valid(new_key.expose_secret()).expect("is_valid"));
+    assert!(!keys.is_valid(old_key.expose_secret()).expect("is_valid"));
+
+    // An insert the database refuses for another reason.
+    let block = match db.kind {
+        BackendKind::Postgres => {
+            "CREATE FUNCTION refuse_insert() RETURNS trigger AS $$
+             BEGIN RAISE EXCEPTION 'no new keys'; END; $$ LANGUAGE plpgsql;
+             CREATE TRIGGER refuse_insert BEFORE INSERT ON api_keys
+             FOR EACH ROW EXECUTE FUNCTION refuse_insert();"
+        }
+        _ => {
+            "CREATE TRIGGER refuse_insert BEFORE INSERT ON api_keys
+             BEGIN SELECT RAISE(ABORT, 'no new keys'); END;"
+        }
+    };
+    db.raw_sql(block).expect("block");
+    let before = keys.count(&KeyFilter::default()).expect("count");
+    let err = keys
+        .rotate(new.prefix(), std::time::Duration::ZERO)
+        .expect_err("refused by the database");
+    assert!(matches!(err, Error::Database(_)), "{err:?}");
+    assert_eq!(keys.count(&KeyFilter::default()).expect("count"), before);
+    assert!(
+        keys.is_valid(new_key.expose_secret()).expect("is_valid"),
+        "not revoked: the transaction was rolled back"
+    );
+}
+
 fn concurrent_creation_loses_nothing(db: &TestDb) {
     let keys =
         BaseApiKeyManager::<ApiKey>::new(db.database_with(DatabaseConfig::default().max_size(8)));
@@ -923,6 +966,7 @@ backend_tests!(
     two_concurrent_upgrades,
     concurrent_revokes,
     prefix_collision_is_retried,
+    rotation_retries_a_collision_only,
     concurrent_creation_loses_nothing,
     usable_keys_can_be_narrowed,
     list_filters,
