@@ -406,6 +406,46 @@ fn quota_uses_leave_the_caches_alone(db: &TestDb) {
     });
 }
 
+/// SQLite: a quota use that finds the database locked on the cache feed's
+/// connection (which waits 20 ms, so that the feed keeps polling) is run on
+/// a pooled connection instead, which waits the pool's lock timeout: a
+/// write lock held for a moment elsewhere delays the use, it does not fail
+/// it.
+#[test]
+fn sqlite_quota_use_outwaits_a_short_lock() {
+    use diesel::connection::SimpleConnection as _;
+    let db = TestDb::sqlite();
+    let keys = BaseApiKeyManager::<ApiKey>::new(db.database())
+        .with_cache(Duration::from_secs(3600), 1000)
+        .without_last_used();
+    let (metered, _) = keys
+        .create_key(NewKey::new("metered").uses(Some(10)))
+        .expect("create");
+    assert!(keys.settle_cache(Duration::from_secs(10)), "the feed runs");
+    assert!(keys.cache_is_live());
+
+    let path = db.url.trim_start_matches("sqlite://").to_owned();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let mut c =
+            <diesel::SqliteConnection as diesel::Connection>::establish(&path).expect("connect");
+        c.batch_execute("BEGIN EXCLUSIVE;").expect("lock");
+        locked_tx.send(()).expect("locked");
+        // Far longer than the feed's 20 ms, far shorter than the pool's 5 s.
+        std::thread::sleep(Duration::from_millis(400));
+        c.batch_execute("COMMIT;").expect("release");
+    });
+    locked_rx.recv().expect("the database is locked");
+    let used = keys.use_quota(&metered);
+    holder.join().expect("holder");
+    assert_eq!(used.expect("used"), QuotaUse::Used { remaining: 9 });
+    let stored = keys
+        .find_by_prefix(metered.prefix())
+        .expect("find")
+        .expect("row");
+    assert_eq!(stored.remaining_uses(), Some(9), "taken once");
+}
+
 backend_tests!(
     quota_refills,
     quota_uses_leave_the_caches_alone,
