@@ -48,6 +48,8 @@ struct Answer {
     remaining: Option<String>,
     reset: Option<String>,
     retry_after: Option<String>,
+    /// `RateLimit-Policy` (allowed answers only).
+    policy: Option<String>,
     body: String,
 }
 
@@ -66,12 +68,13 @@ where
             .get(name)
             .map(|v| v.to_str().expect("ascii").to_owned())
     };
-    let (status, limit, remaining, reset, retry_after) = (
+    let (status, limit, remaining, reset, retry_after, policy) = (
         res.status().as_u16(),
         header("ratelimit-limit"),
         header("ratelimit-remaining"),
         header("ratelimit-reset"),
         header("retry-after"),
+        header("ratelimit-policy"),
     );
     let body = String::from_utf8(atest::read_body(res).await.to_vec()).expect("utf-8");
     Answer {
@@ -80,6 +83,7 @@ where
         remaining,
         reset,
         retry_after,
+        policy,
         body,
     }
 }
@@ -137,6 +141,10 @@ fn burst_counted_exactly(db: &TestDb) {
             serde_json::json!({"detail": "Request rate limit exceeded for this API key."})
         );
         assert_eq!(answers[0].retry_after, None, "no Retry-After when allowed");
+        // The policy (N per window in seconds) on allowed answers.
+        assert_eq!(answers[0].policy.as_deref(), Some("5;w=60"));
+        assert_eq!(answers[4].policy.as_deref(), Some("5;w=60"));
+        assert_eq!(refused.policy, None, "{refused:?}");
         // Another key has its own budget.
         assert_eq!(get(&app, other.expose_secret()).await.status, 200);
     });
@@ -161,6 +169,8 @@ fn refused_keys_consume_nothing(db: &TestDb) {
             get(&app, key.expose_secret()).await,
         ];
         assert_eq!(statuses(&answers), [200, 200, 429], "the whole budget left");
+        // (A key with a quota takes the waiting path: the same fields.)
+        assert_eq!(answers[0].policy.as_deref(), Some("2;w=3600"));
         // Two uses taken: the 401s and the 429 took none.
         let stored = keys
             .find_by_prefix(row.prefix())
@@ -184,6 +194,11 @@ fn default_rate_for_keys_without_one(db: &TestDb) {
             assert_eq!((a.status, a.limit.as_deref()), (200, None), "{a:?}");
         }
         let limits = KeyLimits::in_process().default_rate(rate("2/h"));
+        let shown = format!("{limits:?}");
+        assert!(
+            shown.starts_with("KeyLimits {") && shown.contains("default_rate: Some("),
+            "{shown}"
+        );
         let app = atest::init_service(app(&keys, limits)).await;
         let mut answers = Vec::new();
         for _ in 0..4 {
@@ -191,6 +206,7 @@ fn default_rate_for_keys_without_one(db: &TestDb) {
         }
         assert_eq!(statuses(&answers), [200, 200, 429, 429]);
         assert_eq!(answers[0].limit.as_deref(), Some("2"));
+        assert_eq!(answers[0].policy.as_deref(), Some("2;w=3600"));
         // A key's own limit wins over the default.
         let mut answers = Vec::new();
         for _ in 0..4 {
@@ -198,6 +214,7 @@ fn default_rate_for_keys_without_one(db: &TestDb) {
         }
         assert_eq!(statuses(&answers), [200, 200, 200, 429]);
         assert_eq!(answers[0].limit.as_deref(), Some("3"));
+        assert_eq!(answers[0].policy.as_deref(), Some("3;w=3600"));
     });
 }
 

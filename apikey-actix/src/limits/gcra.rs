@@ -135,9 +135,10 @@ impl InProcess {
         }
     }
 
+    /// Microseconds since the store was made (a stored TAT is at least
+    /// one interval past some `now`, so never 0).
     fn now(&self) -> u64 {
-        // From 1: a TAT of 0 never means "ahead".
-        self.start.elapsed().as_micros() as u64 + 1
+        u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX)
     }
 
     /// One check of `id` (`<table>:<prefix>`) against `limit`.
@@ -260,5 +261,57 @@ mod tests {
         assert_eq!(a, [true, true, true, false, false]);
         assert!(store.check("t:b", l).allowed, "another key: its own budget");
         assert_eq!(store.len(), 2);
+    }
+
+    #[test]
+    fn the_store_refills_with_time() {
+        // 1000/s: one more every millisecond once the burst is spent.
+        let store = InProcess::new();
+        let l = limit("1000/s");
+        let spent = (0..1000).all(|_| store.check("t:a", l).allowed);
+        assert!(spent, "the burst");
+        let late = (0..5).any(|_| store.check("t:a", l).allowed);
+        // (Five checks take far less than the millisecond that refills one.)
+        assert!(!late, "over the limit at once");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(store.check("t:a", l).allowed, "refilled after 20 intervals");
+    }
+
+    #[test]
+    fn idle_keys_are_dropped_every_sweep_every_checks() {
+        let store = InProcess::new();
+        // Its budget is back after 1 ms: idle after the sleep below.
+        store.check("t:idle", limit("1000/s"));
+        let busy = (0..)
+            .map(|i| format!("t:busy{i}"))
+            .find(|id| shard_of(id) == shard_of("t:idle"))
+            .expect("a key of the same shard");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        // 5000/h: every check below allowed, its TAT hours ahead.
+        let l = limit("5000/h");
+        for _ in 1..SWEEP_EVERY - 1 {
+            assert!(store.check(&busy, l).allowed);
+        }
+        assert_eq!(store.len(), 2, "no sweep before the {SWEEP_EVERY}th check");
+        assert!(store.check(&busy, l).allowed);
+        assert_eq!(store.len(), 1, "the idle key dropped, the busy one kept");
+        assert_eq!(
+            store.check(&busy, l).numbers(l).remaining,
+            u64::from(5000 - SWEEP_EVERY),
+            "the busy key's count kept"
+        );
+    }
+
+    #[test]
+    fn keys_spread_over_the_shards() {
+        let mut per_shard = [0usize; SHARDS];
+        for i in 0..1600 {
+            per_shard[shard_of(&format!("api_keys:{i:08}"))] += 1;
+        }
+        // 100 each on average: none empty, none more than twice that.
+        assert!(
+            per_shard.iter().all(|&n| (1..=200).contains(&n)),
+            "{per_shard:?}"
+        );
     }
 }
