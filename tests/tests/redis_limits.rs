@@ -106,6 +106,28 @@ where
     )
 }
 
+/// Redis's count of connections accepted so far (`INFO stats`, on a
+/// connection of its own, which it counts too).
+fn connections_received(port: u16) -> u64 {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    conn.write_all(b"INFO stats\r\n").expect("send");
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = conn.read(&mut buf).expect("read");
+        assert!(n > 0, "INFO cut short: {text}");
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if let Some(rest) = text.split("total_connections_received:").nth(1) {
+            if let Some((count, _)) = rest.split_once("\r\n") {
+                return count.parse().expect("a count");
+            }
+        }
+    }
+}
+
 #[test]
 fn redis_burst_exact_on_one_server() {
     let redis = RedisServer::start();
@@ -116,10 +138,17 @@ fn redis_burst_exact_on_one_server() {
             .create_key(NewKey::new("five").rate_limit(rate("5/min")))
             .expect("create");
         let app = atest::init_service(app(&keys, limits)).await;
+        let before = connections_received(redis.port);
         let mut answers = Vec::new();
         for _ in 0..8 {
             answers.push(get(&app, key.expose_secret()).await);
         }
+        // One connection for all the checks (+1: this count's own).
+        let dialed = connections_received(redis.port) - before;
+        assert!(
+            (1..=3).contains(&dialed),
+            "{dialed} connections for 8 checks"
+        );
         let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
         assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
         let remaining: Vec<&str> = answers

@@ -187,3 +187,57 @@ impl RedisStore {
         *state = Connection::FailedAt(Instant::now());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A "Redis" that accepts connections and never answers, and how many
+    /// it accepted.
+    fn silent_server() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("redis://{}", listener.local_addr().expect("addr"));
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming().flatten() {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                held.push(conn);
+            }
+        });
+        (url, accepted)
+    }
+
+    #[test]
+    fn a_failed_check_makes_the_next_ones_fail_at_once() {
+        let (url, accepted) = silent_server();
+        let store = RedisStore::new(&url)
+            .expect("url")
+            .timeout(Duration::from_millis(100));
+        let limit: RateLimit = "5/min".parse().expect("limit");
+        actix_web::rt::System::new().block_on(async {
+            let first = store.check("t:a", limit).await.expect_err("no answer");
+            assert!(first.starts_with("redis: "), "{first}");
+            // Right after: no new attempt, a clear reason.
+            let next = store.check("t:a", limit).await.expect_err("backing off");
+            assert_eq!(next, "redis unreachable (next attempt within 1 s)");
+        });
+        let dialed = accepted.load(std::sync::atomic::Ordering::SeqCst);
+        assert!((1..=2).contains(&dialed), "{dialed} connections");
+    }
+
+    #[test]
+    fn debug_shows_the_address_not_the_password() {
+        let store = RedisStore::new("redis://:hunter2@127.0.0.1:6390/0")
+            .expect("url")
+            .namespace("app:");
+        let shown = format!("{store:?}");
+        assert!(shown.starts_with("RedisStore {"), "{shown}");
+        assert!(
+            shown.contains("127.0.0.1:6390") && shown.contains("app:"),
+            "{shown}"
+        );
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}
