@@ -227,6 +227,33 @@ mod tests {
         assert!((1..=2).contains(&dialed), "{dialed} connections");
     }
 
+    /// A "Redis" that closes every connection at once (a dropped
+    /// connection, not a refused one).
+    fn closing_server() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("redis://{}", listener.local_addr().expect("addr"));
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                drop(conn);
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn a_dropped_connection_makes_the_next_checks_fail_at_once() {
+        let store = RedisStore::new(&closing_server())
+            .expect("url")
+            .timeout(Duration::from_secs(5));
+        let limit: RateLimit = "5/min".parse().expect("limit");
+        actix_web::rt::System::new().block_on(async {
+            let first = store.check("t:a", limit).await.expect_err("dropped");
+            assert!(first.starts_with("redis: "), "{first}");
+            let next = store.check("t:a", limit).await.expect_err("backing off");
+            assert_eq!(next, "redis unreachable (next attempt within 1 s)");
+        });
+    }
+
     #[test]
     fn debug_shows_the_address_not_the_password() {
         let store = RedisStore::new("redis://:hunter2@127.0.0.1:6390/0")
