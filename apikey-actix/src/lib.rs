@@ -48,7 +48,8 @@
 //!   left ([`limits`]).
 //! - [`register`] installs the manager and the configuration together (a
 //!   guard without its manager answers 500 and says so in the log, and on
-//!   stderr when no `log` logger is installed); [`run_async`] runs a
+//!   stderr when no `log` logger is installed, as does the first failure
+//!   of the key store); [`run_async`] runs a
 //!   handler's own queries off the async workers with the guards' error
 //!   mapping.
 //! - Features `sqlite` and `postgres` (both default) select apikey-core's

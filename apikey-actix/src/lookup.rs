@@ -72,7 +72,7 @@ pub fn denial_of(err: &CoreError) -> Denial {
 /// Runs a blocking key store call (a [`BaseApiKeyManager`] method, or
 /// [`apikey_core::Database::run`]) on actix's blocking pool and maps its
 /// failure with [`denial_of`], logging outages and internal errors (never a
-/// key). A blocking pool that refuses the work is [`Denial::Unavailable`].
+/// key; without a `log` logger, the first of each once on stderr). A blocking pool that refuses the work is [`Denial::Unavailable`].
 /// A handler answers a denial as the guards do with
 /// [`AuthError::new`](crate::AuthError::new)`(denial, ApiKeyConfig::of(&req))`
 /// (a `ResponseError`: 401, 403 or 503 with the configured body and
@@ -86,21 +86,46 @@ where
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => {
             let denial = denial_of(&e);
-            match denial {
-                // A flood of legacy checks must not become a flood of logs.
-                Denial::Unavailable if matches!(e, CoreError::Busy(_)) => {
-                    log::debug!("apikey-actix: {e}")
-                }
-                Denial::Unavailable => log::warn!("apikey-actix: key store unavailable: {e}"),
-                Denial::Internal => log::error!("apikey-actix: key store call failed: {e}"),
-                _ => {}
-            }
+            report_failure(&e, denial);
             Err(denial)
         }
         Err(e) => {
             log::warn!("apikey-actix: blocking pool refused the call: {e}");
             Err(Denial::Unavailable)
         }
+    }
+}
+
+/// Logs a key store failure (its text names no key): an outage as a
+/// warning, anything else but a refused key as an error. When the
+/// application installed no `log` logger, the first of each also goes to
+/// stderr, once, so that a database that is down or not migrated is never
+/// a silent 503 or 500.
+fn report_failure(e: &CoreError, denial: Denial) {
+    static OUTAGE: std::sync::Once = std::sync::Once::new();
+    static INTERNAL: std::sync::Once = std::sync::Once::new();
+    let (once, what) = match denial {
+        // A flood of legacy checks must not become a flood of logs.
+        Denial::Unavailable if matches!(e, CoreError::Busy(_)) => {
+            log::debug!("apikey-actix: {e}");
+            return;
+        }
+        Denial::Unavailable => {
+            log::warn!("apikey-actix: key store unavailable: {e}");
+            (&OUTAGE, "key store unavailable (503)")
+        }
+        Denial::Internal => {
+            log::error!("apikey-actix: key store call failed: {e}");
+            (&INTERNAL, "key store call failed (500)")
+        }
+        _ => return,
+    };
+    if log::max_level() == log::LevelFilter::Off {
+        once.call_once(|| {
+            eprintln!(
+                "apikey-actix: {what}: {e} (shown once: install a `log` logger to see every occurrence)"
+            )
+        });
     }
 }
 

@@ -698,3 +698,89 @@ fn csrf_across_instances_max_age_and_secure_from_configuration() {
         .collect();
     assert_eq!(names, ["via two"]);
 }
+
+/// Set for the child process of
+/// `a_store_failure_without_a_logger_is_printed_once`.
+const STDERR_CHILD: &str = "APIKEY_TEST_STDERR_CHILD";
+
+/// A guarded route on a SQLite file that was never migrated (no key table):
+/// every lookup fails inside the store. Three requests, each a 500. Does
+/// nothing unless run as the child of the test below, which reads its
+/// stderr (this process installs no `log` logger).
+#[actix_web::test]
+async fn unmigrated_database_child() {
+    use actix_web::{test as atest, web, App, HttpResponse};
+    use apikey_actix::{register, ApiKeyConfig, HasApiKey};
+    if std::env::var_os(STDERR_CHILD).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let db = apikey_core::Database::connect(
+        dir.path()
+            .join("unmigrated.sqlite3")
+            .to_str()
+            .expect("utf-8 path"),
+    )
+    .expect("a new SQLite file opens");
+    let keys = BaseApiKeyManager::<ApiKey>::new(db);
+    let app = atest::init_service(
+        App::new()
+            .configure(register(keys, ApiKeyConfig::default()))
+            .route(
+                "/p",
+                web::get().to(|key: HasApiKey<ApiKey>| async move {
+                    HttpResponse::Ok().body(key.name().to_owned())
+                }),
+            ),
+    )
+    .await;
+    for _ in 0..3 {
+        let req = atest::TestRequest::get()
+            .uri("/p")
+            .insert_header((
+                "Authorization",
+                "Api-Key Abcdefgh.secretsecretsecretsecretsecret12",
+            ))
+            .to_request();
+        assert_eq!(atest::call_service(&app, req).await.status(), 500);
+    }
+}
+
+/// Without a `log` logger, a store that fails (here: not migrated) is not a
+/// silent 500: the first failure is printed on stderr, once, with the
+/// store's reason and never the key.
+#[test]
+fn a_store_failure_without_a_logger_is_printed_once() {
+    let out = std::process::Command::new(std::env::current_exe().expect("this test binary"))
+        .args([
+            "--exact",
+            "unmigrated_database_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(STDERR_CHILD, "1")
+        .output()
+        .expect("the child runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("1 passed"),
+        "the child test did not run:\n{stdout}"
+    );
+    assert_eq!(
+        stderr
+            .matches("apikey-actix: key store call failed (500)")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("api_keys"),
+        "the store's reason is missing: {stderr}"
+    );
+    assert!(
+        !stderr.contains("secretsecret"),
+        "the key was printed: {stderr}"
+    );
+}
