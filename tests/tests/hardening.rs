@@ -704,7 +704,8 @@ fn csrf_across_instances_max_age_and_secure_from_configuration() {
 const STDERR_CHILD: &str = "APIKEY_TEST_STDERR_CHILD";
 
 /// A guarded route on a SQLite file that was never migrated (no key table):
-/// every lookup fails inside the store. Three requests, each a 500. Does
+/// every lookup fails inside the store, three requests, each a 500; then
+/// one on a PostgreSQL server that is down, three 503s. Does
 /// nothing unless run as the child of the test below, which reads its
 /// stderr (this process installs no `log` logger).
 #[actix_web::test]
@@ -744,11 +745,46 @@ async fn unmigrated_database_child() {
             .to_request();
         assert_eq!(atest::call_service(&app, req).await.status(), 500);
     }
+    // A database that is down: a PostgreSQL port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let down = apikey_core::Database::connect_lazy_with(
+        &format!("postgres://apikey:hunter2hunter2@127.0.0.1:{port}/none"),
+        DatabaseConfig::default().connection_timeout(StdDuration::from_millis(300)),
+    )
+    .expect("a well-formed URL");
+    let app = atest::init_service(
+        App::new()
+            .configure(register(
+                BaseApiKeyManager::<ApiKey>::new(down),
+                ApiKeyConfig::default(),
+            ))
+            .route(
+                "/p",
+                web::get().to(|key: HasApiKey<ApiKey>| async move {
+                    HttpResponse::Ok().body(key.name().to_owned())
+                }),
+            ),
+    )
+    .await;
+    for _ in 0..3 {
+        let req = atest::TestRequest::get()
+            .uri("/p")
+            .insert_header((
+                "Authorization",
+                "Api-Key Abcdefgh.secretsecretsecretsecretsecret12",
+            ))
+            .to_request();
+        assert_eq!(atest::call_service(&app, req).await.status(), 503);
+    }
 }
 
-/// Without a `log` logger, a store that fails (here: not migrated) is not a
-/// silent 500: the first failure is printed on stderr, once, with the
-/// store's reason and never the key.
+/// Without a `log` logger, a store that fails is not a silent 500 or 503:
+/// the first failed query (a database never migrated) and the first outage
+/// (a database that is down) are printed on stderr, once each, with the
+/// store's reason and never the key or the database password.
 #[test]
 fn a_store_failure_without_a_logger_is_printed_once() {
     let out = std::process::Command::new(std::env::current_exe().expect("this test binary"))
@@ -779,8 +815,19 @@ fn a_store_failure_without_a_logger_is_printed_once() {
         stderr.contains("api_keys"),
         "the store's reason is missing: {stderr}"
     );
+    assert_eq!(
+        stderr
+            .matches("apikey-actix: key store unavailable (503)")
+            .count(),
+        1,
+        "{stderr}"
+    );
     assert!(
         !stderr.contains("secretsecret"),
         "the key was printed: {stderr}"
+    );
+    assert!(
+        !stderr.contains("hunter2"),
+        "the password was printed: {stderr}"
     );
 }
